@@ -1,0 +1,1 @@
+"""The built-in runbook checks, collected under ``pytest --opscheck``."""

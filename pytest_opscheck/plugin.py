@@ -1,0 +1,108 @@
+"""The pytest entry point: options, markers, and switching the sweep on under ``--opscheck``.
+
+Importing this module must stay cheap: everything else is imported in `pytest_configure`, and only
+when ``--opscheck`` is given.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+SEVERITY_CHOICES = ("P1", "P2", "P3", "P4")
+_NEEDS_OPSCHECK = (
+    "opscheck_config",
+    "opscheck_env",
+    "opscheck_fail_on",
+    "opscheck_wait",
+    "opscheck_timeout",
+    "opscheck_json",
+    "opscheck_postmortem",
+    "opscheck_coverage",
+)
+_NOT_YET = {
+    "opscheck_wait": "--opscheck-wait is not available yet (waiting after a deploy is planned)",
+    "opscheck_postmortem": "--opscheck-postmortem is not available yet (the post-mortem draft is planned)",
+    "opscheck_coverage": "--opscheck-coverage is not available yet (runbook coverage is planned)",
+}
+
+
+def _severity(text: str) -> str:
+    level = text.strip().upper()
+    if level not in SEVERITY_CHOICES:
+        raise pytest.UsageError(f"--opscheck-fail-on {text}: expected one of P1, P2, P3, P4")
+    return level
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise pytest.UsageError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise pytest.UsageError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("opscheck", "runbook smoke checks (pytest-opscheck)")
+    group.addoption(
+        "--opscheck",
+        action="store_true",
+        default=False,
+        help="Run the built-in runbook checks and the configured checks folders against the configured stack",
+    )
+    group.addoption(
+        "--opscheck-config",
+        metavar="PATH",
+        help="Config file (default: [tool.opscheck] in the rootdir's pyproject.toml, else opscheck.toml)",
+    )
+    group.addoption(
+        "--opscheck-env", metavar="NAME", help="Named environment of the config, e.g. staging or prod"
+    )
+    group.addoption(
+        "--opscheck-fail-on",
+        metavar="P1..P4",
+        type=_severity,
+        help="Lowest severity whose failure fails the run (default P4: any failure); lower ones are still reported",
+    )
+    group.addoption(
+        "--opscheck-wait",
+        metavar="SECONDS",
+        type=_seconds,
+        help="After a deploy: retry failing checks until they pass or the time is up",
+    )
+    group.addoption(
+        "--opscheck-timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        help="Network timeout of one probe (default 5, or timeout in the config)",
+    )
+    group.addoption("--opscheck-json", metavar="PATH", help="Write one JSON record per check to PATH")
+    group.addoption("--opscheck-postmortem", metavar="PATH", help="Write a Markdown post-mortem draft to PATH")
+    group.addoption(
+        "--opscheck-coverage",
+        action="store_true",
+        default=None,
+        help="List each diagnosis section of the runbook with the checks that cover it",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "severity(level): the check's severity, P1 (worst) to P4")
+    config.addinivalue_line("markers", "resolution(text): the steps to follow when the check fails")
+    config.addinivalue_line("markers", "runbook(ref): the runbook section the check automates, path#anchor")
+    for level in SEVERITY_CHOICES:
+        config.addinivalue_line("markers", f"{level.lower()}: checks of severity {level} (set by pytest-opscheck)")
+    if not config.getoption("opscheck"):
+        given = [name for name in _NEEDS_OPSCHECK if config.getoption(name) is not None]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise pytest.UsageError(f"{flag} needs --opscheck: run pytest --opscheck {flag} ...")
+        return
+    for name, message in _NOT_YET.items():
+        if config.getoption(name) is not None:
+            raise pytest.UsageError(message)
+    from .session import start
+
+    start(config)

@@ -1,0 +1,98 @@
+"""The HTML report, through pytest-html: a Severity column, a summary, resolution and evidence extras.
+
+Everything that came from a target is escaped here; pytest-html inserts these strings as HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+from typing import Any
+
+import pytest
+
+from ..severity import LABELS, RESPONSE_TARGETS, Severity
+from .record import CheckRecord, Summary
+
+DEFAULT_PATH = "opscheck-report.html"
+
+
+def severity_cell(record: CheckRecord | None) -> str:
+    text = record.severity if record else ""
+    return f'<td class="col-severity">{escape(text)}</td>'
+
+
+def check_id_cell(record: CheckRecord | None) -> str:
+    return f'<td class="col-check">{escape(record.check_id) if record else ""}</td>'
+
+
+def extras_html(record: CheckRecord) -> str:
+    """The resolution steps and evidence of one check, escaped, as one block."""
+    parts = [
+        f'<div class="opscheck-extra"><p><strong>{escape(record.severity)}'
+        f" {escape(LABELS[record.level])}</strong> — {escape(RESPONSE_TARGETS[record.level])}</p>",
+        f'<p class="opscheck-cause">{escape(record.message)}</p>',
+    ]
+    if record.resolution:
+        parts.append(f'<h4>Resolution</h4><pre class="opscheck-resolution">{escape(record.resolution)}</pre>')
+    for title, text in record.evidence.items():
+        parts.append(f'<h4>{escape(title)}</h4><pre class="opscheck-evidence">{escape(text)}</pre>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def summary_html(summary: Summary) -> str:
+    """The verdict and a table of counts by severity, for the top of the report."""
+    rows = []
+    for level in Severity:
+        counts = summary.counts[level.name]
+        rows.append(
+            f"<tr><td>{level.name} {LABELS[level]}</td><td>{escape(RESPONSE_TARGETS[level])}</td>"
+            f"<td>{counts['failed']}</td><td>{counts['passed']}</td><td>{counts['skipped']}</td></tr>"
+        )
+    failed = "".join(
+        f"<li><strong>{escape(r.severity)}</strong> {escape(r.check_id)}: {escape(r.message)}</li>"
+        for r in summary.failed
+    )
+    return (
+        f'<div id="opscheck-summary"><h2>opscheck</h2><p class="opscheck-verdict">{escape(summary.verdict)}</p>'
+        "<table><tr><th>Severity</th><th>Response</th><th>Failed</th><th>Passed</th><th>Skipped</th></tr>"
+        f"{''.join(rows)}</table>"
+        f"{'<ol class=opscheck-failures>' + failed + '</ol>' if failed else ''}</div>"
+    )
+
+
+class HtmlReport:
+    """pytest-html hooks; registered only when pytest-html is active."""
+
+    def __init__(self, records: Callable[[], Summary]) -> None:
+        self._summary = records
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells.insert(1, '<th class="sortable" data-column-type="severity">Severity</th>')
+        cells.insert(2, '<th class="sortable" data-column-type="check">Check</th>')
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        record = record_of(report)
+        cells.insert(1, severity_cell(record))
+        cells.insert(2, check_id_cell(record))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
+        prefix.append(summary_html(self._summary()))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = record_of(report)
+        if record is None or record.outcome != "failed":
+            return
+        from pytest_html import extras
+
+        report.extras = [*getattr(report, "extras", []), extras.html(extras_html(record))]
+
+
+def record_of(report: Any) -> CheckRecord | None:
+    data = getattr(report, "opscheck", None)
+    return CheckRecord.from_dict(data) if data else None

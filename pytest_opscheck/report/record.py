@@ -1,0 +1,88 @@
+"""One plain record per check, carried on the test report, and the summary all reporters share.
+
+The record is built once (on the worker that ran the check), redacted there, and travels as a plain
+dict on ``report.opscheck``, so that the terminal, HTML and JSON reporters read the same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from ..severity import LABELS, RESPONSE_TARGETS, Severity
+
+NOT_CONFIGURED = "not configured"
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """A check's result as every report shows it."""
+
+    check_id: str
+    nodeid: str
+    severity: str
+    outcome: str  # passed, failed, skipped
+    duration: float
+    message: str
+    resolution: str
+    evidence: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> CheckRecord:
+        return cls(**data)  # type: ignore[arg-type]
+
+    @property
+    def level(self) -> Severity:
+        return Severity[self.severity]
+
+    @property
+    def not_configured(self) -> bool:
+        return self.outcome == "skipped" and self.message.startswith(NOT_CONFIGURED)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The sweep at a glance: failures worst first, counts by severity, and the verdict line."""
+
+    failed: list[CheckRecord]
+    passed: int
+    skipped: list[CheckRecord]
+    counts: dict[str, dict[str, int]]
+    verdict: str
+
+    @property
+    def not_configured(self) -> list[CheckRecord]:
+        return [r for r in self.skipped if r.not_configured]
+
+
+def summarize(records: Iterable[CheckRecord]) -> Summary:
+    """Order the failures worst first and state the verdict."""
+    records = list(records)
+    failed = sorted((r for r in records if r.outcome == "failed"), key=lambda r: (r.level, r.check_id))
+    skipped = [r for r in records if r.outcome == "skipped"]
+    passed = sum(r.outcome == "passed" for r in records)
+    counts = {
+        level.name: {
+            outcome: sum(r.severity == level.name and r.outcome == outcome for r in records)
+            for outcome in ("failed", "passed", "skipped")
+        }
+        for level in Severity
+    }
+    return Summary(failed, passed, skipped, counts, verdict(failed, passed, skipped))
+
+
+def verdict(failed: list[CheckRecord], passed: int, skipped: list[CheckRecord]) -> str:
+    """One line: the worst failing severity and what to do, or that all is well."""
+    if not failed:
+        if not passed:
+            return f"NO VERDICT: no check ran ({len(skipped)} skipped)"
+        return f"OK: {passed} checks passing, {len(skipped)} skipped"
+    worst = failed[0].level
+    count = sum(r.level == worst for r in failed)
+    plural = "check" if count == 1 else "checks"
+    rest = len(failed) - count
+    more = f" (+{rest} lower)" if rest else ""
+    return f"{worst.name} {LABELS[worst]}: {count} {plural} failing{more} — {RESPONSE_TARGETS[worst]}"

@@ -1,0 +1,28 @@
+"""The closing ``opscheck`` section of the terminal report."""
+
+from __future__ import annotations
+
+import textwrap
+
+from ..severity import RESPONSE_TARGETS
+from .record import Summary
+
+
+def summary_lines(summary: Summary) -> list[str]:
+    """The section's lines: failures worst first with cause and steps, the gaps, the verdict."""
+    lines: list[str] = []
+    for record in summary.failed:
+        target = RESPONSE_TARGETS[record.level]
+        lines.append(f"{record.severity} ({target})  FAILED {record.check_id}")
+        lines.append(f"    cause: {record.message}")
+        if record.resolution:
+            lines.append("    resolution:")
+            lines.extend(textwrap.indent(record.resolution.strip(), "      ").splitlines())
+        lines.append("")
+    missing = summary.not_configured
+    if missing:
+        names = ", ".join(sorted({r.message.removeprefix("not configured: ") for r in missing}))
+        checks = "check" if len(missing) == 1 else "checks"
+        lines.append(f"{len(missing)} {checks} skipped as not configured: {names}")
+    lines.append(summary.verdict)
+    return lines

@@ -1,0 +1,212 @@
+"""The sweep under ``--opscheck``: what to collect, each check's metadata, its record, and the gate."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .config import ConfigError, Settings, load_settings
+from .redact import Redactor
+from .report.html import DEFAULT_PATH, HtmlReport, record_of
+from .report.record import CheckRecord, Summary, summarize
+from .report.terminal import summary_lines
+from .severity import CheckMeta, MarkerError, Severity, evaluate
+from .verdict import CheckFailed
+
+SETTINGS = pytest.StashKey[Settings]()
+REDACTOR = pytest.StashKey[Redactor]()
+META = pytest.StashKey[CheckMeta]()
+PLUGIN_NAME = "opscheck-session"
+
+
+def builtin_checks_dir() -> Path:
+    """The folder of the built-in checks, installed as ``pytest_opscheck.checks``."""
+    spec = importlib.util.find_spec("pytest_opscheck.checks")
+    assert spec is not None and spec.submodule_search_locations is not None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def start(config: pytest.Config) -> None:
+    """Load the settings, point collection at the checks and register the sweep's plugins."""
+    try:
+        settings = load_settings(
+            Path(config.rootpath),
+            config.getoption("opscheck_config"),
+            config.getoption("opscheck_env"),
+            config.getoption("opscheck_timeout"),
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    folders = [builtin_checks_dir()]
+    for folder in settings.checks:
+        path = settings.path(folder)
+        if not path.is_dir():
+            raise pytest.UsageError(f"{settings.source}: checks: folder {folder} does not exist ({path})")
+        folders.append(path)
+    config.args = [str(f) for f in folders]
+    config.stash[SETTINGS] = settings
+    config.stash[REDACTOR] = Redactor(settings.secrets)
+    if config.pluginmanager.hasplugin("html") and not config.getoption("htmlpath", None):
+        config.option.htmlpath = DEFAULT_PATH
+        config.option.self_contained_html = True
+    from .fixtures import register
+
+    register(config)
+    config.pluginmanager.register(Sweep(config, settings), PLUGIN_NAME)
+
+
+class Sweep:
+    """Hooks of one sweep: metadata at collection, records at run time, summary and gate at the end."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.redact = config.stash[REDACTOR]
+        self.records: dict[str, CheckRecord] = {}
+        self.fail_on = Severity[config.getoption("opscheck_fail_on") or "P4"]
+        self.is_worker = hasattr(config, "workerinput")
+        if config.pluginmanager.hasplugin("html") and not self.is_worker:
+            config.pluginmanager.register(HtmlReport(self.summary), "opscheck-html")
+
+    def summary(self) -> Summary:
+        return summarize(self.records.values())
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        s = self.settings
+        env = f" [env {s.env_name}]" if s.env_name else ""
+        targets = [
+            f"{name} {self.redact(value)}"
+            for name, value in (
+                ("compose", s.compose_project or s.compose_file),
+                ("backend", s.backend_url),
+                ("frontend", s.frontend_url),
+                ("db", s.database_url),
+                ("ws", s.websocket_url),
+                ("smtp", s.smtp.host if s.smtp else None),
+            )
+            if value
+        ]
+        return [
+            f"opscheck: config {s.source}{env}, timeout {s.timeout:g}s, fail on {self.fail_on.name} and above",
+            "opscheck targets: " + (", ".join(targets) or "none configured"),
+        ]
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
+        report = yield
+        if not isinstance(collector, pytest.Module | pytest.Class) or report.outcome != "passed":
+            return report
+        problems = []
+        for item in report.result:
+            if not isinstance(item, pytest.Function):
+                continue
+            try:
+                item.stash[META] = evaluate(item.path, item.name, item.get_closest_marker, item.function.__doc__)
+            except MarkerError as exc:
+                problems.append(f"{item.nodeid}: {exc}")
+        if problems:
+            report.outcome = "failed"
+            report.longrepr = "\n".join(problems)
+            report.result = []
+        return report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            meta = item.stash.get(META, None)
+            if meta is None:
+                continue
+            item.add_marker(meta.severity.name.lower())
+            item.extra_keyword_matches.add(meta.check_id)
+        # Worst first: at 3 a.m. the P1 checks report before anything else.
+        items.sort(key=lambda i: i.stash[META].severity if META in i.stash else Severity.P4)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+        report: pytest.TestReport = yield
+        self._redact_report(report)
+        meta = item.stash.get(META, None)
+        if meta is None:
+            return report
+        target_down = call.excinfo is not None and isinstance(call.excinfo.value, CheckFailed)
+        if report.when == "setup" and report.failed and target_down:
+            # A fixture whose target is down fails the check itself, not the test machinery.
+            report.when = "call"
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            report.opscheck = self._record(report, meta, call).to_dict()  # type: ignore[attr-defined]
+        return report
+
+    def _redact_report(self, report: pytest.TestReport) -> None:
+        """Redact the failure text and captured output; keep pytest's rich repr when nothing changed."""
+        longrepr = report.longrepr
+        if isinstance(longrepr, tuple):
+            report.longrepr = (longrepr[0], longrepr[1], self.redact(longrepr[2]))
+        elif longrepr is not None:
+            text = str(longrepr)
+            redacted = self.redact(text)
+            if redacted != text:
+                report.longrepr = redacted
+        report.sections = [(title, self.redact(body)) for title, body in report.sections]
+
+    def _record(self, report: pytest.TestReport, meta: CheckMeta, call: pytest.CallInfo[None]) -> CheckRecord:
+        evidence: dict[str, str] = {}
+        if report.skipped:
+            message = report.longrepr[2].removeprefix("Skipped: ") if isinstance(report.longrepr, tuple) else ""
+        elif report.failed:
+            exc = call.excinfo.value if call.excinfo else None
+            if isinstance(exc, CheckFailed):
+                message, evidence = exc.cause, exc.evidence
+            else:
+                message = _first_line(call.excinfo.exconly() if call.excinfo else str(report.longrepr))
+        else:
+            message = ""
+        return CheckRecord(
+            check_id=meta.check_id,
+            nodeid=report.nodeid,
+            severity=meta.severity.name,
+            outcome=report.outcome,
+            duration=round(report.duration, 4),
+            message=self.redact(message),
+            resolution=self.redact(meta.resolution),
+            evidence={self.redact(k): self.redact(v) for k, v in evidence.items()},
+        )
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = record_of(report)
+        if record is not None:
+            self.records[record.nodeid] = record
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.records:
+            return
+        terminalreporter.section("opscheck")
+        for line in summary_lines(self.summary()):
+            terminalreporter.line(line)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker:
+            return
+        path = self.config.getoption("opscheck_json")
+        if path:
+            records = sorted(self.records.values(), key=lambda r: (r.level, r.check_id))
+            payload = {"verdict": self.summary().verdict, "checks": [r.to_dict() for r in records]}
+            Path(path).write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+        if exitstatus == pytest.ExitCode.TESTS_FAILED and self._only_below_threshold(session):
+            session.exitstatus = pytest.ExitCode.OK
+
+    def _only_below_threshold(self, session: pytest.Session) -> bool:
+        """True when every failure is a check below ``--opscheck-fail-on``."""
+        failed = [r for r in self.records.values() if r.outcome == "failed"]
+        if session.testsfailed != len(failed):
+            return False  # some failure is not a check's own (an error in a fixture or a teardown)
+        return all(r.level > self.fail_on for r in failed)
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text)

@@ -1,0 +1,46 @@
+"""How a check states its verdict: fail with a one-line cause and evidence, no traceback."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import pytest
+
+from .probes.result import Evidence, Finding, TargetUnreachable
+
+
+class CheckFailed(pytest.fail.Exception):  # type: ignore[name-defined,misc]
+    """A check's failure: a one-line cause plus evidence; shown without a traceback."""
+
+    def __init__(self, cause: str, evidence: Evidence | None = None, target: str | None = None) -> None:
+        super().__init__(cause, pytrace=False)
+        self.cause = cause
+        self.evidence = dict(evidence or {})
+        self.target = target
+
+
+def fail(cause: str, evidence: Evidence | None = None) -> NoReturn:
+    """Fail the running check with `cause` and `evidence`."""
+    __tracebackhide__ = True
+    raise CheckFailed(cause, evidence)
+
+
+def expect(finding: Finding) -> Finding:
+    """Fail the running check unless `finding` is ok; return it otherwise."""
+    __tracebackhide__ = True
+    if not finding.ok:
+        raise CheckFailed(finding.cause, finding.evidence)
+    return finding
+
+
+def unreachable(exc: TargetUnreachable) -> NoReturn:
+    """Fail the running check because its target is down."""
+    __tracebackhide__ = True
+    raise CheckFailed(f"{exc.target}: {exc.cause}", exc.evidence, target=exc.target) from None
+
+
+def skip_unless_configured(reason: str | None) -> None:
+    """Skip the running check with `reason` ("not configured: <key>") when there is one."""
+    __tracebackhide__ = True
+    if reason:
+        pytest.skip(reason)
