@@ -51,7 +51,7 @@ class Migrations:
 
     tool: Literal["alembic", "prisma"] = "alembic"
     script_location: str | None = None
-    migrations_dir: str | None = None
+    migrations_dir: str = "prisma/migrations"
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,13 @@ class Settings:
     )
     backend_service: str = "backend"
     db_service: str = "db"
+    # host:port of the database as the backend container sees it; default: db_service and the URL's port.
+    stack_db_address: str | None = None
+    # Where the health JSON keeps its memory figures (a dotted path), and the metrics gauge of open sockets.
+    health_memory_path: str = "checks.memory"
+    ws_connections_metric: str = "websocket_connections"
+    # A CA bundle to trust for https/wss/SMTP TLS targets (a private CA); default: the system's.
+    ca_file: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     # Filled by the loader, not by the file.
     source: str | None = None

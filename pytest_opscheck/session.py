@@ -15,12 +15,14 @@ from .redact import Redactor
 from .report.html import DEFAULT_PATH, HtmlReport, record_of
 from .report.record import CheckRecord, Summary, summarize
 from .report.terminal import summary_lines
+from .targets import Targets
 from .severity import CheckMeta, MarkerError, Severity, evaluate
 from .verdict import CheckFailed
 
 SETTINGS = pytest.StashKey[Settings]()
 REDACTOR = pytest.StashKey[Redactor]()
 META = pytest.StashKey[CheckMeta]()
+TARGETS = pytest.StashKey[Targets]()
 PLUGIN_NAME = "opscheck-session"
 
 
@@ -51,6 +53,7 @@ def start(config: pytest.Config) -> None:
     config.args = [str(f) for f in folders]
     config.stash[SETTINGS] = settings
     config.stash[REDACTOR] = Redactor(settings.secrets)
+    config.stash[TARGETS] = Targets(settings)
     if config.pluginmanager.hasplugin("html") and not config.getoption("htmlpath", None):
         config.option.htmlpath = DEFAULT_PATH
         config.option.self_contained_html = True
@@ -95,6 +98,15 @@ class Sweep:
             f"opscheck: config {s.source}{env}, timeout {s.timeout:g}s, fail on {self.fail_on.name} and above",
             "opscheck targets: " + (", ".join(targets) or "none configured"),
         ]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """Open every configured target at once before the first check needs one."""
+        if session.items and not session.config.option.collectonly:
+            session.config.stash[TARGETS].prefetch()
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        config.stash[TARGETS].close()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:

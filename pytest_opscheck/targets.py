@@ -1,0 +1,89 @@
+"""The sweep's targets, opened once and concurrently, their handles (or failures) shared by every check.
+
+A component declares how to open its target with `@opener("db", requires="database_url")`: a plain
+function of the settings that returns a handle or raises `TargetUnreachable`. `Targets.prefetch`
+opens every configured target at once in threads, so a sweep of a dead stack waits about one
+timeout in all, not one per check.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Settings
+
+Opener = Callable[[Settings], Any]
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """How to open one target, and the config keys it needs."""
+
+    name: str
+    requires: tuple[str, ...]
+    open: Opener
+
+
+REGISTRY: dict[str, TargetSpec] = {}
+
+
+def opener(name: str, requires: str | tuple[str, ...]) -> Callable[[Opener], Opener]:
+    """Declare `func(settings)` as the way to open target `name` (needs the `requires` keys)."""
+    keys = (requires,) if isinstance(requires, str) else requires
+
+    def register(func: Opener) -> Opener:
+        REGISTRY[name] = TargetSpec(name, keys, func)
+        return func
+
+    return register
+
+
+class Targets:
+    """The opened targets of one sweep."""
+
+    def __init__(self, settings: Settings, specs: dict[str, TargetSpec] | None = None) -> None:
+        self.settings = settings
+        self.specs = REGISTRY if specs is None else specs
+        self._futures: dict[str, Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max(4, len(self.specs)), thread_name_prefix="opscheck")
+
+    def missing(self, name: str) -> str | None:
+        """The "not configured" reason of target `name`, None when it is configured."""
+        for key in self.specs[name].requires:
+            reason = self.settings.missing(key)
+            if reason:
+                return reason
+        return None
+
+    def prefetch(self) -> None:
+        """Start opening every configured target now, all at once."""
+        for name in self.specs:
+            if self.missing(name) is None:
+                self._future(name)
+
+    def get(self, name: str) -> Any:
+        """The handle of target `name`; raises what opening it raised (the same for every caller)."""
+        return self._future(name).result()
+
+    def _future(self, name: str) -> Future[Any]:
+        with self._lock:
+            if name not in self._futures:
+                self._futures[name] = self._pool.submit(self.specs[name].open, self.settings)
+            return self._futures[name]
+
+    def close(self) -> None:
+        """Close every handle that has a `close()`, without waiting on probes still running."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for future in self._futures.values():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                close = getattr(future.result(), "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception:  # noqa: BLE001 - a close failing at the end changes no verdict
+                        pass
