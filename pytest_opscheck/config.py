@@ -10,6 +10,7 @@ Sources, in order: ``--opscheck-config PATH``, else ``[tool.opscheck]`` in the r
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import tomllib
@@ -368,7 +369,7 @@ def _convert(cls: type, table: Any, prefix: str, path: Path) -> dict[str, Any]:
     for key, value in table.items():
         dotted = f"{prefix}{key}"
         if key not in fields:
-            close = [f for f in sorted(fields) if f.startswith(str(key)[:3])]
+            close = difflib.get_close_matches(str(key), sorted(fields), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ConfigError(f"{path}: {dotted}: unknown key{hint}")
         if value is None:
