@@ -385,7 +385,7 @@ def _coerce(hint: Any, value: Any, dotted: str, path: Path) -> Any:
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(inner, value, dotted, path)
     if dataclasses.is_dataclass(hint):
-        return hint(**_convert(hint, value, f"{dotted}.", path))  # type: ignore[operator]
+        return hint(**_convert(hint, value, f"{dotted}.", path))  # type: ignore[operator,arg-type]
     if origin is Literal:
         if value not in args:
             choices = " or ".join(repr(a) for a in args)

@@ -15,8 +15,8 @@ from .redact import Redactor
 from .report.html import DEFAULT_PATH, HtmlReport, record_of
 from .report.record import CheckRecord, Summary, summarize
 from .report.terminal import summary_lines
-from .targets import Targets
 from .severity import CheckMeta, MarkerError, Severity, evaluate
+from .targets import Targets
 from .verdict import CheckFailed
 
 SETTINGS = pytest.StashKey[Settings]()

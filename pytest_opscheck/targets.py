@@ -8,6 +8,7 @@ timeout in all, not one per check.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -83,7 +84,5 @@ class Targets:
             if future.done() and not future.cancelled() and future.exception() is None:
                 close = getattr(future.result(), "close", None)
                 if callable(close):
-                    try:
+                    with contextlib.suppress(Exception):  # a failing close changes no verdict
                         close()
-                    except Exception:  # noqa: BLE001 - a close failing at the end changes no verdict
-                        pass

@@ -40,5 +40,5 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(str(c))) for w, c in zip(widths, row, strict=False)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip() for line in [headers, *rows]]
-    return "\n".join(lines)
+    lines = [headers, *rows]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip() for line in lines)

@@ -90,7 +90,7 @@ class HtmlReport:
             return
         from pytest_html import extras
 
-        report.extras = [*getattr(report, "extras", []), extras.html(extras_html(record))]
+        report.extras = [*getattr(report, "extras", []), extras.html(extras_html(record))]  # type: ignore[attr-defined]
 
 
 def record_of(report: Any) -> CheckRecord | None:
