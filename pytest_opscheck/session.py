@@ -16,7 +16,7 @@ from .report.html import DEFAULT_PATH, HtmlReport, record_of
 from .report.record import CheckRecord, Summary, summarize
 from .report.terminal import summary_lines
 from .severity import CheckMeta, MarkerError, Severity, evaluate
-from .targets import Targets
+from .targets import Targets, root_cause
 from .verdict import CheckFailed
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -167,12 +167,14 @@ class Sweep:
 
     def _record(self, report: pytest.TestReport, meta: CheckMeta, call: pytest.CallInfo[None]) -> CheckRecord:
         evidence: dict[str, str] = {}
+        caused_by = None
         if report.skipped:
             message = report.longrepr[2].removeprefix("Skipped: ") if isinstance(report.longrepr, tuple) else ""
         elif report.failed:
             exc = call.excinfo.value if call.excinfo else None
             if isinstance(exc, CheckFailed):
                 message, evidence = exc.cause, exc.evidence
+                caused_by = root_cause(meta.check_id, exc.target)
             else:
                 message = _first_line(call.excinfo.exconly() if call.excinfo else str(report.longrepr))
         else:
@@ -186,6 +188,7 @@ class Sweep:
             message=self.redact(message),
             resolution=self.redact(meta.resolution),
             evidence={self.redact(k): self.redact(v) for k, v in evidence.items()},
+            caused_by=caused_by,
         )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

@@ -30,6 +30,23 @@ class TargetSpec:
 
 
 REGISTRY: dict[str, TargetSpec] = {}
+# The check that states a target's own failure; other checks failing on that target are its consequences.
+ROOT_CHECKS = {
+    "docker": "stack.services_running",
+    "stack": "stack.services_running",
+    "db": "db.reachable",
+    "backend": "backend.health",
+    "frontend": "frontend.root",
+    "auth": "auth.login",
+    "ws": "ws.handshake",
+    "smtp": "email.smtp_session",
+}
+
+
+def root_cause(check_id: str, target: str | None) -> str | None:
+    """The check a failure on `target` is a consequence of; None when `check_id` is that check."""
+    root = ROOT_CHECKS.get(target or "")
+    return root if root and root != check_id.split("[")[0] else None
 
 
 def opener(name: str, requires: str | tuple[str, ...]) -> Callable[[Opener], Opener]:

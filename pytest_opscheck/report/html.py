@@ -33,6 +33,8 @@ def extras_html(record: CheckRecord) -> str:
         f" {escape(LABELS[record.level])}</strong> — {escape(RESPONSE_TARGETS[record.level])}</p>",
         f'<p class="opscheck-cause">{escape(record.message)}</p>',
     ]
+    if record.caused_by:
+        parts.append(f'<p class="opscheck-caused-by">caused by {escape(record.caused_by)}: fix that first</p>')
     if record.resolution:
         parts.append(f'<h4>Resolution</h4><pre class="opscheck-resolution">{escape(record.resolution)}</pre>')
     for title, text in record.evidence.items():
@@ -51,7 +53,8 @@ def summary_html(summary: Summary) -> str:
             f"<td>{counts['failed']}</td><td>{counts['passed']}</td><td>{counts['skipped']}</td></tr>"
         )
     failed = "".join(
-        f"<li><strong>{escape(r.severity)}</strong> {escape(r.check_id)}: {escape(r.message)}</li>"
+        f"<li><strong>{escape(r.severity)}</strong> {escape(r.check_id)}: "
+        f"{escape(f'caused by {r.caused_by}' if r.caused_by else r.message)}</li>"
         for r in summary.failed
     )
     return (

@@ -26,6 +26,9 @@ class CheckRecord:
     message: str
     resolution: str
     evidence: dict[str, str] = field(default_factory=dict)
+    caused_by: str | None = None
+    attempts: int = 1
+    ready_after: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -61,7 +64,10 @@ class Summary:
 def summarize(records: Iterable[CheckRecord]) -> Summary:
     """Order the failures worst first and state the verdict."""
     records = list(records)
-    failed = sorted((r for r in records if r.outcome == "failed"), key=lambda r: (r.level, r.check_id))
+    # Root causes first, worst first: their consequences follow, marked "caused by".
+    failed = sorted(
+        (r for r in records if r.outcome == "failed"), key=lambda r: (r.caused_by is not None, r.level, r.check_id)
+    )
     skipped = [r for r in records if r.outcome == "skipped"]
     passed = sum(r.outcome == "passed" for r in records)
     counts = {
@@ -80,9 +86,11 @@ def verdict(failed: list[CheckRecord], passed: int, skipped: list[CheckRecord]) 
         if not passed:
             return f"NO VERDICT: no check ran ({len(skipped)} skipped)"
         return f"OK: {passed} checks passing, {len(skipped)} skipped"
-    worst = failed[0].level
+    worst = min(r.level for r in failed)
     count = sum(r.level == worst for r in failed)
     plural = "check" if count == 1 else "checks"
     rest = len(failed) - count
     more = f" (+{rest} lower)" if rest else ""
-    return f"{worst.name} {LABELS[worst]}: {count} {plural} failing{more} — {RESPONSE_TARGETS[worst]}"
+    roots = sorted({r.caused_by for r in failed if r.caused_by})
+    first = f"; fix first: {', '.join(roots)}" if roots else ""
+    return f"{worst.name} {LABELS[worst]}: {count} {plural} failing{more} — {RESPONSE_TARGETS[worst]}{first}"

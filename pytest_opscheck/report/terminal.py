@@ -13,6 +13,9 @@ def summary_lines(summary: Summary) -> list[str]:
     lines: list[str] = []
     for record in summary.failed:
         target = RESPONSE_TARGETS[record.level]
+        if record.caused_by:
+            lines.append(f"{record.severity} ({target})  FAILED {record.check_id} — caused by {record.caused_by}")
+            continue
         lines.append(f"{record.severity} ({target})  FAILED {record.check_id}")
         lines.append(f"    cause: {record.message}")
         if record.resolution:
