@@ -79,3 +79,14 @@ def test_errors_name_file_and_key(tmp_path: Path, table: dict[str, object], mess
     assert text.startswith(f"{tmp_path / 'opscheck.toml'}: ")
     assert message in text
     assert "\n" not in text
+
+
+def test_readme_config_reference_lists_every_key() -> None:
+    import dataclasses
+    import re
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("<!-- config-reference:start -->")[1].split("<!-- config-reference:end -->")[0]
+    documented = set(re.findall(r"^\| `(\w+)` \|", block, re.MULTILINE))
+    loader_only = {"source", "env_name", "base_dir", "unresolved", "secrets"}
+    assert documented == {f.name for f in dataclasses.fields(Settings)} - loader_only
