@@ -20,7 +20,6 @@ _NEEDS_OPSCHECK = (
     "opscheck_coverage",
 )
 _NOT_YET = {
-    "opscheck_wait": "--opscheck-wait is not available yet (waiting after a deploy is planned)",
     "opscheck_postmortem": "--opscheck-postmortem is not available yet (the post-mortem draft is planned)",
     "opscheck_coverage": "--opscheck-coverage is not available yet (runbook coverage is planned)",
 }

@@ -60,7 +60,13 @@ def start(config: pytest.Config) -> None:
     from .fixtures import register
 
     register(config)
-    config.pluginmanager.register(Sweep(config, settings), PLUGIN_NAME)
+    sweep = Sweep(config, settings)
+    config.pluginmanager.register(sweep, PLUGIN_NAME)
+    seconds = config.getoption("opscheck_wait")
+    if seconds:
+        from .wait import Wait
+
+        config.pluginmanager.register(Wait(seconds, config.stash[TARGETS], sweep.crashed), "opscheck-wait")
 
 
 class Sweep:
@@ -75,6 +81,29 @@ class Sweep:
         self.is_worker = hasattr(config, "workerinput")
         if config.pluginmanager.hasplugin("html") and not self.is_worker:
             config.pluginmanager.register(HtmlReport(self.summary), "opscheck-html")
+
+    def crashed(self, item: pytest.Item) -> str | None:
+        """Why waiting cannot help `item`: a container of its service exited or is restarting."""
+        targets = self.config.stash[TARGETS]
+        if targets.missing("stack") is not None:
+            return None
+        try:
+            crashed: dict[str, str] = targets.get("stack").crashed_services()
+        except Exception:
+            return None
+        meta = item.stash.get(META, None)
+        prefix = meta.check_id.split(".")[0] if meta else ""
+        if prefix in ("stack", "host"):
+            return next((f"service {name} {state}" for name, state in sorted(crashed.items())), None)
+        service = {
+            "db": self.settings.db_service,
+            "backend": self.settings.backend_service,
+            "api": self.settings.backend_service,
+            "auth": self.settings.backend_service,
+            "ws": self.settings.backend_service,
+            "frontend": "frontend",
+        }.get(prefix)
+        return f"service {service} {crashed[service]}" if service in crashed else None
 
     def summary(self) -> Summary:
         return summarize(self.records.values())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +50,7 @@ def root_cause(check_id: str, target: str | None) -> str | None:
 
 
 def opener(name: str, requires: str | tuple[str, ...]) -> Callable[[Opener], Opener]:
-    """Declare `func(settings)` as the way to open target `name` (needs the `requires` keys)."""
+    """Declare `func(settings)` as the way to open target `name` (needs the `requires` keys, "a|b": either)."""
     keys = (requires,) if isinstance(requires, str) else requires
 
     def register(func: Opener) -> Opener:
@@ -71,11 +71,16 @@ class Targets:
         self._pool = ThreadPoolExecutor(max_workers=max(4, len(self.specs)), thread_name_prefix="opscheck")
 
     def missing(self, name: str) -> str | None:
-        """The "not configured" reason of target `name`, None when it is configured."""
+        """The "not configured" reason of target `name`, None when it is configured.
+
+        A required key may name alternatives, ``"compose_project|compose_file"``: one of them is enough.
+        """
+        if name not in self.specs:
+            return f"not configured: {name} (no probe for it is installed)"
         for key in self.specs[name].requires:
-            reason = self.settings.missing(key)
-            if reason:
-                return reason
+            reasons = [self.settings.missing(k) for k in key.split("|")]
+            if all(reasons):
+                return reasons[0]
         return None
 
     def prefetch(self) -> None:
@@ -88,6 +93,12 @@ class Targets:
         """The handle of target `name`; raises what opening it raised (the same for every caller)."""
         return self._future(name).result()
 
+    def reset(self) -> None:
+        """Forget every opened target so the next `get` opens it afresh (a retry after a deploy)."""
+        with self._lock:
+            stale, self._futures = self._futures, {}
+        _close_all(stale.values())
+
     def _future(self, name: str) -> Future[Any]:
         with self._lock:
             if name not in self._futures:
@@ -97,9 +108,13 @@ class Targets:
     def close(self) -> None:
         """Close every handle that has a `close()`, without waiting on probes still running."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-        for future in self._futures.values():
-            if future.done() and not future.cancelled() and future.exception() is None:
-                close = getattr(future.result(), "close", None)
-                if callable(close):
-                    with contextlib.suppress(Exception):  # a failing close changes no verdict
-                        close()
+        _close_all(self._futures.values())
+
+
+def _close_all(futures: Iterable[Future[Any]]) -> None:
+    for future in futures:
+        if future.done() and not future.cancelled() and future.exception() is None:
+            close = getattr(future.result(), "close", None)
+            if callable(close):
+                with contextlib.suppress(Exception):  # a failing close changes no verdict
+                    close()

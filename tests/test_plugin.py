@@ -325,3 +325,44 @@ def test_unset_variable_means_not_configured(pytester: pytest.Pytester, monkeypa
     result = pytester.runpytest(*user_only("-rs"))
     result.stdout.fnmatch_lines(["*not configured: backend_url (${NO_SUCH_VAR_X} is not set)*"])
 
+
+
+def test_wait_retries_a_failing_check_until_it_passes(pytester: pytest.Pytester) -> None:
+    project(
+        pytester,
+        "",
+        """
+        import pathlib
+        import pytest
+
+        @pytest.mark.severity("P1")
+        def test_comes_up():
+            tries = pathlib.Path("tries")
+            count = int(tries.read_text()) + 1 if tries.exists() else 1
+            tries.write_text(str(count))
+            assert count >= 3, "not up yet"
+        """,
+    )
+    result = pytester.runpytest(*user_only("--opscheck-wait", "20", "--opscheck-json", "out.json"))
+    result.assert_outcomes(passed=1)
+    record = json.loads((pytester.path / "out.json").read_text())["checks"][0]
+    assert record["attempts"] == 3 and record["ready_after"] > 0
+    result.stdout.fnmatch_lines(["ready: user.comes_up after * s (3 attempts)"])
+
+
+def test_wait_gives_up_when_time_is_up(pytester: pytest.Pytester) -> None:
+    project(
+        pytester,
+        "",
+        """
+        import pytest
+
+        @pytest.mark.severity("P1")
+        def test_never_up():
+            assert False, "still down"
+        """,
+    )
+    result = pytester.runpytest(*user_only("--opscheck-wait", "1", "--opscheck-json", "out.json"))
+    result.assert_outcomes(failed=1)
+    record = json.loads((pytester.path / "out.json").read_text())["checks"][0]
+    assert record["attempts"] >= 2

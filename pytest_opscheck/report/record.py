@@ -51,10 +51,14 @@ class Summary:
     """The sweep at a glance: failures worst first, counts by severity, and the verdict line."""
 
     failed: list[CheckRecord]
-    passed: int
+    passed_records: list[CheckRecord]
     skipped: list[CheckRecord]
     counts: dict[str, dict[str, int]]
     verdict: str
+
+    @property
+    def passed(self) -> int:
+        return len(self.passed_records)
 
     @property
     def not_configured(self) -> list[CheckRecord]:
@@ -69,7 +73,7 @@ def summarize(records: Iterable[CheckRecord]) -> Summary:
         (r for r in records if r.outcome == "failed"), key=lambda r: (r.caused_by is not None, r.level, r.check_id)
     )
     skipped = [r for r in records if r.outcome == "skipped"]
-    passed = sum(r.outcome == "passed" for r in records)
+    passed = [r for r in records if r.outcome == "passed"]
     counts = {
         level.name: {
             outcome: sum(r.severity == level.name and r.outcome == outcome for r in records)
@@ -77,7 +81,7 @@ def summarize(records: Iterable[CheckRecord]) -> Summary:
         }
         for level in Severity
     }
-    return Summary(failed, passed, skipped, counts, verdict(failed, passed, skipped))
+    return Summary(failed, passed, skipped, counts, verdict(failed, len(passed), skipped))
 
 
 def verdict(failed: list[CheckRecord], passed: int, skipped: list[CheckRecord]) -> str:

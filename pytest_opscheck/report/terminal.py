@@ -22,6 +22,9 @@ def summary_lines(summary: Summary) -> list[str]:
             lines.append("    resolution:")
             lines.extend(textwrap.indent(record.resolution.strip(), "      ").splitlines())
         lines.append("")
+    waited = [r for r in summary.passed_records if r.attempts > 1]
+    for record in waited:
+        lines.append(f"ready: {record.check_id} after {record.ready_after:g} s ({record.attempts} attempts)")
     missing = summary.not_configured
     if missing:
         names = ", ".join(sorted({r.message.removeprefix("not configured: ") for r in missing}))
