@@ -12,6 +12,7 @@ import pytest
 
 from .config import ConfigError, Settings, load_settings
 from .redact import Redactor
+from .report.clean import EVIDENCE_LIMIT, MESSAGE_LIMIT, clean
 from .report.html import DEFAULT_PATH, HtmlReport, record_of
 from .report.record import CheckRecord, Summary, summarize
 from .report.terminal import summary_lines
@@ -214,9 +215,9 @@ class Sweep:
             severity=meta.severity.name,
             outcome=report.outcome,
             duration=round(report.duration, 4),
-            message=self.redact(message),
+            message=clean(self.redact(message), MESSAGE_LIMIT),
             resolution=self.redact(meta.resolution),
-            evidence={self.redact(k): self.redact(v) for k, v in evidence.items()},
+            evidence={clean(self.redact(k), 200): clean(self.redact(v), EVIDENCE_LIMIT) for k, v in evidence.items()},
             caused_by=caused_by,
         )
 

@@ -33,3 +33,10 @@ def test_known_values_are_masked_longest_first() -> None:
 def test_data_redacts_nested_values() -> None:
     redact = Redactor(["PLANTED-nested-99"])
     assert redact.data({"a": ["x PLANTED-nested-99"], "b": 3}) == {"a": ["x ***"], "b": 3}
+
+
+def test_clean_bounds_and_neutralises_target_text() -> None:
+    from pytest_opscheck.report.clean import clean
+
+    assert clean("a\x1b[2Jb\tc\nd", 100) == "a\\x1b[2Jb\tc\nd"
+    assert clean("x" * 50, 10) == "x" * 10 + "\n[truncated: 40 more characters]"
