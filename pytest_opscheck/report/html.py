@@ -15,6 +15,13 @@ from ..severity import LABELS, RESPONSE_TARGETS, Severity
 from .record import CheckRecord, Summary
 
 DEFAULT_PATH = "opscheck-report.html"
+STYLE = (
+    "<style>#opscheck-summary table{border-collapse:collapse;margin:6px 0}"
+    "#opscheck-summary td,#opscheck-summary th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
+    ".opscheck-verdict{font-size:1.2em;font-weight:bold}"
+    ".opscheck-extra pre{background:#f6f8fa;color:#111;padding:6px;white-space:pre-wrap}"
+    ".opscheck-caused-by{font-style:italic}</style>"
+)
 
 
 def severity_cell(record: CheckRecord | None) -> str:
@@ -58,7 +65,7 @@ def summary_html(summary: Summary) -> str:
         for r in summary.failed
     )
     return (
-        f'<div id="opscheck-summary"><h2>opscheck</h2><p class="opscheck-verdict">{escape(summary.verdict)}</p>'
+        f'{STYLE}<div id="opscheck-summary"><h2>opscheck</h2><p class="opscheck-verdict">{escape(summary.verdict)}</p>'
         "<table><tr><th>Severity</th><th>Response</th><th>Failed</th><th>Passed</th><th>Skipped</th></tr>"
         f"{''.join(rows)}</table>"
         f"{'<ol class=opscheck-failures>' + failed + '</ol>' if failed else ''}</div>"
@@ -70,6 +77,10 @@ class HtmlReport:
 
     def __init__(self, records: Callable[[], Summary]) -> None:
         self._summary = records
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = "opscheck report"
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
