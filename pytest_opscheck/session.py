@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from .config import ConfigError, Settings, load_settings
+from .probes.result import TargetUnreachable
 from .redact import Redactor
 from .report.clean import EVIDENCE_LIMIT, MESSAGE_LIMIT, clean
 from .report.html import DEFAULT_PATH, HtmlReport, record_of
@@ -90,7 +91,7 @@ class Sweep:
             return None
         try:
             crashed: dict[str, str] = targets.get("stack").crashed_services()
-        except Exception:
+        except TargetUnreachable:  # no engine: nothing tells a crash, keep waiting
             return None
         meta = item.stash.get(META, None)
         prefix = meta.check_id.split(".")[0] if meta else ""

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from realservices import (
     ComposeProject,
     Postgres,
@@ -19,8 +18,10 @@ from realservices import (
     ensure_busybox_image,
     ensure_compose_plugin,
     ensure_docker_engine,
-    free_port as _free_port,
     start_postgres,
+)
+from realservices import (
+    free_port as _free_port,
 )
 
 pytest_plugins = ["pytester"]

@@ -91,8 +91,8 @@ def ensure_docker_engine() -> Engine:
         raise ServiceUnavailable("no Docker engine: install Debian's docker.io (apt-get install docker.io)")
     if os.geteuid() != 0:
         raise ServiceUnavailable("no Docker engine running, and starting dockerd needs root")
-    data_root = "/var/lib/opscheck-docker"
-    log = tempfile.NamedTemporaryFile(prefix="dockerd-", suffix=".log", delete=False).name
+    handle, log = tempfile.mkstemp(prefix="dockerd-", suffix=".log")
+    os.close(handle)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [
@@ -101,7 +101,7 @@ def ensure_docker_engine() -> Engine:
                 "--iptables=false",
                 "--ip6tables=false",
                 "--bridge=none",
-                f"--data-root={data_root}",
+                "--data-root=/var/lib/opscheck-docker",
                 "--exec-root=/var/run/opscheck-docker",
                 "--pidfile=/var/run/opscheck-dockerd.pid",
                 "-H",
@@ -228,7 +228,7 @@ class Postgres:
         if not self.started or self.datadir is None:
             return
         subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"],
+            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "stop"],
             capture_output=True,
             timeout=60,
         )
