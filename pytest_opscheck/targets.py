@@ -9,6 +9,7 @@ timeout in all, not one per check.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +31,8 @@ class TargetSpec:
 
 
 REGISTRY: dict[str, TargetSpec] = {}
+# The probe modules that declare openers; imported only when a sweep starts.
+OPENER_MODULES = ("database", "compose")
 # The check that states a target's own failure; other checks failing on that target are its consequences.
 ROOT_CHECKS = {
     "docker": "stack.services_running",
@@ -60,12 +63,19 @@ def opener(name: str, requires: str | tuple[str, ...]) -> Callable[[Opener], Ope
     return register
 
 
+def load_openers() -> dict[str, TargetSpec]:
+    """Import every probe module that declares an opener; the registry they fill."""
+    for module in OPENER_MODULES:
+        importlib.import_module(f"{__package__}.probes.{module}")
+    return REGISTRY
+
+
 class Targets:
     """The opened targets of one sweep."""
 
     def __init__(self, settings: Settings, specs: dict[str, TargetSpec] | None = None) -> None:
         self.settings = settings
-        self.specs = REGISTRY if specs is None else specs
+        self.specs = load_openers() if specs is None else specs
         self._futures: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(4, len(self.specs)), thread_name_prefix="opscheck")
