@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -366,3 +367,29 @@ def test_wait_gives_up_when_time_is_up(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(failed=1)
     record = json.loads((pytester.path / "out.json").read_text())["checks"][0]
     assert record["attempts"] >= 2
+
+
+def test_xdist_reports_match_serial(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSCHECK_PASSWORD", PLANTED)
+    project(pytester, 'auth = { login_path = "/login", password = "${OPSCHECK_PASSWORD}" }\n')
+
+    def run(*extra: str) -> tuple[list[dict[str, Any]], list[str], str]:
+        result = pytester.runpytest_subprocess(*user_only("--opscheck-json", "out.json", *extra))
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        records = json.loads((pytester.path / "out.json").read_text())["checks"]
+        for record in records:
+            record.pop("duration")
+        out = result.stdout.lines
+        section = out[out.index(next(line for line in out if "= opscheck =" in line)) + 1 :]
+        section = section[: section.index(next(line for line in section if line.startswith("P1 CRITICAL")))]
+        html = (pytester.path / "opscheck-report.html").read_text()
+        assert PLANTED not in result.stdout.str() + html
+        return records, section, html
+
+    serial, serial_section, serial_html = run()
+    parallel, parallel_section, parallel_html = run("-n", "2")
+    assert parallel == serial
+    assert parallel_section == serial_section
+    for check_id in ("user.db_down", "user.slow_page", "user.fine", "user.gap"):
+        assert check_id in parallel_html
+    assert "P1 CRITICAL: 1 check failing" in parallel_html
