@@ -386,7 +386,7 @@ def test_xdist_reports_match_serial(pytester: pytest.Pytester, monkeypatch: pyte
         assert PLANTED not in result.stdout.str() + html
         return records, section, html
 
-    serial, serial_section, serial_html = run()
+    serial, serial_section, _ = run()
     parallel, parallel_section, parallel_html = run("-n", "2")
     assert parallel == serial
     assert parallel_section == serial_section
