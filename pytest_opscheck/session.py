@@ -176,12 +176,11 @@ class Sweep:
         meta = item.stash.get(META, None)
         if meta is None:
             return report
-        target_down = call.excinfo is not None and isinstance(call.excinfo.value, CheckFailed)
-        if report.when == "setup" and report.failed and target_down:
+        failure = call.excinfo.value if call.excinfo is not None else None
+        if report.when == "setup" and report.failed and isinstance(failure, CheckFailed):
             # A fixture whose target is down fails the check itself, not the test machinery.
-            assert call.excinfo is not None
             report.when = "call"
-            report.longrepr = self.redact(call.excinfo.value.cause)
+            report.longrepr = self.redact(failure.cause)
         if report.when == "call" or (report.when == "setup" and not report.passed):
             report.opscheck = self._record(report, meta, call).to_dict()  # type: ignore[attr-defined]
         return report

