@@ -17,7 +17,7 @@ from .report.clean import EVIDENCE_LIMIT, MESSAGE_LIMIT, clean
 from .report.html import DEFAULT_PATH, HtmlReport, record_of
 from .report.record import CheckRecord, Summary, summarize
 from .report.terminal import summary_lines
-from .severity import CheckMeta, MarkerError, Severity, evaluate
+from .severity import RESPONSE_TARGETS, CheckMeta, MarkerError, Severity, evaluate
 from .targets import Targets, root_cause
 from .verdict import CheckFailed
 
@@ -81,8 +81,10 @@ class Sweep:
         self.records: dict[str, CheckRecord] = {}
         self.fail_on = Severity[config.getoption("opscheck_fail_on") or "P4"]
         self.is_worker = hasattr(config, "workerinput")
+        self.targets: dict[Severity, str] = dict(RESPONSE_TARGETS)
+        self.escalation: tuple[str, ...] = ()
         if config.pluginmanager.hasplugin("html") and not self.is_worker:
-            config.pluginmanager.register(HtmlReport(self.summary), "opscheck-html")
+            config.pluginmanager.register(HtmlReport(self.summary, self.targets), "opscheck-html")
 
     def crashed(self, item: pytest.Item) -> str | None:
         """Why waiting cannot help `item`: a container of its service exited or is restarting."""
@@ -108,7 +110,7 @@ class Sweep:
         return f"service {service} {crashed[service]}" if service in crashed else None
 
     def summary(self) -> Summary:
-        return summarize(self.records.values())
+        return summarize(self.records.values(), self.targets, self.escalation)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         s = self.settings

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ..severity import LABELS, RESPONSE_TARGETS, Severity
+from ..severity import LABELS, Severity
 from .record import CheckRecord, Summary
 
 DEFAULT_PATH = "opscheck-report.html"
@@ -33,11 +33,11 @@ def check_id_cell(record: CheckRecord | None) -> str:
     return f'<td class="col-check">{escape(record.check_id) if record else ""}</td>'
 
 
-def extras_html(record: CheckRecord) -> str:
+def extras_html(record: CheckRecord, targets: dict[Severity, str]) -> str:
     """The resolution steps and evidence of one check, escaped, as one block."""
     parts = [
         f'<div class="opscheck-extra"><p><strong>{escape(record.severity)}'
-        f" {escape(LABELS[record.level])}</strong> — {escape(RESPONSE_TARGETS[record.level])}</p>",
+        f" {escape(LABELS[record.level])}</strong> — {escape(targets[record.level])}</p>",
         f'<p class="opscheck-cause">{escape(record.message)}</p>',
     ]
     if record.caused_by:
@@ -56,9 +56,16 @@ def summary_html(summary: Summary) -> str:
     for level in Severity:
         counts = summary.counts[level.name]
         rows.append(
-            f"<tr><td>{level.name} {LABELS[level]}</td><td>{escape(RESPONSE_TARGETS[level])}</td>"
+            f"<tr><td>{level.name} {LABELS[level]}</td><td>{escape(summary.targets[level])}</td>"
             f"<td>{counts['failed']}</td><td>{counts['passed']}</td><td>{counts['skipped']}</td></tr>"
         )
+    escalation = (
+        "<h3>Escalation</h3><ol class=opscheck-escalation>"
+        + "".join(f"<li>{escape(step)}</li>" for step in summary.escalation)
+        + "</ol>"
+        if summary.escalation
+        else ""
+    )
     failed = "".join(
         f"<li><strong>{escape(r.severity)}</strong> {escape(r.check_id)}: "
         f"{escape(f'caused by {r.caused_by}' if r.caused_by else r.message)}</li>"
@@ -68,15 +75,17 @@ def summary_html(summary: Summary) -> str:
         f'{STYLE}<div id="opscheck-summary"><h2>opscheck</h2><p class="opscheck-verdict">{escape(summary.verdict)}</p>'
         "<table><tr><th>Severity</th><th>Response</th><th>Failed</th><th>Passed</th><th>Skipped</th></tr>"
         f"{''.join(rows)}</table>"
-        f"{'<ol class=opscheck-failures>' + failed + '</ol>' if failed else ''}</div>"
+        f"{'<ol class=opscheck-failures>' + failed + '</ol>' if failed else ''}"
+        f"{escalation}</div>"
     )
 
 
 class HtmlReport:
     """pytest-html hooks; registered only when pytest-html is active."""
 
-    def __init__(self, records: Callable[[], Summary]) -> None:
-        self._summary = records
+    def __init__(self, summary: Callable[[], Summary], targets: dict[Severity, str]) -> None:
+        self._summary = summary
+        self._targets = targets
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
@@ -104,7 +113,7 @@ class HtmlReport:
             return
         from pytest_html import extras
 
-        report.extras = [*getattr(report, "extras", []), extras.html(extras_html(record))]  # type: ignore[attr-defined]
+        report.extras = [*getattr(report, "extras", []), extras.html(extras_html(record, self._targets))]  # type: ignore[attr-defined]
 
 
 def record_of(report: Any) -> CheckRecord | None:

@@ -55,6 +55,8 @@ class Summary:
     skipped: list[CheckRecord]
     counts: dict[str, dict[str, int]]
     verdict: str
+    targets: dict[Severity, str]
+    escalation: tuple[str, ...] = ()
 
     @property
     def passed(self) -> int:
@@ -65,8 +67,12 @@ class Summary:
         return [r for r in self.skipped if r.not_configured]
 
 
-def summarize(records: Iterable[CheckRecord]) -> Summary:
-    """Order the failures worst first and state the verdict."""
+def summarize(
+    records: Iterable[CheckRecord],
+    targets: dict[Severity, str] = RESPONSE_TARGETS,
+    escalation: tuple[str, ...] = (),
+) -> Summary:
+    """Order the failures worst first and state the verdict; the escalation path shows when a P1 fails."""
     records = list(records)
     # Root causes first, worst first: their consequences follow, marked "caused by".
     failed = sorted(
@@ -81,10 +87,13 @@ def summarize(records: Iterable[CheckRecord]) -> Summary:
         }
         for level in Severity
     }
-    return Summary(failed, passed, skipped, counts, verdict(failed, len(passed), skipped))
+    escalate = escalation if any(r.level == Severity.P1 for r in failed) else ()
+    return Summary(failed, passed, skipped, counts, verdict(failed, len(passed), skipped, targets), targets, escalate)
 
 
-def verdict(failed: list[CheckRecord], passed: int, skipped: list[CheckRecord]) -> str:
+def verdict(
+    failed: list[CheckRecord], passed: int, skipped: list[CheckRecord], targets: dict[Severity, str] = RESPONSE_TARGETS
+) -> str:
     """One line: the worst failing severity and what to do, or that all is well."""
     if not failed:
         if not passed:
@@ -97,4 +106,4 @@ def verdict(failed: list[CheckRecord], passed: int, skipped: list[CheckRecord]) 
     more = f" (+{rest} lower)" if rest else ""
     roots = sorted({r.caused_by for r in failed if r.caused_by})
     first = f"; fix first: {', '.join(roots)}" if roots else ""
-    return f"{worst.name} {LABELS[worst]}: {count} {plural} failing{more} — {RESPONSE_TARGETS[worst]}{first}"
+    return f"{worst.name} {LABELS[worst]}: {count} {plural} failing{more} — {targets[worst]}{first}"

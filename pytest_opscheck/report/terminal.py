@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import textwrap
 
-from ..severity import RESPONSE_TARGETS
 from .record import Summary
 
 
@@ -12,7 +11,7 @@ def summary_lines(summary: Summary) -> list[str]:
     """The section's lines: failures worst first with cause and steps, the gaps, the verdict."""
     lines: list[str] = []
     for record in summary.failed:
-        target = RESPONSE_TARGETS[record.level]
+        target = summary.targets[record.level]
         if record.caused_by:
             lines.append(f"{record.severity} ({target})  FAILED {record.check_id} — caused by {record.caused_by}")
             continue
@@ -31,4 +30,7 @@ def summary_lines(summary: Summary) -> list[str]:
         checks = "check" if len(missing) == 1 else "checks"
         lines.append(f"{len(missing)} {checks} skipped as not configured: {names}")
     lines.append(summary.verdict)
+    if summary.escalation:
+        lines.append("escalation:")
+        lines.extend(f"  {step}" for step in summary.escalation)
     return lines
