@@ -19,10 +19,6 @@ _NEEDS_OPSCHECK = (
     "opscheck_postmortem",
     "opscheck_coverage",
 )
-_NOT_YET = {
-    "opscheck_postmortem": "--opscheck-postmortem is not available yet (the post-mortem draft is planned)",
-    "opscheck_coverage": "--opscheck-coverage is not available yet (runbook coverage is planned)",
-}
 
 
 def _severity(text: str) -> str:
@@ -99,9 +95,6 @@ def pytest_configure(config: pytest.Config) -> None:
             flag = "--" + given[0].replace("_", "-")
             raise pytest.UsageError(f"{flag} needs --opscheck: run pytest --opscheck {flag} ...")
         return
-    for name, message in _NOT_YET.items():
-        if config.getoption(name) is not None:
-            raise pytest.UsageError(message)
     from .session import start
 
     start(config)

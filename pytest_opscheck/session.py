@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Generator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,11 @@ from .probes.result import TargetUnreachable
 from .redact import Redactor
 from .report.clean import EVIDENCE_LIMIT, MESSAGE_LIMIT, clean
 from .report.html import DEFAULT_PATH, HtmlReport, record_of
+from .report.postmortem import render_postmortem
 from .report.record import CheckRecord, Summary, summarize
 from .report.terminal import summary_lines
+from .runbook import RunbookError
+from .runbook_links import Runbooks
 from .severity import RESPONSE_TARGETS, CheckMeta, MarkerError, Severity, evaluate
 from .targets import Targets, root_cause
 from .verdict import CheckFailed
@@ -25,6 +29,7 @@ SETTINGS = pytest.StashKey[Settings]()
 REDACTOR = pytest.StashKey[Redactor]()
 META = pytest.StashKey[CheckMeta]()
 TARGETS = pytest.StashKey[Targets]()
+RUNBOOKS = pytest.StashKey[Runbooks]()
 PLUGIN_NAME = "opscheck-session"
 
 
@@ -56,6 +61,14 @@ def start(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     config.stash[REDACTOR] = Redactor(settings.secrets)
     config.stash[TARGETS] = Targets(settings)
+    try:
+        config.stash[RUNBOOKS] = Runbooks(settings)
+    except RunbookError as exc:
+        raise pytest.UsageError(f"runbook: {exc}") from None
+    if config.getoption("opscheck_coverage") and settings.runbook is None:
+        raise pytest.UsageError(
+            f'--opscheck-coverage needs a runbook: add runbook = "docs/runbook.md" to {settings.source}'
+        )
     if config.pluginmanager.hasplugin("html") and not config.getoption("htmlpath", None):
         config.option.htmlpath = DEFAULT_PATH
         config.option.self_contained_html = True
@@ -81,8 +94,12 @@ class Sweep:
         self.records: dict[str, CheckRecord] = {}
         self.fail_on = Severity[config.getoption("opscheck_fail_on") or "P4"]
         self.is_worker = hasattr(config, "workerinput")
-        self.targets: dict[Severity, str] = dict(RESPONSE_TARGETS)
-        self.escalation: tuple[str, ...] = ()
+        runbooks = config.stash[RUNBOOKS]
+        self.targets: dict[Severity, str] = runbooks.targets(RESPONSE_TARGETS)
+        self.escalation = runbooks.escalation()
+        self.coverage: list[str] = []
+        self.started = datetime.now()
+        self.first_failures: dict[str, datetime] = {}
         if config.pluginmanager.hasplugin("html") and not self.is_worker:
             config.pluginmanager.register(HtmlReport(self.summary, self.targets), "opscheck-html")
 
@@ -110,7 +127,7 @@ class Sweep:
         return f"service {service} {crashed[service]}" if service in crashed else None
 
     def summary(self) -> Summary:
-        return summarize(self.records.values(), self.targets, self.escalation)
+        return summarize(self.records.values(), self.targets, self.escalation, tuple(self.coverage))
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         s = self.settings
@@ -151,8 +168,9 @@ class Sweep:
             if not isinstance(item, pytest.Function):
                 continue
             try:
-                item.stash[META] = evaluate(item.path, item.name, item.get_closest_marker, item.function.__doc__)
-            except MarkerError as exc:
+                meta = evaluate(item.path, item.name, item.get_closest_marker, item.function.__doc__)
+                item.stash[META] = self.config.stash[RUNBOOKS].link(meta)
+            except (MarkerError, RunbookError) as exc:
                 problems.append(f"{item.nodeid}: {exc}")
         if problems:
             report.outcome = "failed"
@@ -170,6 +188,12 @@ class Sweep:
             item.extra_keyword_matches.add(meta.check_id)
         # Worst first: at 3 a.m. the P1 checks report before anything else.
         items.sort(key=lambda i: i.stash[META].severity if META in i.stash else Severity.P4)
+        if self.config.getoption("opscheck_coverage"):
+            metas = [i.stash[META] for i in items if META in i.stash]
+            anchors = {m.check_id: m.runbook.partition("#")[2] if m.runbook else None for m in metas}
+            self.coverage = self.config.stash[RUNBOOKS].coverage_lines(anchors)
+            self.config.hook.pytest_deselected(items=items[:])
+            items[:] = []
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
@@ -229,8 +253,14 @@ class Sweep:
         record = record_of(report)
         if record is not None:
             self.records[record.nodeid] = record
+            if record.outcome == "failed":
+                self.first_failures.setdefault(record.nodeid, datetime.now())
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.coverage:
+            terminalreporter.section("opscheck runbook coverage")
+            for line in self.coverage:
+                terminalreporter.line(line)
         if not self.records:
             return
         terminalreporter.section("opscheck")
@@ -246,6 +276,15 @@ class Sweep:
             records = sorted(self.records.values(), key=lambda r: (r.level, r.check_id))
             payload = {"verdict": self.summary().verdict, "checks": [r.to_dict() for r in records]}
             Path(path).write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+        postmortem = self.config.getoption("opscheck_postmortem")
+        if postmortem:
+            text = render_postmortem(
+                list(self.records.values()), self.started, datetime.now(), self.first_failures, self.redact,
+                self.escalation,
+            )
+            Path(postmortem).write_text(text, encoding="utf-8")
+        if self.coverage and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            session.exitstatus = pytest.ExitCode.OK
         if exitstatus == pytest.ExitCode.TESTS_FAILED and self._only_below_threshold(session):
             session.exitstatus = pytest.ExitCode.OK
 

@@ -44,6 +44,7 @@ class CheckMeta:
     check_id: str
     severity: Severity
     resolution: str
+    runbook: str | None = None
 
 
 class MarkerError(Exception):
@@ -58,6 +59,12 @@ def _resolution_marker(text: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise ValueError("expected the resolution steps as a non-empty string")
     return text
+
+
+def _runbook_marker(ref: str) -> str:
+    if not isinstance(ref, str) or "#" not in ref:
+        raise ValueError('expected "path/to/runbook.md#section-anchor"')
+    return ref
 
 
 def _call_marker(name: str, func: Callable[..., Any], mark: Any) -> Any:
@@ -90,7 +97,9 @@ def evaluate(path: Path, name: str, markers: Callable[[str], Any], doc: str | No
         resolution = _call_marker("resolution", _resolution_marker, resolution_mark)
     else:
         resolution = inspect.cleandoc(doc) if doc else ""
-    return CheckMeta(check_id(path, name), severity, resolution)
+    runbook_mark = markers("runbook")
+    runbook = _call_marker("runbook", _runbook_marker, runbook_mark) if runbook_mark is not None else None
+    return CheckMeta(check_id(path, name), severity, resolution, runbook)
 
 
 def worst(levels: Iterable[Severity]) -> Severity | None:

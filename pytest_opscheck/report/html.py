@@ -66,6 +66,13 @@ def summary_html(summary: Summary) -> str:
         if summary.escalation
         else ""
     )
+    coverage = (
+        "<h3>Runbook coverage</h3><ul class=opscheck-coverage>"
+        + "".join(f"<li>{escape(line)}</li>" for line in summary.coverage)
+        + "</ul>"
+        if summary.coverage
+        else ""
+    )
     failed = "".join(
         f"<li><strong>{escape(r.severity)}</strong> {escape(r.check_id)}: "
         f"{escape(f'caused by {r.caused_by}' if r.caused_by else r.message)}</li>"
@@ -76,7 +83,7 @@ def summary_html(summary: Summary) -> str:
         "<table><tr><th>Severity</th><th>Response</th><th>Failed</th><th>Passed</th><th>Skipped</th></tr>"
         f"{''.join(rows)}</table>"
         f"{'<ol class=opscheck-failures>' + failed + '</ol>' if failed else ''}"
-        f"{escalation}</div>"
+        f"{escalation}{coverage}</div>"
     )
 
 

@@ -57,6 +57,7 @@ class Summary:
     verdict: str
     targets: dict[Severity, str]
     escalation: tuple[str, ...] = ()
+    coverage: tuple[str, ...] = ()
 
     @property
     def passed(self) -> int:
@@ -71,6 +72,7 @@ def summarize(
     records: Iterable[CheckRecord],
     targets: dict[Severity, str] = RESPONSE_TARGETS,
     escalation: tuple[str, ...] = (),
+    coverage: tuple[str, ...] = (),
 ) -> Summary:
     """Order the failures worst first and state the verdict; the escalation path shows when a P1 fails."""
     records = list(records)
@@ -88,7 +90,9 @@ def summarize(
         for level in Severity
     }
     escalate = escalation if any(r.level == Severity.P1 for r in failed) else ()
-    return Summary(failed, passed, skipped, counts, verdict(failed, len(passed), skipped, targets), targets, escalate)
+    return Summary(
+        failed, passed, skipped, counts, verdict(failed, len(passed), skipped, targets), targets, escalate, coverage
+    )
 
 
 def verdict(

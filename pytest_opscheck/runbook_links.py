@@ -1,0 +1,66 @@
+"""The runbook in a sweep: resolution steps from linked sections, its severity table and escalation path."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from .catalogue import CHECK_TOPICS, coverage, format_coverage, matching_section
+from .config import Settings
+from .runbook import Runbook, RunbookError, anchor_url, escalate_after, escalation, parse_runbook, resolution
+from .runbook import severity_targets as runbook_targets
+from .severity import CheckMeta, Severity
+
+
+class Runbooks:
+    """Every runbook file a sweep refers to, parsed once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._parsed: dict[Path, Runbook] = {}
+        self.configured = self.load(settings.runbook) if settings.runbook else None
+
+    def load(self, relative: str) -> Runbook:
+        path = self.settings.path(relative)
+        if path not in self._parsed:
+            self._parsed[path] = parse_runbook(path)
+        return self._parsed[path]
+
+    def link(self, meta: CheckMeta) -> CheckMeta:
+        """`meta` with the resolution of its runbook section (marker) or a link to the matching one (built-in)."""
+        if meta.runbook:
+            file, _, anchor = meta.runbook.partition("#")
+            book = self.load(file) if file else self.configured
+            if book is None:
+                raise RunbookError(f'@pytest.mark.runbook("{meta.runbook}"): no file and no runbook in the config')
+            section = book.section(anchor)
+            steps = resolution(section)
+            text = "\n\n".join(part for part in (meta.resolution, steps) if part)
+            link = anchor_url(file or str(self.settings.runbook), anchor)
+            return dataclasses.replace(meta, resolution=f"{text}\n\nRunbook: {link} ({section.title})")
+        if self.configured is not None and meta.check_id.split("[")[0] in CHECK_TOPICS:
+            found = matching_section(self.configured, meta.check_id)
+            if found is not None:
+                link = anchor_url(str(self.settings.runbook), found.anchor)
+                return dataclasses.replace(meta, resolution=f"{meta.resolution}\n\nRunbook: {link} ({found.title})")
+        return meta
+
+    def targets(self, defaults: dict[Severity, str]) -> dict[Severity, str]:
+        """Response targets: the runbook's severity table over the defaults."""
+        own = runbook_targets(self.configured) if self.configured else {}
+        return {level: f"response time: {own[level.name]}" if level.name in own else text
+                for level, text in defaults.items()}
+
+    def escalation(self) -> tuple[str, ...]:
+        """The escalation path, led by when to escalate a P1."""
+        if self.configured is None:
+            return ()
+        steps = escalation(self.configured)
+        after = escalate_after(self.configured)
+        lead = [f"escalate a P1 still failing after {after}"] if after else []
+        return tuple(lead + [f"{i}. {step}" for i, step in enumerate(steps, start=1)])
+
+    def coverage_lines(self, checks: dict[str, str | None]) -> list[str]:
+        """The coverage listing of the configured runbook for `checks` (id -> marker anchor)."""
+        assert self.configured is not None
+        return format_coverage(coverage(self.configured, checks))
