@@ -90,3 +90,21 @@ def test_readme_config_reference_lists_every_key() -> None:
     documented = set(re.findall(r"^\| `(\w+)` \|", block, re.MULTILINE))
     loader_only = {"source", "env_name", "base_dir", "unresolved", "secrets"}
     assert documented == {f.name for f in dataclasses.fields(Settings)} - loader_only
+
+
+def test_readme_catalogue_lists_every_built_in_check_with_its_severity() -> None:
+    import ast
+    import re
+
+    root = Path(__file__).parents[1]
+    built_in = {}
+    for path in sorted((root / "checks").glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                marks = [d for d in node.decorator_list if isinstance(d, ast.Call)]
+                severity = next(m.args[0].value for m in marks if getattr(m.func, "attr", "") == "severity")
+                built_in[f"{path.stem.removeprefix('test_')}.{node.name.removeprefix('test_')}"] = severity
+    readme = (root / "README.md").read_text()
+    block = readme.split("<!-- catalogue:start -->")[1].split("<!-- catalogue:end -->")[0]
+    documented = dict(re.findall(r"^\| `([\w.]+)` \| (P[1-4]) \|", block, re.MULTILINE))
+    assert documented == built_in
