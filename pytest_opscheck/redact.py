@@ -6,19 +6,16 @@ import re
 from collections.abc import Iterable
 
 MASK = "***"
+_KEYS = r"(?:password|passwd|pwd|access_token|refresh_token|api_key|secret)"
 _PATTERNS = (
     # postgresql://user:password@host, https://user:token@host
     (re.compile(r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s/]+(?=@)"), rf"\g<keep>{MASK}"),
     (re.compile(r"(?P<keep>\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE), rf"\g<keep>{MASK}"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), f"{MASK}jwt{MASK}"),
-    (
-        re.compile(
-            r"(?P<keep>\b(?:password|passwd|pwd|access_token|refresh_token|api_key|secret)"
-            r"[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]+",
-            re.IGNORECASE,
-        ),
-        rf"\g<keep>{MASK}",
-    ),
+    # POSTGRES_PASSWORD=..., "password": "...", password:... (but not prose such as "wrong password: 500")
+    (re.compile(rf"(?P<keep>\b\w*{_KEYS}\w*\s*=\s*[\"']?)[^\s\"'&,;}}]+", re.IGNORECASE), rf"\g<keep>{MASK}"),
+    (re.compile(rf"(?P<keep>[\"']{_KEYS}[\"']\s*:\s*[\"'])[^\"']+", re.IGNORECASE), rf"\g<keep>{MASK}"),
+    (re.compile(rf"(?P<keep>\b\w*{_KEYS}\w*:)[^\s\"'&,;}}]+", re.IGNORECASE), rf"\g<keep>{MASK}"),
 )
 # Too short to replace blindly without mangling ordinary text.
 _MIN_SECRET_LENGTH = 4

@@ -16,7 +16,9 @@ JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiIsImV4cCI6MX0.c2lnbmF0dXJlLWJ5dGVz
         ("Authorization: Bearer abcdefgh12345678", "Authorization: Bearer ***"),
         (f"got {JWT} back", "got ***jwt*** back"),
         ('{"password": "hunter2", "user": "x"}', '{"password": "***", "user": "x"}'),
-        ("PGPASSWORD=... password=topsecret host=db", "PGPASSWORD=... password=*** host=db"),
+        ("PGPASSWORD=x1 password=topsecret host=db", "PGPASSWORD=*** password=*** host=db"),
+        ("SECRET_KEY=abcdef JWT_SECRET: x", "SECRET_KEY=*** JWT_SECRET: x"),
+        ("a wrong password: 500 Internal Server Error", "a wrong password: 500 Internal Server Error"),
         ("nothing to hide at http://example.test/path", "nothing to hide at http://example.test/path"),
     ],
 )
