@@ -32,7 +32,7 @@ class TargetSpec:
 
 REGISTRY: dict[str, TargetSpec] = {}
 # The probe modules that declare openers; imported only when a sweep starts.
-OPENER_MODULES = ("database", "compose")
+OPENER_MODULES = ("database", "compose", "http", "auth", "websocket", "smtp")
 # The check that states a target's own failure; other checks failing on that target are its consequences.
 ROOT_CHECKS = {
     "docker": "stack.services_running",
@@ -122,9 +122,15 @@ class Targets:
 
 
 def _close_all(futures: Iterable[Future[Any]]) -> None:
+    """Close every opened handle; one still opening is closed as soon as it is open."""
     for future in futures:
-        if future.done() and not future.cancelled() and future.exception() is None:
-            close = getattr(future.result(), "close", None)
-            if callable(close):
-                with contextlib.suppress(Exception):  # a failing close changes no verdict
-                    close()
+        future.add_done_callback(_close_handle)
+
+
+def _close_handle(future: Future[Any]) -> None:
+    if future.cancelled() or future.exception() is not None:
+        return
+    close = getattr(future.result(), "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):  # a failing close changes no verdict
+            close()

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
 import textwrap
+import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +113,144 @@ services:
     assert records["stack.no_crash_loop"]["outcome"] == "failed"
     assert records["stack.no_crash_loop"]["message"] == f"worker ({name}-worker-1) was removed during the sweep"
     assert records["stack.logs_clean"]["outcome"] == "passed"
+
+
+class Misbehaving:
+    """Raw TCP servers on 127.0.0.1 that break the rules on purpose, each in its own thread."""
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+        self.stop = threading.Event()
+
+    def serve(self, handler: Callable[[socket.socket], None]) -> int:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(32)
+        listener.settimeout(0.2)
+        self.sockets.append(listener)
+
+        def loop() -> None:
+            while not self.stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    continue
+                self.sockets.append(conn)
+                threading.Thread(target=self._guard, args=(handler, conn), daemon=True).start()
+
+        threading.Thread(target=loop, daemon=True).start()
+        return int(listener.getsockname()[1])
+
+    def _guard(self, handler: Callable[[socket.socket], None], conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            handler(conn)
+
+    def close(self) -> None:
+        self.stop.set()
+        for sock in self.sockets:
+            sock.close()
+
+
+def drip(conn: socket.socket) -> None:
+    """An HTTP answer one byte every half second, never finishing."""
+    conn.recv(65536)
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Padding: " + b"a" * 10_000:
+        time.sleep(0.5)
+        conn.sendall(bytes([byte]))
+
+
+def silent(conn: socket.socket) -> None:
+    """Accepts, reads, never says a word (a WebSocket handshake or an SMTP banner that never comes)."""
+    while conn.recv(65536):
+        pass
+
+
+def huge(conn: socket.socket) -> None:
+    """A 1 GB body of HTML-ish bytes, streamed."""
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1073741824\r\n\r\n")
+    chunk = b"<p>" + b"x" * 65_533
+    for _ in range(1073741824 // len(chunk)):
+        conn.sendall(chunk)
+
+
+def bomb(conn: socket.socket) -> None:
+    """200 MB of zeros in 200 KB of gzip."""
+    conn.recv(65536)
+    body = BOMB
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n"
+                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+
+def elsewhere(conn: socket.socket) -> None:
+    """Redirects to another host (never contacted: the check must not follow)."""
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2:9/steal\r\nContent-Length: 0\r\n\r\n")
+
+
+BOMB = gzip.compress(b"\0" * 200_000_000, compresslevel=9)
+
+
+@pytest.fixture
+def bad_servers() -> Iterator[Misbehaving]:
+    servers = Misbehaving()
+    yield servers
+    servers.close()
+
+
+def sweep_seconds(pytester: pytest.Pytester, config: str, select: str) -> tuple[float, dict[str, Any], str]:
+    pytester.makefile(".toml", opscheck=config)
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "--opscheck", "-p", "no:cacheprovider", "-k", select, "--opscheck-json", "out.json", timeout=120
+    )
+    elapsed = time.monotonic() - started
+    records = {r["check_id"]: r for r in json.loads((pytester.path / "out.json").read_text())["checks"]}
+    return elapsed, records, result.stdout.str()
+
+
+def test_dripping_and_silent_peers_time_out_within_the_deadline(
+    pytester: pytest.Pytester, bad_servers: Misbehaving
+) -> None:
+    dripping, mute_ws, mute_smtp = bad_servers.serve(drip), bad_servers.serve(silent), bad_servers.serve(silent)
+    config = (
+        f'backend_url = "http://127.0.0.1:{dripping}"\nfrontend_url = "http://127.0.0.1:{dripping}"\n'
+        f'websocket_url = "ws://127.0.0.1:{mute_ws}/realtime"\n'
+        f'smtp = {{ host = "127.0.0.1", port = {mute_smtp}, sender = "ops@example.test" }}\ntimeout = 1\n'
+    )
+    elapsed, records, out = sweep_seconds(pytester, config, "backend. or frontend. or ws. or email.")
+    for check in ("backend.health", "frontend.root", "ws.handshake", "email.smtp_session"):
+        assert records[check]["outcome"] == "failed", records[check]
+        assert "timed out after 1 s" in records[check]["message"], records[check]
+    assert elapsed < 25, f"the sweep took {elapsed:.1f} s"
+    assert "Traceback" not in out
+
+
+def test_huge_and_bombed_bodies_are_capped(pytester: pytest.Pytester, bad_servers: Misbehaving) -> None:
+    large, zipped = bad_servers.serve(huge), bad_servers.serve(bomb)
+    config = f'backend_url = "http://127.0.0.1:{large}"\nfrontend_url = "http://127.0.0.1:{zipped}"\ntimeout = 5\n'
+    pytester.makefile(".toml", opscheck=config)
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe, sys.executable, "-m", "pytest", "--opscheck", "-p", "no:cacheprovider",
+         "-k", "backend.health or frontend.root", "--opscheck-json", "out.json"],
+        cwd=pytester.path, capture_output=True, text=True, timeout=120,
+    )
+    peak_mb = int(run.stdout.strip().splitlines()[-1]) / 1024
+    records = {r["check_id"]: r for r in json.loads((pytester.path / "out.json").read_text())["checks"]}
+    # Both answer 200 with HTML: healthy, read only up to the body cap, so memory stays bounded.
+    assert records["backend.health"]["outcome"] == "passed"
+    assert records["frontend.root"]["outcome"] == "passed"
+    assert peak_mb < 200, f"peak memory {peak_mb:.0f} MB"
+
+
+def test_redirect_to_another_host_is_not_followed(pytester: pytest.Pytester, bad_servers: Misbehaving) -> None:
+    port = bad_servers.serve(elsewhere)
+    _, records, _ = sweep_seconds(pytester, f'backend_url = "http://127.0.0.1:{port}"\ntimeout = 2\n', "backend.health")
+    record = records["backend.health"]
+    assert record["outcome"] == "failed"
+    assert "127.0.0.2:9/steal" in record["message"] + json.dumps(record["evidence"])

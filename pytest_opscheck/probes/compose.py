@@ -187,6 +187,8 @@ def connect_engine(timeout: float) -> Any:
     import docker
 
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
+        raise TargetUnreachable("docker", f"no Docker engine at {host}: is dockerd running? (or set DOCKER_HOST)")
     try:
         client = docker.from_env(timeout=max(1, round(timeout)))
         client.ping()

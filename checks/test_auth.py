@@ -1,0 +1,127 @@
+"""Authentication failures: the signing secret, the smoke login and its token, what must be refused, CORS."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_opscheck.config import Settings
+from pytest_opscheck.fixtures.core import open_target
+from pytest_opscheck.fixtures.edge import Http
+from pytest_opscheck.probes import auth as probe
+from pytest_opscheck.probes.auth import AuthSession
+from pytest_opscheck.probes.compose import Stack
+from pytest_opscheck.probes.result import TargetUnreachable
+from pytest_opscheck.targets import Targets
+from pytest_opscheck.verdict import expect, fail, skip_unless_configured, unreachable
+
+
+def _session(targets: Targets) -> AuthSession:
+    __tracebackhide__ = True
+    session = open_target(targets, "auth")
+    assert isinstance(session, AuthSession)
+    return session
+
+
+@pytest.mark.severity("P1")
+@pytest.mark.resolution(
+    """The backend's token-signing secret (SECRET_KEY for FastAPI, JWT_SECRET for Node) is missing, a
+placeholder such as changethis, or too short. See what the container has (names only, never values):
+  docker compose exec backend env | grep -E "SECRET|JWT" | cut -d= -f1
+Set a strong value in .env (openssl rand -hex 32), then:  docker compose up -d backend
+Changing it invalidates every token already issued: change it on purpose, never by accident."""
+)
+def test_secret_configured(request: pytest.FixtureRequest, opscheck_config: Settings) -> None:
+    if not (opscheck_config.compose_project or opscheck_config.compose_file):
+        pytest.skip("not configured: compose_project")
+    stack: Stack = request.getfixturevalue("stack")
+    containers = stack.of_service(opscheck_config.backend_service)
+    if not containers:
+        fail(f"no container of service {opscheck_config.backend_service} in the project to read the secret from")
+    expect(probe.secret_strength(containers[0].env))
+
+
+@pytest.mark.severity("P2")
+@pytest.mark.resolution(
+    """The smoke account gets no token. Try the same login by hand:
+  curl -X POST http://localhost:3001/api/auth/login -H "Content-Type: application/json" -d @smoke-login.json
+  (FastAPI, form style: curl -X POST http://localhost:8000/api/v1/login/access-token -d @smoke-login.form)
+  where the file holds the smoke account's username and password from .env.
+- 5xx: the backend fails; read  docker compose logs backend --tail=100  (database? migrations?)
+- 400/401/403: the smoke account or its password in .env is wrong, or the account is inactive
+- 404/422: auth.login_path or auth.style does not match the backend
+Look for token errors:  docker compose logs backend | grep -i token"""
+)
+def test_login(opscheck_targets: Targets) -> None:
+    expect(probe.login(_session(opscheck_targets)))
+
+
+@pytest.mark.severity("P2")
+@pytest.mark.resolution(
+    """A token fresh from the login is refused: the secret that signs tokens and the one that checks them
+differ (SECRET_KEY / JWT_SECRET changed, or differs between replicas), or tokens expire at once
+(check ACCESS_TOKEN_EXPIRE_MINUTES and the server's clock).
+  docker compose exec backend env | grep -E "SECRET|JWT" | cut -d= -f1
+Make the secret the same everywhere, then:  docker compose up -d backend"""
+)
+def test_token_accepted(auth: AuthSession, opscheck_config: Settings) -> None:
+    skip_unless_configured(opscheck_config.missing("auth.probe_path"))
+    assert opscheck_config.auth is not None and opscheck_config.auth.probe_path is not None
+    expect(probe.token_accepted(auth, opscheck_config.auth.probe_path))
+
+
+@pytest.mark.severity("P2")
+@pytest.mark.resolution(
+    """The login does not refuse a wrong password with 400/401/403.
+- 2xx: a SECURITY incident, anyone can log in: take the login offline or roll back the deploy now, and
+  tell the security team.
+- 5xx: the login crashes when the password is wrong; its traceback is in
+  docker compose logs backend --tail=100"""
+)
+def test_rejects_bad_password(opscheck_targets: Targets) -> None:
+    session = _session(opscheck_targets)
+    try:
+        finding = probe.rejects_bad_password(session)
+    except TargetUnreachable as exc:
+        unreachable(exc)
+    expect(finding)
+
+
+@pytest.mark.severity("P1")
+@pytest.mark.resolution(
+    """A protected path answers a request that carries no token: its data is open to anyone (SECURITY).
+Roll back the deploy that dropped the auth dependency / middleware, or block the path at the proxy,
+and tell the security team. Verify:  curl -i <backend>/<probe_path>   must answer 401."""
+)
+def test_rejects_anonymous(http: Http, opscheck_config: Settings) -> None:
+    skip_unless_configured(opscheck_config.missing("auth.probe_path"))
+    assert opscheck_config.auth is not None and opscheck_config.auth.probe_path is not None
+    site = http.backend
+    try:
+        finding = probe.rejects_anonymous(site, opscheck_config.auth.probe_path)
+    except TargetUnreachable as exc:
+        unreachable(exc)
+    expect(finding)
+
+
+@pytest.mark.severity("P2")
+@pytest.mark.resolution(
+    """The browser's CORS preflight from the frontend's origin is refused: logins from the web app fail
+although curl works. Verify the CORS settings: add the frontend's origin to the allowed origins
+(FastAPI: BACKEND_CORS_ORIGINS in .env; Node: the cors() middleware's origin list), then
+  docker compose up -d backend
+Check:  curl -i -X OPTIONS <backend>/<login_path> -H "Origin: <frontend>" -H "Access-Control-Request-Method: POST\""""
+)
+def test_cors_preflight(http: Http, opscheck_config: Settings) -> None:
+    skip_unless_configured(opscheck_config.missing("auth.login_path"))
+    assert opscheck_config.auth is not None
+    origin = (opscheck_config.auth.origin or opscheck_config.frontend_url or "").rstrip("/")
+    if not origin:
+        pytest.skip("not configured: auth.origin (or frontend_url)")
+    site = http.backend
+    if probe.same_origin(origin, site.base_url):
+        pytest.skip(f"the frontend shares the backend's origin {origin}: browsers send no preflight")
+    try:
+        finding = probe.cors_preflight(site, opscheck_config.auth.login_path, origin)
+    except TargetUnreachable as exc:
+        unreachable(exc)
+    expect(finding)

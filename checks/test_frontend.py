@@ -1,0 +1,53 @@
+"""Health of the frontend, and the Frontend 404 errors: deep links and the assets of index.html."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_opscheck.config import Settings
+from pytest_opscheck.fixtures.edge import Http
+from pytest_opscheck.probes import http as probe
+from pytest_opscheck.verdict import expect, skip_unless_configured
+
+
+@pytest.mark.severity("P1")
+@pytest.mark.resolution(
+    """The frontend does not serve its page.
+  docker compose ps frontend
+  docker compose logs frontend --tail=100
+  curl -i http://localhost:3000      (Vite dev server: http://localhost:5173)
+A broken build is rebuilt from scratch:
+  docker compose build --no-cache frontend && docker compose up -d frontend"""
+)
+def test_root(http: Http) -> None:
+    site = http.frontend
+    assert site.first is not None
+    expect(probe.frontend_root(site.first))
+
+
+@pytest.mark.severity("P2")
+@pytest.mark.resolution(
+    """Deep links of the single-page app do not get the app shell (the runbook's "Frontend 404 errors"):
+the web server has no SPA fallback, so any route but / is looked up as a file.
+- nginx: in the location / block:  try_files $uri /index.html;
+- check the router's base path (TanStack Router / Vite `base`) matches where the app is served
+- check the whole Vite build output (dist/) was deployed, index.html included:
+  docker compose exec frontend ls /usr/share/nginx/html
+Then: docker compose build --no-cache frontend && docker compose up -d frontend"""
+)
+def test_spa_routes(http: Http, opscheck_config: Settings) -> None:
+    skip_unless_configured(opscheck_config.missing("frontend_routes"))
+    expect(probe.spa_routes(http.frontend, opscheck_config.frontend_routes))
+
+
+@pytest.mark.severity("P2")
+@pytest.mark.resolution(
+    """index.html references scripts or stylesheets that do not load (or come back as HTML, the SPA
+fallback hiding a missing file): index.html and dist/assets are from different builds, the deploy of
+dist/ was partial, or Vite's `base` points elsewhere.
+  docker compose exec frontend ls /usr/share/nginx/html/assets
+Deploy the whole dist/ folder of one build (index.html last):
+  docker compose build --no-cache frontend && docker compose up -d frontend"""
+)
+def test_assets(http: Http) -> None:
+    expect(probe.frontend_assets(http.frontend))

@@ -1,0 +1,72 @@
+"""WebSocket disconnections: the handshake, a ping, and the open-connections gauge (a leak)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_opscheck.config import Settings
+from pytest_opscheck.fixtures.edge import Http
+from pytest_opscheck.probes import http as http_probe
+from pytest_opscheck.probes import websocket as probe
+from pytest_opscheck.probes.result import TargetUnreachable
+from pytest_opscheck.probes.websocket import WebSocketTarget
+from pytest_opscheck.verdict import expect, fail, skip_unless_configured, unreachable
+
+
+@pytest.mark.severity("P2")
+@pytest.mark.resolution(
+    """The WebSocket does not open. Try it by hand:  wscat -c ws://localhost:3001/realtime
+- 404: no WebSocket route at that path (websocket_url, or the backend's route)
+- 426, or a plain 200/400: something in front (nginx, a load balancer) does not pass the upgrade. Ensure the
+  WebSocket upgrade headers are passed, nginx:  proxy_http_version 1.1;
+  proxy_set_header Upgrade $http_upgrade;  proxy_set_header Connection "upgrade";
+- 401/403: the token is missing or refused (see auth.token_accepted)
+Errors on the server side:  docker compose logs backend | grep -i "websocket\\|socket" """
+)
+def test_handshake(ws: WebSocketTarget) -> None:
+    try:
+        finding = probe.handshake(ws)
+    except TargetUnreachable as exc:
+        unreachable(exc)
+    expect(finding)
+
+
+@pytest.mark.severity("P2")
+@pytest.mark.resolution(
+    """The WebSocket opens but its ping gets no pong in time: the server's event loop is stuck or overloaded,
+or a proxy swallows control frames; clients will see "Offline" and reconnect in a loop.
+  docker compose logs backend | grep -i "websocket\\|socket"
+  docker stats --no-stream
+If the server is overloaded:  docker compose restart backend"""
+)
+def test_ping(ws: WebSocketTarget) -> None:
+    try:
+        finding = probe.ping(ws)
+    except TargetUnreachable as exc:
+        unreachable(exc)
+    expect(finding)
+
+
+@pytest.mark.severity("P2")
+@pytest.mark.resolution(
+    """More WebSocket connections are open than the limit: clients reconnect without closing the old
+socket (a connection leak), or the server never reaps dead ones.
+  curl http://localhost:3001/metrics | grep websocket
+Check the client code for reconnect loops that leak; a restart drops them for now:
+  docker compose restart backend"""
+)
+def test_connections_gauge(http: Http, opscheck_config: Settings) -> None:
+    skip_unless_configured(opscheck_config.missing("metrics_path"))
+    assert opscheck_config.metrics_path is not None
+    metric = opscheck_config.ws_connections_metric
+    try:
+        answer = http.backend.get(opscheck_config.metrics_path)
+    except TargetUnreachable as exc:
+        unreachable(exc)
+    finding = http_probe.connections_gauge(answer, metric, opscheck_config.thresholds.ws_connections_max)
+    if finding is None:
+        if opscheck_config.missing("websocket_url"):
+            pytest.skip(f"no {metric} gauge in {opscheck_config.metrics_path} and no websocket_url configured")
+        fail(f"no {metric} gauge in {opscheck_config.metrics_path}: set ws_connections_metric to the gauge's name",
+             {"metrics": answer.line()})
+    expect(finding)

@@ -1,0 +1,1 @@
+document.getElementById("app").textContent = "opscheck demo: " + location.pathname;

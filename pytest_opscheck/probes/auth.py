@@ -1,0 +1,270 @@
+"""Authentication probes: the smoke account's login and token, what must be refused, CORS, and the
+strength of the signing secret. Tokens and passwords never leave this module in a cause or evidence."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Auth, Settings
+from ..targets import opener
+from .compose import MIN_SECRET_LENGTH, PLACEHOLDERS
+from .http import Answer, Site, origin_of
+from .result import Finding, TargetUnreachable, table
+
+LONGEST_SANE_TOKEN_DAYS = 30
+TOKEN_FIELDS = ("access_token", "token", "accessToken", "jwt")
+REFUSED = (400, 401, 403)
+
+
+@dataclass
+class Login:
+    """What the login answered, and the token when one came back (never shown)."""
+
+    answer: Answer = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+    cause: str | None = None
+
+
+class AuthSession:
+    """The smoke account, logged in once per sweep: `token`, `headers()`, `site` (the backend client)."""
+
+    def __init__(self, site: Site, config: Auth, login: Login) -> None:
+        self.site = site
+        self.config = config
+        self.login = login
+
+    def __repr__(self) -> str:
+        return f"AuthSession({self.config.username} at {self.site.base_url})"
+
+    @property
+    def token(self) -> str:
+        """The token; raises TargetUnreachable("auth", why) when the login gave none."""
+        if self.login.token is None:
+            raise TargetUnreachable("auth", self.login.cause or "login gave no token")
+        return self.login.token
+
+    def headers(self) -> dict[str, str]:
+        """The Authorization header carrying the token."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def close(self) -> None:
+        self.site.close()
+
+
+def post_login(site: Site, config: Auth, password: str) -> Answer:
+    """POST the credentials, form (OAuth2 password flow) or JSON style, on a connection closed after."""
+    fields = {"username": config.username or "", "password": password}
+    body: dict[str, Any] = {"data": fields} if config.style == "form" else {"json": fields}
+    return site.request("POST", config.login_path, headers={"Connection": "close"}, **body)
+
+
+def _field(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def read_login(answer: Answer, config: Auth) -> Login:
+    """The token in a login answer, or the one-line reason there is none."""
+    status = answer.status
+    where = f"login {config.login_path}"
+    if 200 <= status < 300:
+        data = answer.json()
+        if not isinstance(data, dict):
+            return Login(answer, cause=f"{where} answered {status} with {answer.content_type or 'no body'}, not JSON")
+        for name in (config.token_field, *TOKEN_FIELDS):
+            value = _field(data, name)
+            if isinstance(value, str) and value:
+                return Login(answer, token=value)
+        keys = ", ".join(sorted(str(k) for k in data)[:10]) or "none"
+        return Login(answer, cause=f"{where} answered {status} without a token field {config.token_field} "
+                                   f"(fields: {keys})")
+    if status in REFUSED:
+        return Login(answer, cause=f"{where} refused the smoke account {config.username}: {status} {answer.reason} "
+                                   "(wrong password, or the account is missing or inactive)")
+    if status in (404, 405):
+        return Login(answer, cause=f"{where} answers {status} {answer.reason}: is auth.login_path right?")
+    if status in (415, 422):
+        other = "json" if config.style == "form" else "form"
+        return Login(answer, cause=f"{where} rejected the request body: {status} {answer.reason} "
+                                   f"(does it expect style = \"{other}\"?)")
+    if status >= 500:
+        return Login(answer, cause=f"{where} fails with a server error: {status} {answer.reason}")
+    return Login(answer, cause=f"{where} answered {status} {answer.reason}, no token")
+
+
+@opener("auth", requires=("backend_url", "auth.login_path", "auth.username", "auth.password"))
+def open_auth(settings: Settings) -> AuthSession:
+    """Log the smoke account in once; every auth check shares the outcome (raises only when unreachable)."""
+    assert settings.backend_url is not None and settings.auth is not None and settings.auth.password is not None
+    site = Site("auth", settings.backend_url, settings)
+    try:
+        answer = post_login(site, settings.auth, settings.auth.password)
+    except TargetUnreachable:
+        site.close()
+        raise
+    return AuthSession(site, settings.auth, read_login(answer, settings.auth))
+
+
+def token_lifetime(token: str, now: float | None = None) -> tuple[str, str | None]:
+    """What the token is and when it expires (its JWT `exp`, read without verifying), and a warning if any."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return f"opaque token ({len(token)} characters, not a JWT)", None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return "token shaped like a JWT whose payload does not decode", None
+    exp = payload.get("exp") if isinstance(payload, dict) else None
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        return "JWT without an exp claim", "the token never expires: a leaked token stays valid forever"
+    left = exp - (time.time() if now is None else now)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(exp))
+    if left <= 0:
+        return (f"JWT, exp {stamp}",
+                f"the token was already expired {-left / 60:.0f} min when issued: a wrong clock or "
+                "ACCESS_TOKEN_EXPIRE_MINUTES")
+    lifetime = f"{left / 86400:.1f} days" if left > 86400 else f"{left / 60:.0f} min"
+    if left > LONGEST_SANE_TOKEN_DAYS * 86400:
+        return (f"JWT, expires in {lifetime} (exp {stamp})",
+                f"the token lives {left / 86400:.0f} days (> {LONGEST_SANE_TOKEN_DAYS}): "
+                "lower ACCESS_TOKEN_EXPIRE_MINUTES")
+    return f"JWT, expires in {lifetime} (exp {stamp})", None
+
+
+def _token_evidence(login: Login) -> dict[str, str]:
+    if login.token is None:
+        return {}
+    description, warning = token_lifetime(login.token)
+    evidence = {"token": description}
+    if warning:
+        evidence["warning"] = warning
+    return evidence
+
+
+def login(session: AuthSession) -> Finding:
+    """The smoke account gets a token."""
+    result = session.login
+    evidence = {"login": f"{result.answer.line()} ({session.config.style}, as {session.config.username})",
+                **_token_evidence(result)}
+    if result.token is None:
+        evidence["body"] = result.answer.excerpt()
+        return Finding.failed(result.cause or "login gave no token", evidence)
+    return Finding.passed(evidence)
+
+
+def token_accepted(session: AuthSession, probe_path: str) -> Finding:
+    """The probe path accepts the fresh token."""
+    answer = session.site.get(probe_path, headers=session.headers())
+    evidence = {"probe": f"{answer.line()} (with the token)", **_token_evidence(session.login)}
+    if 200 <= answer.status < 300:
+        return Finding.passed(evidence)
+    evidence["body"] = answer.excerpt()
+    if answer.status in (401, 403):
+        return Finding.failed(f"{probe_path} refuses the fresh token: {answer.status} {answer.reason} (the secret "
+                              "that signs tokens differs from the one that checks them, or the token is expired)",
+                              evidence)
+    return Finding.failed(f"{probe_path} answers {answer.status} {answer.reason} with a valid token", evidence)
+
+
+def rejects_bad_password(session: AuthSession) -> Finding:
+    """A wrong password gets 400/401/403: a 2xx is a security failure, a 5xx a server failure."""
+    wrong = f"opscheck-wrong-{secrets.token_hex(8)}"
+    answer = post_login(session.site, session.config, wrong)
+    evidence = {"wrong password": f"{answer.line()} (as {session.config.username}, a random wrong password)"}
+    if answer.status in REFUSED:
+        return Finding.passed(evidence)
+    evidence["body"] = answer.excerpt() if read_login(answer, session.config).token is None else "(token withheld)"
+    if 200 <= answer.status < 300:
+        return Finding.failed(f"SECURITY: login accepts a wrong password for {session.config.username}: "
+                              f"{answer.status} {answer.reason}", evidence)
+    if answer.status >= 500:
+        return Finding.failed(f"login fails with a server error on a wrong password: {answer.status} "
+                              f"{answer.reason}", evidence)
+    return Finding.failed(f"login answers {answer.status} {answer.reason} to a wrong password "
+                          "(expected 400, 401 or 403)", evidence)
+
+
+def rejects_anonymous(site: Site, probe_path: str) -> Finding:
+    """The probe path refuses a request without a token (401/403, or a redirect to a login page)."""
+    answer = site.get(probe_path, follow=False)
+    evidence = {"anonymous": f"{answer.line()} (no token)"}
+    if answer.status in (401, 403) or 300 <= answer.status < 400:
+        return Finding.passed(evidence)
+    evidence["body"] = answer.excerpt()
+    if 200 <= answer.status < 300:
+        return Finding.failed(f"SECURITY: {probe_path} answers {answer.status} {answer.reason} to a request "
+                              "without a token", evidence)
+    if answer.status == 404:
+        return Finding.failed(f"{probe_path} answers 404: is auth.probe_path right?", evidence)
+    return Finding.failed(f"{probe_path} answers {answer.status} {answer.reason} to a request without a token "
+                          "(expected 401 or 403)", evidence)
+
+
+def same_origin(a: str, b: str) -> bool:
+    return origin_of(a) == origin_of(b)
+
+
+def cors_preflight(site: Site, path: str, origin: str) -> Finding:
+    """An OPTIONS preflight from `origin` for a POST with Authorization and Content-Type is allowed."""
+    headers = {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    answer = site.request("OPTIONS", path, headers=headers, follow=False)
+    cors = {k: v for k, v in answer.headers.items() if k.startswith("access-control-")}
+    evidence = {
+        "preflight": f"{answer.line()} (Origin: {origin})",
+        "CORS headers": table(["header", "value"], [[k, v] for k, v in sorted(cors.items())]) if cors else "none",
+    }
+    allowed_origin = cors.get("access-control-allow-origin", "")
+    methods = {m.strip().upper() for m in cors.get("access-control-allow-methods", "").split(",") if m.strip()}
+    if not 200 <= answer.status < 300:
+        return Finding.failed(f"CORS preflight from {origin} refused: {answer.status} {answer.reason}", evidence)
+    if allowed_origin not in (origin, "*"):
+        got = f"allows {allowed_origin}" if allowed_origin else "sends no Access-Control-Allow-Origin"
+        return Finding.failed(f"CORS preflight from {origin}: the backend {got}", evidence)
+    if methods and not methods & {"POST", "*"}:
+        return Finding.failed(f"CORS preflight from {origin}: POST not in Access-Control-Allow-Methods", evidence)
+    return Finding.passed(evidence)
+
+
+def secret_verdict(value: str | None) -> str | None:
+    """What is wrong with a signing secret, without repeating it; None when it is strong enough."""
+    if value is None:
+        return "is not set"
+    if not value.strip():
+        return "is empty"
+    if value.strip().lower() in PLACEHOLDERS:
+        return "holds a placeholder value"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is too short ({len(value)} characters, at least {MIN_SECRET_LENGTH})"
+    if len(set(value)) < 8:
+        return f"is too uniform ({len(set(value))} distinct characters)"
+    return None
+
+
+def secret_strength(env: dict[str, str], names: tuple[str, ...] = ("SECRET_KEY", "JWT_SECRET")) -> Finding:
+    """The token-signing secret among `names` is set and strong (names and lengths only, never values)."""
+    present = [name for name in names if name in env]
+    if not present:
+        return Finding.failed(f"no token-signing secret in the backend's environment: none of {', '.join(names)} "
+                              "is set")
+    rows, problems = [], []
+    for name in present:
+        verdict = secret_verdict(env[name])
+        rows.append([name, str(len(env[name])), verdict or "ok"])
+        if verdict:
+            problems.append(f"{name} {verdict}")
+    evidence = {"secrets (values never shown)": table(["variable", "length", "verdict"], rows)}
+    if problems:
+        return Finding.failed("; ".join(problems), evidence)
+    return Finding.passed(evidence)

@@ -1,0 +1,156 @@
+"""SMTP probe: connect, EHLO, STARTTLS (when configured), AUTH (when a user is set), QUIT. No mail is sent.
+
+Refused, timed out, TLS failure and bad credentials are told apart; the password never appears."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+
+from ..config import Settings, Smtp
+from ..targets import opener
+from .result import Finding, TargetUnreachable, table
+from .tls import client_context
+
+LOCAL_NAME = "opscheck.localhost"
+
+
+@dataclass
+class Transcript:
+    """The steps of one SMTP session: step, server's answer, time."""
+
+    rows: list[list[str]] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def step(self, name: str, code: int, message: bytes | str) -> None:
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+        first = text.splitlines()[0] if text else ""
+        self.rows.append([name, f"{code} {first}"[:120], f"{(time.perf_counter() - self.started) * 1000:.0f} ms"])
+
+    def evidence(self) -> dict[str, str]:
+        return {"session": table(["step", "answer", "at"], self.rows)} if self.rows else {}
+
+
+def start_session(settings: Settings, transcript: Transcript | None = None) -> smtplib.SMTP:
+    """A greeted (and, as configured, encrypted and authenticated) SMTP session; TargetUnreachable if not."""
+    config = settings.smtp
+    assert config is not None and config.host is not None
+    transcript = transcript if transcript is not None else Transcript()
+    where = f"{config.host}:{config.port}"
+    context = client_context(settings)
+    stage = "connect"
+    client: smtplib.SMTP | None = None
+    try:
+        if config.ssl:
+            client = smtplib.SMTP_SSL(config.host, config.port, local_hostname=LOCAL_NAME, timeout=settings.timeout,
+                                      context=context)
+        else:
+            client = smtplib.SMTP(config.host, config.port, local_hostname=LOCAL_NAME, timeout=settings.timeout)
+        transcript.step("connect" + (" (implicit TLS)" if config.ssl else ""), 220, "greeting received")
+        stage = "EHLO"
+        code, message = client.ehlo()
+        transcript.step("EHLO", code, message)
+        if code != 250:
+            raise TargetUnreachable("smtp", f"{where} refused EHLO: {code}", transcript.evidence())
+        if config.starttls:
+            stage = "STARTTLS"
+            if not client.has_extn("starttls"):
+                raise TargetUnreachable("smtp", f"{where} does not offer STARTTLS", transcript.evidence())
+            code, message = client.starttls(context=context)
+            transcript.step("STARTTLS", code, message)
+            code, message = client.ehlo()
+            transcript.step("EHLO", code, message)
+        if config.user:
+            stage = "AUTH"
+            if not client.has_extn("auth"):
+                hint = " (offered only after STARTTLS? set starttls = true)" if not config.starttls else ""
+                raise TargetUnreachable("smtp", f"{where} offers no AUTH{hint}", transcript.evidence())
+            code, message = client.login(config.user, config.password or "")
+            transcript.step(f"AUTH as {config.user}", code, message)
+    except TargetUnreachable:
+        _abandon(client)
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure is named by `classify`
+        _abandon(client)
+        raise TargetUnreachable("smtp", classify(exc, config, stage, settings.timeout), transcript.evidence()) from None
+    return client
+
+
+def classify(exc: Exception, config: Smtp, stage: str, timeout: float) -> str:
+    """One line naming why the session failed at `stage`."""
+    where = f"{config.host}:{config.port}"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return f"authentication failed for SMTP user {config.user} on {where} ({exc.smtp_code})"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS failure at {stage} with {where}: certificate not trusted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failure at {stage} with {where}: {exc.reason or type(exc).__name__}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if isinstance(exc, TimeoutError) or (isinstance(exc, smtplib.SMTPServerDisconnected) and "timed out" in str(exc)):
+        waiting = "connecting to or waiting for the greeting of" if stage == "connect" else f"at {stage} with"
+        return f"timed out after {timeout:g} s {waiting} {where}"
+    if isinstance(exc, socket.gaierror):
+        return f"DNS lookup failed for {config.host}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return f"{where} closed the connection at {stage}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{where} refused {stage}: {exc.smtp_code} {text.splitlines()[0][:100] if text else ''}".rstrip()
+    if isinstance(exc, OSError):
+        return f"cannot connect to {where}: {exc.strerror or type(exc).__name__}"
+    return f"SMTP session with {where} failed at {stage}: {type(exc).__name__}"
+
+
+def _abandon(client: smtplib.SMTP | None) -> None:
+    if client is not None:
+        client.close()
+
+
+def end_session(client: smtplib.SMTP, transcript: Transcript | None = None) -> None:
+    """QUIT politely; a server already gone is fine."""
+    try:
+        code, message = client.quit()
+        if transcript is not None:
+            transcript.step("QUIT", code, message)
+    except (smtplib.SMTPException, OSError):
+        client.close()
+
+
+@opener("smtp", requires="smtp.host")
+def open_smtp(settings: Settings) -> Finding:
+    """One full session (connect, EHLO, STARTTLS, AUTH, QUIT): the shared reachability result."""
+    transcript = Transcript()
+    client = start_session(settings, transcript)
+    end_session(client, transcript)
+    return Finding.passed(transcript.evidence())
+
+
+def _unset(settings: Settings, key: str) -> str | None:
+    """`smtp.sender is not set` or `smtp.sender (${EMAILS_FROM_EMAIL} is not set)`; None when set."""
+    reason = settings.missing(key)
+    if reason is None:
+        return None
+    detail = reason.removeprefix("not configured: ")
+    return detail if "(" in detail else f"{detail} is not set"
+
+
+def configured(settings: Settings) -> Finding:
+    """The relay host and the sender address are set."""
+    problems = []
+    host = _unset(settings, "smtp.host")
+    if host:
+        problems.append(f"no relay host: {host}")
+    sender_missing = _unset(settings, "smtp.sender")
+    sender = settings.smtp.sender if settings.smtp else None
+    if sender_missing:
+        problems.append(f"no sender address (EMAILS_FROM_EMAIL): {sender_missing}")
+    elif sender is not None and "@" not in sender:
+        problems.append(f"sender {sender!r} is not an email address")
+    if problems:
+        return Finding.failed("; ".join(problems))
+    assert settings.smtp is not None
+    return Finding.passed({"smtp": f"relay {settings.smtp.host}:{settings.smtp.port}, sender {sender}"})
