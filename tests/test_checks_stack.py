@@ -242,3 +242,11 @@ def test_unreachable_engine_is_one_cause(pytester: pytest.Pytester, monkeypatch:
     assert [r["check_id"] for r in root] == ["stack.services_running"]
     assert "no Docker engine at unix:///nonexistent/docker.sock" in root[0]["message"]
     assert "Traceback" not in result.stdout.str()
+
+
+def test_backend_reaches_db_names_an_unresolvable_host(pytester: pytest.Pytester, healthy: tuple[str, str, int]) -> None:
+    _, yaml, _ = healthy
+    _, records = sweep(pytester, yaml, 'stack_db_address = "db.opscheck.invalid:5432"\ntimeout = 2\n')
+    record = records["stack.backend_reaches_db"]
+    assert record["outcome"] == "failed"
+    assert record["message"].startswith("backend cannot resolve db.opscheck.invalid")

@@ -424,8 +424,10 @@ REACH_SCRIPT = (
     "elif command -v bash >/dev/null 2>&1; then "
     "timeout {t} bash -c 'exec 3<>/dev/tcp/{h}/{p}' 2>&1 && echo OPSCHECK_OK; "
     "elif command -v nc >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1; then "
+    "if command -v nslookup >/dev/null 2>&1 && ! echo {h} | grep -qE '^[0-9.]+$' "
+    "&& ! timeout {t} nslookup {h} >/dev/null 2>&1; then echo 'bad address {h}'; else "
     "out=$(timeout {t} nc {h} {p} </dev/null 2>&1); rc=$?; echo \"$out\"; "
-    "if [ $rc -eq 0 ] || [ $rc -eq 143 ]; then echo OPSCHECK_OK; fi; "
+    "if [ $rc -eq 0 ] || [ $rc -eq 143 ]; then echo OPSCHECK_OK; fi; fi; "
     "else echo OPSCHECK_NO_TOOL; fi"
 )
 

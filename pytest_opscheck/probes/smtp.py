@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..config import Settings, Smtp
 from ..targets import opener
+from .deadline import within
 from .result import Finding, TargetUnreachable, table
 from .tls import client_context
 
@@ -124,9 +125,16 @@ def end_session(client: smtplib.SMTP, transcript: Transcript | None = None) -> N
 def open_smtp(settings: Settings) -> Finding:
     """One full session (connect, EHLO, STARTTLS, AUTH, QUIT): the shared reachability result."""
     transcript = Transcript()
-    client = start_session(settings, transcript)
-    end_session(client, transcript)
-    return Finding.passed(transcript.evidence())
+
+    def session() -> Finding:
+        client = start_session(settings, transcript)
+        end_session(client, transcript)
+        return Finding.passed(transcript.evidence())
+
+    # Each step has the probe timeout; the whole session gets two, so a dripping server cannot hold the sweep.
+    assert settings.smtp is not None
+    where = f"{settings.smtp.host}:{settings.smtp.port}"
+    return within(2 * settings.timeout, "smtp", f"for the SMTP session with {where}", session)
 
 
 def _unset(settings: Settings, key: str) -> str | None:
