@@ -78,6 +78,7 @@ def config_text(http: int, ws: int, smtp: int, db: int, project: str, timeout: f
     return textwrap.dedent(
         f"""
         compose_project = "{project}"
+        stack_db_address = "127.0.0.1:{db}"
         backend_url = "http://127.0.0.1:{http}"
         health_path = "/health"
         metrics_path = "/metrics"
@@ -174,7 +175,7 @@ def main() -> None:
     try:
         assert app.stdout is not None and app.stdout.readline().strip() == "ready"
         services = "".join(
-            f"  {name}:\n    image: {image}\n    network_mode: none\n    command: sleep 3600\n" for name in CONTAINERS
+            f"  {name}:\n    image: {image}\n    network_mode: host\n    command: sleep 3600\n" for name in CONTAINERS
         )
         compose.up(f"services:\n{services}")
         with contextlib.closing(__import__("psycopg").connect(postgres.url, autocommit=True)) as conn:

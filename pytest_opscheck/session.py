@@ -77,6 +77,10 @@ def start(config: pytest.Config) -> None:
     register(config)
     sweep = Sweep(config, settings)
     config.pluginmanager.register(sweep, PLUGIN_NAME)
+    if not config.option.collectonly and not config.getoption("opscheck_coverage"):
+        # Open every configured target now, in the background: the slow probes (a container stats sample
+        # takes about a second) overlap pytest's own collection instead of following it.
+        config.stash[TARGETS].prefetch()
     seconds = config.getoption("opscheck_wait")
     if seconds:
         from .wait import Wait
@@ -148,12 +152,6 @@ class Sweep:
             f"opscheck: config {s.source}{env}, timeout {s.timeout:g}s, fail on {self.fail_on.name} and above",
             "opscheck targets: " + (", ".join(targets) or "none configured"),
         ]
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """Open every configured target at once before the first check needs one."""
-        if session.items and not session.config.option.collectonly:
-            session.config.stash[TARGETS].prefetch()
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         config.stash[TARGETS].close()
