@@ -254,3 +254,41 @@ def test_redirect_to_another_host_is_not_followed(pytester: pytest.Pytester, bad
     record = records["backend.health"]
     assert record["outcome"] == "failed"
     assert "127.0.0.2:9/steal" in record["message"] + json.dumps(record["evidence"])
+
+
+def test_flooded_container_logs_are_capped(pytester: pytest.Pytester, compose_stack: Any) -> None:
+    name = f"opsflood{uuid.uuid4().hex[:6]}"
+    compose_stack(
+        f"""
+name: {name}
+services:
+  backend:
+    image: ${{BUSYBOX}}
+    network_mode: none
+    command: >-
+      sh -c 'yes "all fine <script>x</script>" | head -n 1000000;
+      head -c 10000000 /dev/zero | tr "\\\\0" x; echo;
+      printf "\\\\377\\\\376 binary \\\\001\\n"; echo "Traceback (most recent call last):";
+      printf "\\\\033[2J cleared\\n"; sleep 3600'
+""",
+        name,
+    )
+    time.sleep(8)
+    pytester.makefile(".toml", opscheck=f'compose_project = "{name}"\n')
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe, sys.executable, "-m", "pytest", "--opscheck", "-p", "no:cacheprovider",
+         "-k", "stack.logs_clean", "--opscheck-json", "out.json"],
+        cwd=pytester.path, capture_output=True, text=True, timeout=300,
+    )
+    peak_mb = int(run.stdout.strip().splitlines()[-1]) / 1024
+    record = json.loads((pytester.path / "out.json").read_text())["checks"][0]
+    assert record["outcome"] == "failed"
+    evidence = "".join(record["evidence"].values())
+    assert len(evidence) < 100_000
+    assert "\x1b" not in evidence and "\\x1b[2J cleared" in evidence
+    assert "\ufffd\ufffd binary" in evidence
+    assert peak_mb < 200, f"peak memory {peak_mb:.0f} MB"
