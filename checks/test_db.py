@@ -12,15 +12,22 @@ from pytest_opscheck.verdict import expect, fail, skip_unless_configured
 
 @pytest.mark.severity("P1")
 @pytest.mark.resolution(
-    """The database does not answer. By cause:
-- refused / timed out: is the container up?  docker compose ps db
-  then restart it:                          docker compose restart db
-  and read why it stopped:                  docker compose logs db --tail=100
-- authentication failed / database does not exist: the connection string and the database's own
-  settings disagree; compare them:          grep POSTGRES .env
-- too many connections: see db.connections_headroom; restarting the backend frees its pool:
-                                            docker compose restart backend
-- DNS failure: the host name in database_url is wrong, or the network is down."""
+    """The database does not answer. By the cause named above:
+- connection refused / timed out: is the container up, and why did it stop?
+      docker compose ps db
+      docker compose logs db --tail=100
+      docker compose restart db
+- starting up / shutting down: wait for it, then sweep again with a grace period:
+      docker compose logs db --tail=50
+      pytest --opscheck --opscheck-wait 60 -k db.
+- authentication failed / database does not exist: database_url and the database's own settings
+  disagree; compare the connection string with what the db service was created with:
+      grep POSTGRES .env
+      docker compose exec db psql -U postgres -c '\\du' -c '\\l'
+- too many connections: see db.connections_headroom; a leaking pool is usually the backend:
+      docker compose restart backend
+- DNS lookup failed: the host in database_url is misspelt, or the service is not on that network:
+      docker compose ps"""
 )
 def test_reachable(db: Database) -> None:
     expect(database.reachable(db))
@@ -28,13 +35,17 @@ def test_reachable(db: Database) -> None:
 
 @pytest.mark.severity("P2")
 @pytest.mark.resolution(
-    """The schema is not the one the code expects. Apply the pending migrations:
-  Alembic:  docker compose exec backend alembic upgrade head
-            (see where it stands: docker compose exec backend alembic current; alembic history)
-  Prisma:   cd backend && npx prisma migrate deploy
-            (a failed migration must be resolved first: npx prisma migrate resolve --rolled-back <name>)
-If the database is ahead of the code, a rollback of the deploy is the way back (alembic downgrade -1 only
-after checking what it drops)."""
+    """The schema in the database is not the one the code expects. See where it stands, then apply
+the pending migrations:
+  Alembic:  docker compose exec backend alembic current
+            docker compose exec backend alembic history
+            docker compose exec backend alembic upgrade head
+  Prisma:   cd backend && npx prisma migrate status
+            cd backend && npx prisma migrate deploy
+            (a failed migration blocks deploy: fix its cause, then mark it
+             npx prisma migrate resolve --rolled-back <name>   and deploy again)
+If the database is ahead of the code (a revision unknown to the folder), the deploy was rolled back:
+redeploy the newer code, or downgrade only after reading what it drops (alembic downgrade -1)."""
 )
 def test_migrations_current(db: Database, opscheck_config: Settings) -> None:
     skip_unless_configured(opscheck_config.missing("migrations"))
@@ -53,11 +64,13 @@ def test_migrations_current(db: Database, opscheck_config: Settings) -> None:
 
 @pytest.mark.severity("P2")
 @pytest.mark.resolution(
-    """The database is close to max_connections: new requests will fail with "too many clients".
-See who holds them:  docker compose exec db psql -U postgres -c "SELECT usename, application_name, state, count(*)
-                     FROM pg_stat_activity GROUP BY 1, 2, 3 ORDER BY 4 DESC;"
-A leaking pool is usually the backend: docker compose restart backend
-Long idle-in-transaction sessions: see db.no_long_transactions. Raise max_connections only with the memory for it."""
+    """The server is close to max_connections: new requests will soon get "too many clients".
+See who holds the connections:
+  docker compose exec db psql -U postgres -c "SELECT datname, usename, application_name, state, count(*)
+    FROM pg_stat_activity GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC;"
+A connection pool that leaks is usually the backend's; restarting it frees them:
+  docker compose restart backend
+Many "idle in transaction": see db.no_long_transactions. Raise max_connections only with the memory for it."""
 )
 def test_connections_headroom(db: Database, opscheck_config: Settings) -> None:
     expect(database.connections_headroom(db, opscheck_config.thresholds.db_connections_percent))
@@ -65,13 +78,13 @@ def test_connections_headroom(db: Database, opscheck_config: Settings) -> None:
 
 @pytest.mark.severity("P2")
 @pytest.mark.resolution(
-    """A transaction has been open too long, or a session waits on a lock it cannot get.
-Look at the sessions listed (pid, duration, blocked by) and at the blocking query:
-  docker compose exec db psql -U postgres -c "SELECT pid, state, now() - xact_start, query
-                                              FROM pg_stat_activity WHERE pid = <pid>;"
-If it is safe to end the blocker, end it yourself (the check never does):
+    """A transaction has stayed open too long, or a session waits on a lock it cannot get.
+Look at the sessions listed (pid, duration, blocked by) and at what the blocker is doing:
+  docker compose exec db psql -U postgres -c "SELECT pid, state, now() - xact_start AS open_for, query
+    FROM pg_stat_activity WHERE pid = <pid>;"
+If ending the blocker is safe, end it yourself (this check never does):
   docker compose exec db psql -U postgres -c "SELECT pg_terminate_backend(<pid>);"
-Then find the code path that leaves transactions open (idle in transaction)."""
+Then find the code path that leaves a transaction open ("idle in transaction") and fix it."""
 )
 def test_no_long_transactions(db: Database, opscheck_config: Settings) -> None:
     expect(database.long_transactions(db, opscheck_config.thresholds.long_transaction_seconds))
@@ -79,15 +92,17 @@ def test_no_long_transactions(db: Database, opscheck_config: Settings) -> None:
 
 @pytest.mark.severity("P3")
 @pytest.mark.resolution(
-    """Some statements are slow on average. For the worst one listed:
-  docker compose exec db psql -U postgres -d <db> -c "EXPLAIN ANALYZE <the query>;"
-Look for sequential scans on large tables and add the missing index in a migration
-(alembic revision / prisma migrate dev), then deploy it (alembic upgrade head / npx prisma migrate deploy)."""
+    """Some statements are slow on average. Take the worst one listed and look at its plan:
+  docker compose exec db psql -U postgres -d <database> -c "EXPLAIN (ANALYZE, BUFFERS) <the query>;"
+A "Seq Scan" over a large table usually means a missing index: add it in a migration
+(alembic revision -m "add index" / npx prisma migrate dev), then deploy it:
+  docker compose exec backend alembic upgrade head      (or: cd backend && npx prisma migrate deploy)
+To measure afresh once it is deployed:
+  docker compose exec db psql -U postgres -d <database> -c "SELECT pg_stat_statements_reset();"
+"""
 )
 def test_slow_queries(db: Database, opscheck_config: Settings) -> None:
-    if not database.statements_extension(db):
-        pytest.skip(
-            "pg_stat_statements is not installed in this database: add shared_preload_libraries = "
-            "'pg_stat_statements' to postgresql.conf, restart, then CREATE EXTENSION pg_stat_statements;"
-        )
+    reason = database.statements_unavailable(db)
+    if reason:
+        pytest.skip(reason)
     expect(database.slow_queries(db, opscheck_config.thresholds.slow_query_ms))

@@ -41,7 +41,11 @@ def alembic_revisions(script_location: Path) -> dict[str, Revision]:
         if not isinstance(revision, str):
             continue
         down = values.get("down_revision")
-        downs = tuple(down) if isinstance(down, tuple | list) else (down,) if isinstance(down, str) else ()
+        downs = tuple(d for d in down if isinstance(d, str)) if isinstance(down, tuple | list) else (
+            (down,) if isinstance(down, str) else ()
+        )
+        if revision in revisions:
+            raise MigrationsError(f"{path}: revision {revision} is also declared in {revisions[revision].path.name}")
         doc = ast.get_docstring(tree) or ""
         revisions[revision] = Revision(revision, downs, doc.strip().splitlines()[0] if doc.strip() else "", path)
     return revisions
@@ -58,7 +62,7 @@ def _assignments(tree: ast.Module) -> dict[str, object]:
         if target in ("revision", "down_revision"):
             try:
                 values[target] = ast.literal_eval(value)
-            except ValueError:
+            except (ValueError, TypeError):  # computed at import time: unreadable without running the file
                 continue
     return values
 
@@ -88,7 +92,7 @@ def alembic_current(db: Database, script_location: Path) -> Finding:
     expected = heads(revisions)
     if not db.rows("SELECT to_regclass('alembic_version') IS NOT NULL")[0][0]:
         return Finding.failed(
-            "no alembic_version table: the database was never migrated",
+            "no alembic_version table: the database was never migrated: run alembic upgrade head",
             {"expected heads": ", ".join(sorted(expected)) or "(none)"},
         )
     current = {row[0] for row in db.rows("SELECT version_num FROM alembic_version")}
@@ -114,9 +118,10 @@ def alembic_current(db: Database, script_location: Path) -> Finding:
             evidence,
         )
     at = ", ".join(sorted(current)) or "no revision"
-    return Finding.failed(
-        f"{len(pending)} migration(s) not applied: database at {at}, head {', '.join(sorted(expected))}", evidence
-    )
+    head = ", ".join(sorted(expected))
+    if not pending:
+        return Finding.failed(f"database at {at}, but the head of {script_location.name}/versions is {head}", evidence)
+    return Finding.failed(f"{len(pending)} migration(s) not applied: database at {at}, head {head}", evidence)
 
 
 def _in_order(revisions: dict[str, Revision], wanted: set[str]) -> list[str]:
@@ -136,31 +141,48 @@ def _in_order(revisions: dict[str, Revision], wanted: set[str]) -> list[str]:
 
 
 def prisma_current(db: Database, migrations_dir: Path) -> Finding:
-    """No failed or rolled-back Prisma migration, and every folder of `migrations_dir` applied."""
+    """No failed or rolled-back Prisma migration, and every folder of `migrations_dir` applied.
+
+    A failed or rolled-back row no longer counts once a later row of the same migration finished
+    (what `prisma migrate resolve` then `prisma migrate deploy` leave behind).
+    """
     if not migrations_dir.is_dir():
         raise MigrationsError(f"{migrations_dir}: no Prisma migrations folder (check migrations.migrations_dir)")
     expected = sorted(p.name for p in migrations_dir.iterdir() if p.is_dir() and (p / "migration.sql").exists())
     if not db.rows("SELECT to_regclass('_prisma_migrations') IS NOT NULL")[0][0]:
-        return Finding.failed("no _prisma_migrations table: the database was never migrated",
-                              {"expected": "\n".join(expected) or "(none)"})
+        return Finding.failed(
+            "no _prisma_migrations table: the database was never migrated: run npx prisma migrate deploy",
+            {"expected": "\n".join(expected) or "(none)"},
+        )
     rows = db.rows(
-        "SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL, left(coalesce(logs, ''), 200)"
-        " FROM _prisma_migrations ORDER BY started_at"
+        "SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL, logs IS NOT NULL,"
+        " left(coalesce(logs, ''), 200) FROM _prisma_migrations ORDER BY started_at, migration_name"
     )
-    applied = {name for name, finished, rolled_back, _ in rows if finished and not rolled_back}
-    failed = [(name, logs) for name, finished, rolled_back, logs in rows if not finished and not rolled_back]
-    rolled = [name for name, _, rolled_back, _ in rows if rolled_back and name not in applied]
+    applied = {name for name, finished, rolled_back, _, _ in rows if finished and not rolled_back}
+    failed = {
+        name: log
+        for name, finished, rolled_back, has_logs, log in rows
+        if not finished and (not rolled_back or has_logs) and name not in applied
+    }
+    rolled = list(dict.fromkeys(n for n, _, back, _, _ in rows if back and n not in applied and n not in failed))
     missing = [name for name in expected if name not in applied]
-    evidence = {"applied": "\n".join(sorted(applied)) or "(none)", "expected": "\n".join(expected) or "(none)"}
+    unknown = sorted(applied - set(expected))
+    evidence = {
+        "applied": f"{len(applied)} of {len(expected)} migrations in {migrations_dir.name}"
+        + (f", latest {max(applied & set(expected))}" if applied & set(expected) else ""),
+    }
     if failed:
-        evidence["failed"] = table(["migration", "log"], [[n, " ".join(log.split())] for n, log in failed])
+        logs = [[name, " ".join(log.split()) or "-"] for name, log in failed.items()]
+        evidence["failed"] = table(["migration", "log"], logs)
     if rolled:
         evidence["rolled back"] = "\n".join(rolled)
     if missing:
         evidence["pending"] = "\n".join(missing)
+    if unknown:
+        evidence[f"applied but not in {migrations_dir.name}"] = "\n".join(unknown)
     problems = []
     if failed:
-        problems.append(f"{len(failed)} failed migration(s): {', '.join(n for n, _ in failed)}")
+        problems.append(f"{len(failed)} failed migration(s): {', '.join(failed)}")
     if rolled:
         problems.append(f"{len(rolled)} rolled back: {', '.join(rolled)}")
     if missing:
