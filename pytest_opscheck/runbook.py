@@ -1,212 +1,356 @@
-"""The team's Markdown runbook: sections by GitHub-style anchor, their resolution steps, the severity
-table, the escalation path, and the diagnosis sections the checks must cover."""
+"""The team's Markdown runbook as the one source: sections by GitHub-style anchor, their resolution
+steps, the severity table, the escalation path, and the diagnosis sections the checks must cover."""
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_RESOLUTION = re.compile(r"^\s*(?:\*\*|__)?\s*(resolution|recovery actions?)\s*:?\s*(?:\*\*|__)?\s*:?\s*$", re.I)
-_LABEL = re.compile(r"^\s*(?:\*\*|__)[^*_]+:?(?:\*\*|__):?\s*(.*)$")
-_NOT_INCIDENTS = re.compile(
-    r"classification|severity|escalation|post-incident|post-mortem|postmortem|contacts|useful commands|monitoring"
-    r"|checklist|template|initial response",
+_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
+_CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+$")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
+_RULE = re.compile(r"^ {0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$")
+# A bold label at the start of a line: **Resolution:**, **Resolution**: steps, __Diagnosis__
+_LABEL = re.compile(r"^\s{0,3}(\*\*|__)(?P<name>[^*_]+?)(?P<inner>:?)\1(?P<outer>:?)[ \t]*(?P<rest>.*)$")
+_PLAIN_LABEL = re.compile(r"^\s{0,3}(?P<name>[A-Za-z][\w ]*?):[ \t]*(?P<rest>.*)$")
+_RESOLUTION = r"resolution(?: steps)?|recovery(?: actions?| steps)?|remediation|fix"
+# The parts an incident section is divided into, as labels or sub-headings ("Initial Response (First 15 min)").
+_PARTS = re.compile(
+    rf"(?P<part>symptoms?|diagnosis|diagnostics?|common causes?|initial response|verification|prevention"
+    rf"|{_RESOLUTION})\s*(?:\(.*\))?\s*:?",
     re.I,
 )
+_NOT_INCIDENTS = re.compile(
+    r"classification|severity|escalation|post[- ]?incident|post[- ]?mortem|contacts|useful commands|monitoring",
+    re.I,
+)
+_LEVEL = re.compile(r"^\s*(?:#{1,6}\s+)?(?:\*\*|__)?\s*(P[0-9])\b")
+_RESPONSE_ITEM = re.compile(r"^\s*[-*+]\s*(?:\*\*|__)?response(?: time)?(?:\*\*|__)?\s*:\s*(?:\*\*|__)?(.+?)$", re.I)
+_NUMBERED = re.compile(r"^ {0,3}\d+[.)][ \t]+(.*)$")
+_BULLET = re.compile(r"^ {0,3}[-*+][ \t]+(.*)$")
+_DURATION = re.compile(r"\b(\d+(?:\.\d+)?\s*(?:minutes?|mins?|hours?|hrs?|days?|[hm])\b)", re.I)
 
 
 class RunbookError(Exception):
-    """A runbook that cannot be used; the message names the file (and line) and what to do."""
+    """A runbook that cannot be used; the one-line message names the file (and line) and what is wrong."""
 
 
 @dataclass
 class Section:
-    """One heading and the lines under it, up to the next heading of the same or a higher level."""
+    """A heading and what lies under it, up to the next heading of the same or a higher level.
+
+    `body` includes the sub-sections (also in `children`); `intro` is the text before the first of them.
+    """
 
     title: str
     anchor: str
     level: int
     line: int
-    body: list[str] = field(default_factory=list)
+    body: str
+    intro: str
     children: list[Section] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return _trim("\n".join(self.body))
-
-    @property
-    def own_text(self) -> str:
-        """The section's text before its first sub-heading."""
-        own = []
-        for line in self.body:
-            if _HEADING.match(line):
-                break
-            own.append(line)
-        return _trim("\n".join(own))
-
-
-def _trim(text: str) -> str:
-    """Text without surrounding blank lines and trailing horizontal rules."""
-    return re.sub(r"(\n\s*(---+|\*\*\*+)\s*)+$", "", text.strip()).strip()
 
 
 @dataclass
 class Runbook:
-    """A parsed runbook."""
+    """A parsed runbook: every section in document order, and the top-level ones as a tree."""
 
     path: Path
     sections: list[Section]
+    roots: list[Section]
+
+    @property
+    def anchors(self) -> list[str]:
+        return [s.anchor for s in self.sections]
 
     def section(self, anchor: str) -> Section:
-        """The section at `anchor`; RunbookError naming it and the nearest existing anchors otherwise."""
+        """The section at `anchor` (a leading `#` is allowed); RunbookError naming the nearest otherwise."""
+        wanted = anchor.removeprefix("#")
         for section in self.sections:
-            if section.anchor == anchor:
+            if section.anchor == wanted:
                 return section
-        close = difflib.get_close_matches(anchor, [s.anchor for s in self.sections], n=3, cutoff=0.3)
+        close = difflib.get_close_matches(wanted, self.anchors, n=3, cutoff=0.4)
         hint = f" (nearest: {', '.join('#' + c for c in close)})" if close else ""
-        raise RunbookError(f"{self.path}: no section #{anchor}{hint}")
+        raise RunbookError(f"{self.path}: no section #{wanted}{hint}")
+
+
+def plain(markdown: str) -> str:
+    """Inline Markdown as plain text: links, images, code spans, emphasis and HTML tags unwrapped."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
+    text = re.sub(r"</?[A-Za-z][^<>]*>", "", text)
+    text = re.sub(r"(`+)(.+?)\1", r"\2", text)
+    text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
+    text = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", text)
+    return re.sub(r"(?<!\w)_(?!\s)(.+?)(?<!\s)_(?!\w)", r"\1", text)
 
 
 def slug(title: str) -> str:
-    """GitHub's heading anchor: lowercase, punctuation dropped (but - and _), spaces to hyphens."""
-    text = re.sub(r"`([^`]*)`", r"\1", title).strip().lower()
-    text = re.sub(r"[^\w\- ]", "", text)
-    return text.replace(" ", "-")
+    """GitHub's anchor of a heading: lowercase, punctuation dropped (but `-` and `_`), spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", plain(title).lower()).replace(" ", "-")
+
+
+def _fences(lines: list[str], path: Path) -> list[bool]:
+    """For each line, whether it belongs to a fenced code block (delimiters included)."""
+    inside: list[bool] = []
+    opened: tuple[int, str, int] | None = None  # line number, fence character, fence length
+    for number, line in enumerate(lines, start=1):
+        fence = _FENCE.match(line)
+        if opened is None:
+            if fence and not (fence.group(1)[0] == "`" and "`" in fence.group(2)):
+                opened = (number, fence.group(1)[0], len(fence.group(1)))
+            inside.append(opened is not None)
+            continue
+        inside.append(True)
+        if fence and fence.group(1)[0] == opened[1] and len(fence.group(1)) >= opened[2] and not fence.group(2).strip():
+            opened = None
+    if opened is not None:
+        fence_text = opened[1] * opened[2]
+        raise RunbookError(f"{path}:{opened[0]}: a {fence_text} code block opened here is never closed")
+    return inside
+
+
+def _trim(lines: list[str]) -> str:
+    """The lines verbatim, less blank lines and horizontal rules at either end."""
+    start, end = 0, len(lines)
+    while start < end and (not lines[start].strip() or _RULE.match(lines[start])):
+        start += 1
+    while end > start and (not lines[end - 1].strip() or _RULE.match(lines[end - 1])):
+        end -= 1
+    return "\n".join(lines[start:end])
+
+
+def _read(path: Path) -> list[str]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RunbookError(f"{path}: runbook not found (check `runbook` in the config)") from None
+    except IsADirectoryError:
+        raise RunbookError(f"{path}: is a directory, not a runbook file") from None
+    except OSError as exc:
+        raise RunbookError(f"{path}: cannot read the runbook: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RunbookError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+    # Line numbers as editors count them: only \n, \r\n and \r end a line.
+    return text.replace("\r\n", "\n").replace("\r", "\n").removesuffix("\n").split("\n") if text else []
+
+
+class _Slugger:
+    """GitHub's de-duplication of anchors: the second `foo` is `foo-1`, the third `foo-2`."""
+
+    def __init__(self) -> None:
+        self.occurrences: dict[str, int] = {}
+
+    def __call__(self, title: str) -> str:
+        base = result = slug(title)
+        while result in self.occurrences:
+            self.occurrences[base] += 1
+            result = f"{base}-{self.occurrences[base]}"
+        self.occurrences[result] = 0
+        return result
 
 
 def parse_runbook(path: Path) -> Runbook:
-    """Read `path` into sections; RunbookError for a missing file, an unclosed fence, or no heading."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise RunbookError(f"{path}: runbook not found (check runbook in the config)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunbookError(f"{path}: cannot read the runbook: {exc}") from None
+    """Read the Markdown runbook at `path`; RunbookError for a missing file, an unclosed fence, no heading."""
+    lines = _read(path)
+    fenced = _fences(lines, path)
+    headings: list[tuple[int, int, str]] = []  # index, level, title
+    for index, line in enumerate(lines):
+        match = None if fenced[index] else _HEADING.match(line)
+        if match:
+            title = _CLOSING_HASHES.sub("", match.group(2) or "").strip()
+            headings.append((index, len(match.group(1)), title))
+    if not headings:
+        raise RunbookError(f"{path}:1: no Markdown heading: a runbook needs '## Section' headings")
+    anchor_of = _Slugger()
     sections: list[Section] = []
+    roots: list[Section] = []
     stack: list[Section] = []
-    seen: dict[str, int] = {}
-    fence_opened: int | None = None
-    for number, line in enumerate(lines, start=1):
-        if _FENCE.match(line):
-            fence_opened = None if fence_opened is not None else number
-        heading = _HEADING.match(line) if fence_opened is None else None
-        if heading is None:
-            for open_section in stack:
-                open_section.body.append(line)
-            continue
-        level, title = len(heading.group(1)), heading.group(2)
-        base = slug(title)
-        count = seen.get(base, 0)
-        seen[base] = count + 1
-        section = Section(title, base if count == 0 else f"{base}-{count}", level, number)
+    for position, (index, level, title) in enumerate(headings):
+        later = headings[position + 1 :]
+        end = next((i for i, lvl, _ in later if lvl <= level), len(lines))
+        first_child = later[0][0] if later and later[0][0] < end else end
+        body, intro = _trim(lines[index + 1 : end]), _trim(lines[index + 1 : first_child])
+        section = Section(title, anchor_of(title), level, index + 1, body, intro)
         while stack and stack[-1].level >= level:
             stack.pop()
-        if stack:
-            stack[-1].children.append(section)
-        for open_section in stack:
-            open_section.body.append(line)
+        (stack[-1].children if stack else roots).append(section)
         stack.append(section)
         sections.append(section)
-    if fence_opened is not None:
-        raise RunbookError(f"{path}:{fence_opened}: a ``` code block opened here is never closed")
-    if not sections:
-        raise RunbookError(f"{path}:1: no Markdown heading: a runbook needs '## Section' headings")
-    return Runbook(path, sections)
+    return Runbook(path, sections, roots)
+
+
+def _outside_fences(text: str) -> Iterator[tuple[int, str, bool]]:
+    """Each line of `text` with its index and whether it lies inside a fenced block."""
+    lines = text.splitlines()
+    for index, (line, inside) in enumerate(zip(lines, _fences(lines, Path("<section>")), strict=True)):
+        yield index, line, inside
+
+
+def _label(line: str) -> tuple[str, bool, str] | None:
+    """A bold label line as (name, whether a colon follows it, the text after it)."""
+    match = _LABEL.match(line)
+    if match is None:
+        return None
+    colon = bool(match.group("inner") or match.group("outer"))
+    return match.group("name").strip(), colon, match.group("rest")
+
+
+def _is_resolution(name: str) -> bool:
+    return _part(name) == "resolution"
+
+
+def _label_start(line: str) -> tuple[str, str] | None:
+    """A line opening a labelled part (`**Resolution:** text` or `Resolution: text`) as (name, text)."""
+    label = _label(line)
+    if label is not None:
+        return label[0], label[2]
+    match = _PLAIN_LABEL.match(line)
+    return (match.group("name"), match.group("rest")) if match else None
 
 
 def resolution(section: Section) -> str:
-    """The section's "Resolution" / "Recovery Actions" part (fenced code kept), else the whole section."""
-    for child in section.children:
-        if _RESOLUTION.match(child.title):
-            return child.text
-    lines = section.body
-    in_fence = False
-    for index, line in enumerate(lines):
-        if _FENCE.match(line):
-            in_fence = not in_fence
-        if not in_fence and _RESOLUTION.match(line):
-            part: list[str] = []
-            fenced = False
-            for rest in lines[index + 1 :]:
-                if _FENCE.match(rest):
-                    fenced = not fenced
-                if not fenced and ((_LABEL.match(rest) and not _RESOLUTION.match(rest)) or _HEADING.match(rest)):
-                    break
-                part.append(rest)
-            return "\n".join(part).strip()
-    return section.text
-
-
-def severity_targets(runbook: Runbook) -> dict[str, str]:
-    """Response times per severity from the runbook's severity list or table; empty when it has none."""
-    targets: dict[str, str] = {}
-    current: str | None = None
-    response_column: int | None = None
-    for section in runbook.sections:
-        if not re.search(r"severity|classification", section.title, re.I):
+    """The section's "Resolution" / "Recovery Actions" part (a bold label or a sub-heading), fenced code
+    kept verbatim; the whole section when it has none."""
+    lines = section.intro.splitlines()
+    start: int | None = None
+    first: list[str] = []
+    for index, line, inside in _outside_fences(section.intro):
+        if inside:
             continue
-        for line in section.body:
-            cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.strip().startswith("|") else []
-            if cells and response_column is None:
-                lowered = [c.lower() for c in cells]
-                response_column = next((i for i, c in enumerate(lowered) if "response" in c), None)
+        if start is None:
+            opening = _label_start(line)
+            if opening is not None and _is_resolution(opening[0]):
+                start, first = index, [opening[1]] if opening[1].strip() else []
+            continue
+        label = _label(line)
+        if label is not None and label[1]:
+            return _trim(first + lines[start + 1 : index])
+    if start is not None:
+        return _trim(first + lines[start + 1 :])
+    for child in section.children:
+        if _is_resolution(child.title):
+            return child.body
+    return section.body
+
+
+def _table_rows(lines: list[str]) -> Iterator[list[str]]:
+    """The cells of each Markdown table row among `lines`; separator rows left out."""
+    for line in lines:
+        stripped = line.strip()
+        if not stripped.startswith("|"):
+            continue
+        cells = [plain(c).strip() for c in stripped.strip("|").split("|")]
+        if all(re.fullmatch(r":?-+:?", c) for c in cells):
+            continue
+        yield cells
+
+
+def _targets_in(lines: list[str]) -> dict[str, str]:
+    targets: dict[str, str] = {}
+    column: int | None = None
+    current: str | None = None
+    for line in lines:
+        if line.strip().startswith("|"):
+            cells = next(_table_rows([line]), None)
+            if cells is None:
                 continue
-            if cells and response_column is not None:
-                level = re.match(r"\**\s*(P[1-4])\b", cells[0])
-                if level and response_column < len(cells):
-                    targets[level.group(1)] = cells[response_column]
-                continue
-            level = re.match(r"^\s*(?:\*\*|__)?(P[1-4])\b", line)
-            if level:
-                current = level.group(1)
-                continue
-            response = re.match(r"^\s*[-*]\s*Response time:\s*(.+?)\s*$", line, re.I)
-            if response and current:
-                targets[current] = response.group(1)
-        if targets:
-            break
+            header = next((i for i, c in enumerate(cells) if "response" in c.lower()), None)
+            level = _LEVEL.match(cells[0])
+            if header is not None and level is None:
+                column = header
+            elif level and column is not None and column < len(cells) and cells[column]:
+                targets[level.group(1)] = cells[column]
+            continue
+        column = None
+        level = _LEVEL.match(line)
+        if level:
+            current = level.group(1)
+            continue
+        response = _RESPONSE_ITEM.match(line)
+        if response and current:
+            targets[current] = plain(response.group(1)).strip()
     return targets
 
 
-def escalation(runbook: Runbook) -> list[str]:
-    """The numbered steps under the "Escalation" heading, bold markers stripped."""
+def severity_targets(runbook: Runbook) -> dict[str, str]:
+    """Response time per severity ({"P1": "15 minutes", ...}) from the runbook's severity list or table
+    (a "Response Time" column); empty when it has none."""
     for section in runbook.sections:
-        if "escalation" in section.title.lower():
-            steps = [re.sub(r"^\s*\d+\.\s*", "", line) for line in section.body if re.match(r"^\s*\d+\.\s", line)]
-            return [re.sub(r"\*\*|__", "", step).strip() for step in steps]
+        if re.search(r"severit|classification|priorit", section.title, re.I):
+            targets = _targets_in([line for _, line, inside in _outside_fences(section.body) if not inside])
+            if targets:
+                return targets
+    return {}
+
+
+def escalation(runbook: Runbook) -> list[str]:
+    """The steps listed under the first heading naming "Escalation", as plain text."""
+    for section in runbook.sections:
+        if "escalation" not in section.title.lower():
+            continue
+        lines = [line for _, line, inside in _outside_fences(section.body) if not inside]
+        for item in (_NUMBERED, _BULLET):
+            steps = [plain(m.group(1)).strip() for m in map(item.match, lines) if m]
+            if steps:
+                return steps
     return []
 
 
 def escalate_after(runbook: Runbook) -> str | None:
-    """How long a P1 may stay unresolved before escalating ("30 minutes"), from the escalation steps."""
-    for step in escalation(runbook):
-        match = re.search(r"(\d+\s*(?:minutes?|min|hours?|h))\b.*P1|P1.*?(\d+\s*(?:minutes?|min|hours?|h))\b", step)
-        if match:
-            return match.group(1) or match.group(2)
+    """How long a P1 may stay unresolved before escalating ("30 minutes"): from the escalation step naming
+    P1, else from one naming no severity at all."""
+    steps = escalation(runbook)
+    for wanted in (lambda s: re.search(r"\bP1\b", s), lambda s: not re.search(r"\bP[0-9]\b", s)):
+        for step in steps:
+            duration = _DURATION.search(step)
+            if duration and wanted(step):
+                return duration.group(1)
     return None
 
 
+def _part(name: str) -> str | None:
+    """What a label or sub-heading names: "symptoms", "diagnosis", "resolution", another part, or None."""
+    match = _PARTS.fullmatch(plain(name).strip())
+    if match is None:
+        return None
+    part = match.group("part").lower()
+    if re.fullmatch(_RESOLUTION, part):
+        return "resolution"
+    return "symptoms" if part.startswith("symptom") else "diagnosis" if part.startswith("diagnos") else part
+
+
+def _parts(section: Section) -> set[str]:
+    """The parts a section is divided into: its bold labels and the titles of its sub-headings."""
+    names = [child.title for child in section.children]
+    names += [label[0] for _, line, inside in _outside_fences(section.intro) if not inside and (label := _label(line))]
+    return {part for part in map(_part, names) if part}
+
+
 def diagnosis_sections(runbook: Runbook) -> list[Section]:
-    """The incident sections: headings under the incidents part that hold a diagnosis or a resolution."""
-    found = []
-    for section in runbook.sections:
-        if section.level == 1 or _NOT_INCIDENTS.search(section.title) or _RESOLUTION.match(section.title):
-            continue
-        if re.fullmatch(r"(symptoms|diagnosis|common causes?)", section.title.strip(), re.I):
-            continue
-        own = section.own_text.lower()
-        parts = {slug(child.title).split("-")[0] for child in section.children}
-        if "diagnosis" in own or "diagnosis" in parts or (
-            ("symptoms" in own or "symptoms" in parts) and ("resolution" in own or "resolution" in parts)
-        ):
-            found.append(section)
+    """The incident sections: those with a diagnosis (a "Diagnosis" part, or "Symptoms" and a
+    "Resolution"), outside the classification, escalation, post-incident, contacts, commands and
+    monitoring parts."""
+    found: list[Section] = []
+
+    def visit(sections: list[Section]) -> None:
+        for section in sections:
+            if _NOT_INCIDENTS.search(section.title) or _part(section.title):
+                continue
+            parts = _parts(section)
+            if "diagnosis" in parts or ("symptoms" in parts and "resolution" in parts):
+                found.append(section)
+            visit(section.children)
+
+    visit(runbook.roots)
     return found
 
 
-def anchor_url(path: str, anchor: str) -> str:
+def anchor_url(path: str | PurePath, anchor: str) -> str:
     """A relative link to a section: `docs/runbook.md#anchor`."""
-    return f"{path}#{anchor}"
+    return f"{PurePath(path).as_posix()}#{anchor.removeprefix('#')}"

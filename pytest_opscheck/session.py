@@ -277,8 +277,8 @@ class Sweep:
         postmortem = self.config.getoption("opscheck_postmortem")
         if postmortem:
             text = render_postmortem(
-                list(self.records.values()), self.started, datetime.now(), self.first_failures, self.redact,
-                self.escalation,
+                list(self.records.values()), self.started, datetime.now(), self.first_failures, {},
+                self.config.stash[RUNBOOKS].configured, self.redact,
             )
             Path(postmortem).write_text(text, encoding="utf-8")
         if self.coverage and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
