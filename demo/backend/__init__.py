@@ -1,0 +1,1 @@
+"""The demo's backend (app.py) and its Alembic migrations (alembic/)."""

@@ -1,0 +1,1 @@
+"""The demo's frontend: index.html and assets/, served by app.py."""
