@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Generator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,8 @@ class Sweep:
             return None
         meta = item.stash.get(META, None)
         prefix = meta.check_id.split(".")[0] if meta else ""
+        if meta is not None and meta.check_id == "stack.backend_reaches_db":
+            prefix = "backend"
         if prefix in ("stack", "host"):
             return next((f"service {name} {state}" for name, state in sorted(crashed.items())), None)
         service = {
@@ -206,8 +209,18 @@ class Sweep:
             report.when = "call"
             report.longrepr = self.redact(failure.cause)
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            report.opscheck = self._record(report, meta, call).to_dict()  # type: ignore[attr-defined]
+            record = self._record(report, meta, call)
+            if record.outcome == "failed" and self._service_crashed(item):
+                record = replace(record, caused_by="stack.no_crash_loop")
+            report.opscheck = record.to_dict()  # type: ignore[attr-defined]
         return report
+
+    def _service_crashed(self, item: pytest.Item) -> bool:
+        """The service behind `item`'s target crashed (exited non-zero or restarting): that is the root cause."""
+        meta = item.stash[META]
+        if meta.check_id.split(".")[0] in ("stack", "host") and meta.check_id != "stack.backend_reaches_db":
+            return False
+        return self.crashed(item) is not None
 
     def _redact_report(self, report: pytest.TestReport) -> None:
         """Redact the failure text and captured output; keep pytest's rich repr when nothing changed."""

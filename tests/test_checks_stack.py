@@ -269,6 +269,27 @@ def test_faulty_stack_fails_each_check(pytester: pytest.Pytester, faulty: tuple[
     assert result.ret == 1
 
 
+def test_crash_looping_service_is_the_root_cause(pytester: pytest.Pytester, faulty: tuple[str, str, int, int]) -> None:
+    """The backend's checks fail because its container keeps restarting: the report says so and fixes that first."""
+    _, yaml, _, _ = faulty
+    (pytester.path / "docker-compose.yml").write_text(yaml)
+    backend = f"http://127.0.0.1:{free_port()}"
+    for service, root in (("looper", "stack.no_crash_loop"), ("backend", None)):
+        pytester.makefile(
+            ".toml",
+            opscheck=f'compose_file = "docker-compose.yml"\nbackend_service = "{service}"\nbackend_url = "{backend}"\n',
+        )
+        result = pytester.runpytest(
+            "--opscheck", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+            "-k", "no_crash_loop or backend.health", "--opscheck-json", "out.json",
+        )
+        records = {c["check_id"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
+        assert records["backend.health"]["outcome"] == "failed"
+        assert records["backend.health"]["caused_by"] == root
+        if root:
+            result.stdout.fnmatch_lines([f"*FAILED backend.health*caused by {root}*", f"*fix first: {root}"])
+
+
 def test_thresholds_fail_resource_checks(pytester: pytest.Pytester, healthy: tuple[str, str, int]) -> None:
     name, yaml, _ = healthy
     _, records = sweep(
