@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -174,8 +175,11 @@ def main() -> None:
                            text=True)
     try:
         assert app.stdout is not None and app.stdout.readline().strip() == "ready"
+        signing_key = f"    environment:\n      SECRET_KEY: {secrets.token_hex(24)}\n"
         services = "".join(
-            f"  {name}:\n    image: {image}\n    network_mode: host\n    command: sleep 3600\n" for name in CONTAINERS
+            f"  {name}:\n    image: {image}\n    network_mode: host\n    command: sleep 3600\n"
+            + (signing_key if name == "backend" else "")
+            for name in CONTAINERS
         )
         compose.up(f"services:\n{services}")
         with contextlib.closing(__import__("psycopg").connect(postgres.url, autocommit=True)) as conn:
