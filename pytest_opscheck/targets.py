@@ -45,10 +45,9 @@ ROOT_CHECKS = {
     "smtp": "email.smtp_session",
 }
 
-# Opened ahead of the others: the stack's stats sample is a sweep's slowest probe (a second or two), so it
-# starts before the other openers compete with it for the interpreter, for a head start of LEAD_SECONDS at most.
-LEADING = ("stack",)
-LEAD_SECONDS = 0.4
+# Targets opened ahead of the others, with the modules imported for them before any opener starts: the stack's
+# stats sample is a sweep's slowest probe (one to two seconds), so it starts first.
+LEADING: dict[str, tuple[str, ...]] = {"stack": ("docker",)}
 
 
 def root_cause(check_id: str, target: str | None) -> str | None:
@@ -84,7 +83,6 @@ class Targets:
         self._futures: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(4, len(self.specs)), thread_name_prefix="opscheck")
-        self._lead_timer: threading.Timer | None = None
 
     def missing(self, name: str) -> str | None:
         """The "not configured" reason of target `name`, None when it is configured.
@@ -100,24 +98,18 @@ class Targets:
         return None
 
     def prefetch(self) -> None:
-        """Start opening every configured target now: the leading ones first, the rest as soon as the leading
-        ones are open or after `LEAD_SECONDS`, whichever comes first."""
-        configured = [name for name in self.specs if self.missing(name) is None]
-        rest = [name for name in configured if name not in LEADING]
-        leading = [self._future(name) for name in configured if name in LEADING]
-        if not leading:
-            self._open(rest)
-            return
-        self._lead_timer = threading.Timer(LEAD_SECONDS, self._open, (rest,))
-        self._lead_timer.daemon = True
-        self._lead_timer.start()
-        for future in leading:
-            future.add_done_callback(lambda _: self._open(rest))
+        """Start opening every configured target now, all at once.
 
-    def _open(self, names: list[str]) -> None:
-        with contextlib.suppress(RuntimeError):  # the sweep ended first: its pool no longer takes work
-            for name in names:
-                self._future(name)
+        The client libraries of the leading targets are imported first, here: the stack's stats sample is a
+        sweep's slowest probe, and its opener should not wait on the interpreter while the other openers import
+        theirs.
+        """
+        configured = [name for name in self.specs if self.missing(name) is None]
+        for name in configured:
+            for module in LEADING.get(name, ()):
+                importlib.import_module(module)
+        for name in sorted(configured, key=lambda n: n not in LEADING):
+            self._future(name)
 
     def get(self, name: str) -> Any:
         """The handle of target `name`; raises what opening it raised (the same for every caller)."""
@@ -137,8 +129,6 @@ class Targets:
 
     def close(self) -> None:
         """Close every handle that has a `close()`, without waiting on probes still running."""
-        if self._lead_timer is not None:
-            self._lead_timer.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
         _close_all(self._futures.values())
 
