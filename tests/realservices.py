@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 from urllib.parse import urlsplit
 
 BUSYBOX_TAG = "opscheck-busybox:latest"
@@ -347,50 +347,19 @@ def ensure_busybox_image(client: Any, tag: str = BUSYBOX_TAG) -> str:
 
 @dataclass
 class ComposeProject:
-    """A Compose project brought up from compose YAML text that the tests wrote.
+    """A Compose project `name` brought up from compose YAML text that the tests wrote into `workdir`."""
 
-    Two ways: `ComposeProject(name, workdir).up(yaml)`, or `ComposeProject().up(name, yaml, workdir, wait_seconds)`.
-    """
-
-    name: str = ""
-    workdir: Path | None = None
+    name: str
+    workdir: Path
     started: bool = False
 
     @property
     def compose_file(self) -> Path:
         """Where the compose YAML is written."""
-        assert self.workdir is not None, "no workdir"
         return self.workdir / "docker-compose.yml"
 
-    @overload
-    def up(self, compose_yaml: str, /, timeout: float = 120) -> None: ...
-
-    @overload
-    def up(self, project_name: str, compose_yaml: str, /, workdir: Path | str, wait_seconds: float = 120) -> None: ...
-
-    def up(
-        self,
-        first: str,
-        second: str | float | None = None,
-        /,
-        workdir: Path | str | None = None,
-        wait_seconds: float = 120,
-        *,
-        timeout: float | None = None,
-    ) -> None:
+    def up(self, compose_yaml: str, wait_seconds: float = 120) -> None:
         """`docker compose -p NAME -f FILE up -d` under a deadline; `RuntimeError` with compose's stderr on failure."""
-        if timeout is not None:
-            wait_seconds = timeout
-        if isinstance(second, str):
-            self.name, compose_yaml = first, second
-            if workdir is not None:
-                self.workdir = Path(workdir)
-        else:
-            compose_yaml = first
-            if second is not None:
-                wait_seconds = float(second)
-        if not self.name or self.workdir is None:
-            raise ValueError("a Compose project needs a name and a workdir")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.compose_file.write_text(compose_yaml)
         self.started = True  # from here on, down() cleans up whatever part came up
@@ -409,7 +378,7 @@ class ComposeProject:
         if not self.started:
             return
         command = ["docker", "compose", "-p", self.name]
-        if self.workdir is not None and self.compose_file.exists():
+        if self.compose_file.exists():
             command += ["-f", str(self.compose_file)]
         command += ["down", "-v", "--remove-orphans", "-t", "0"]
         try:

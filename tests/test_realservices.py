@@ -65,11 +65,10 @@ services:
 
 def test_compose_project_up_and_down_directly(docker_engine: Any, busybox_image: str, tmp_path: Path,
                                               compose_stack: Any) -> None:
-    project = ComposeProject()
     name = f"opscheck-direct-{time.monotonic_ns() % 10**8}"
+    project = ComposeProject(name, tmp_path)
     try:
-        project.up(name, f"services:\n  one:\n    image: {busybox_image}\n    network_mode: none\n"
-                         "    command: sleep 3600\n", tmp_path, 120)
+        project.up(f"services:\n  one:\n    image: {busybox_image}\n    network_mode: none\n    command: sleep 3600\n")
         assert project_containers(docker_engine, name)["one"].status == "running"
     finally:
         project.down()
