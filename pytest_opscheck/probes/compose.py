@@ -880,16 +880,23 @@ def disk_free(stack: Stack, percent_limit: float) -> Finding | None:
     return Finding.passed(evidence)
 
 
-def memory_headroom(stack: Stack, percent_limit: float) -> Finding:
-    """Each running container's memory usage against its limit."""
-    rows, over, missing = [], [], []
+def _samples(stack: Stack) -> tuple[list[tuple[Container, dict[str, Any]]], list[str]]:
+    """The stats sample of each running container, and `name: reason` for those that have none."""
+    samples, missing = [], []
     for c in stack.containers:
         sample = stack.stats_or_reason(c)
-        if sample is None:
-            continue
         if isinstance(sample, str):
             missing.append(f"{c.name}: {sample}")
-            continue
+        elif sample is not None:
+            samples.append((c, sample))
+    return samples, missing
+
+
+def memory_headroom(stack: Stack, percent_limit: float) -> Finding:
+    """Each running container's memory usage against its limit."""
+    rows, over = [], []
+    samples, missing = _samples(stack)
+    for c, sample in samples:
         mem = sample.get("memory_stats") or {}
         usage, limit = mem.get("usage"), mem.get("limit")
         if not usage or not limit:
@@ -915,14 +922,9 @@ def memory_headroom(stack: Stack, percent_limit: float) -> Finding:
 
 def cpu(stack: Stack, percent_limit: float) -> Finding:
     """Each running container's CPU use over the stats sample, against the limit."""
-    rows, over, missing = [], [], []
-    for c in stack.containers:
-        sample = stack.stats_or_reason(c)
-        if sample is None:
-            continue
-        if isinstance(sample, str):
-            missing.append(f"{c.name}: {sample}")
-            continue
+    rows, over = [], []
+    samples, missing = _samples(stack)
+    for c, sample in samples:
         percent = cpu_percent(sample)
         if percent is None:
             continue
