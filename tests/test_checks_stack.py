@@ -153,7 +153,7 @@ def healthy(compose_stack: Any, docker_engine: Any) -> tuple[str, str, int]:
         states = project_states(docker_engine, name).values()
         return all(s["State"].get("Health", {}).get("Status", "healthy") == "healthy" for s in states)
 
-    wait_until(settled, 30)
+    wait_until(settled, 120)
     return name, yaml, db_port
 
 
@@ -178,7 +178,9 @@ def faulty(compose_stack: Any, docker_engine: Any) -> Iterator[tuple[str, str, i
                 and found["worker"]["State"]["Status"] == "exited"
             )
 
-        wait_until(settled, 60)
+        wait_until(settled, 180)
+        if not settled():
+            pytest.fail("the faults did not all happen within 180 s (OOM kill, unhealthy, restart, exits)")
         yield name, yaml + NEVER_STARTED, taken, dead
 
 
