@@ -25,13 +25,14 @@ from .runbook import RunbookError
 from .runbook_links import Runbooks
 from .severity import RESPONSE_TARGETS, CheckMeta, MarkerError, Severity, evaluate
 from .targets import Targets, root_cause
-from .verdict import CheckFailed
+from .verdict import CheckFailed, observing
 
 SETTINGS = pytest.StashKey[Settings]()
 REDACTOR = pytest.StashKey[Redactor]()
 META = pytest.StashKey[CheckMeta]()
 TARGETS = pytest.StashKey[Targets]()
 RUNBOOKS = pytest.StashKey[Runbooks]()
+OBSERVED = pytest.StashKey[dict[str, str]]()
 PLUGIN_NAME = "opscheck-session"
 
 
@@ -202,6 +203,10 @@ class Sweep:
             self.config.hook.pytest_deselected(items=items[:])
             items[:] = []
 
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if META in item.stash:
+            item.stash[OBSERVED] = observing()
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
         report: pytest.TestReport = yield
@@ -215,7 +220,7 @@ class Sweep:
             report.when = "call"
             report.longrepr = self.redact(failure.cause)
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            record = self._record(report, meta, call)
+            record = self._record(report, meta, call, item.stash.get(OBSERVED, {}))
             if record.outcome == "failed" and self._service_crashed(item):
                 record = replace(record, caused_by="stack.no_crash_loop")
             report.opscheck = record.to_dict()  # type: ignore[attr-defined]
@@ -240,8 +245,11 @@ class Sweep:
                 report.longrepr = redacted
         report.sections = [(title, self.redact(body)) for title, body in report.sections]
 
-    def _record(self, report: pytest.TestReport, meta: CheckMeta, call: pytest.CallInfo[None]) -> CheckRecord:
-        evidence: dict[str, str] = {}
+    def _record(
+        self, report: pytest.TestReport, meta: CheckMeta, call: pytest.CallInfo[None], observed: dict[str, str]
+    ) -> CheckRecord:
+        """The check's record; a passed check keeps the evidence its probes gathered."""
+        evidence: dict[str, str] = dict(observed) if report.passed else {}
         caused_by = None
         if report.skipped:
             message = report.longrepr[2].removeprefix("Skipped: ") if isinstance(report.longrepr, tuple) else ""

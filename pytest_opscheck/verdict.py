@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import NoReturn
 
 import pytest
 
 from .probes.result import Evidence, Finding, TargetUnreachable
+
+# The evidence of the running check's probes that passed (a warning among it is still worth showing).
+_observed: ContextVar[Evidence | None] = ContextVar("opscheck_observed", default=None)
 
 
 class CheckFailed(pytest.fail.Exception):  # type: ignore[name-defined,misc]
@@ -30,7 +34,17 @@ def expect(finding: Finding) -> Finding:
     __tracebackhide__ = True
     if not finding.ok:
         raise CheckFailed(finding.cause, finding.evidence)
+    observed = _observed.get()
+    if observed is not None:
+        observed.update(finding.evidence)
     return finding
+
+
+def observing() -> Evidence:
+    """Start keeping the running check's evidence: the returned dict fills as its probes pass."""
+    observed: Evidence = {}
+    _observed.set(observed)
+    return observed
 
 
 def unreachable(exc: TargetUnreachable) -> NoReturn:

@@ -222,6 +222,42 @@ def test_json_and_html_reports_carry_the_records_redacted(
         assert PLANTED not in (pytester.path / path).read_text(), path
 
 
+def test_passing_check_keeps_its_evidence_and_warning(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSCHECK_PASSWORD", PLANTED)
+    project(
+        pytester,
+        'auth = { login_path = "/login", password = "${OPSCHECK_PASSWORD}" }\n',
+        """
+        import pytest
+        from pytest_opscheck.probes.result import Finding
+        from pytest_opscheck.verdict import expect
+
+
+        @pytest.mark.severity("P2")
+        def test_token(opscheck_config):
+            expect(Finding.passed({"token": "sent with " + opscheck_config.auth.password}))
+            expect(Finding.passed({"warning": "the token lives 30 days"}))
+
+
+        @pytest.mark.severity("P3")
+        def test_quiet():
+            pass
+        """,
+    )
+    result = pytester.runpytest(*user_only("--opscheck-json", "out.json"))
+    assert result.ret == pytest.ExitCode.OK
+    by_id = {c["check_id"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
+    assert by_id["user.token"]["evidence"] == {"token": "sent with ***", "warning": "the token lives 30 days"}
+    assert by_id["user.quiet"]["evidence"] == {}
+    result.stdout.fnmatch_lines(["P2 passed user.token, with a warning: the token lives 30 days"])
+    html = (pytester.path / "opscheck-report.html").read_text()
+    assert "the token lives 30 days" in html
+    for output in (result.stdout.str(), html, (pytester.path / "out.json").read_text()):
+        assert PLANTED not in output
+
+
 def test_html_path_follows_html_option(pytester: pytest.Pytester) -> None:
     project(pytester, "")
     pytester.runpytest(*user_only("--html", "elsewhere.html"))

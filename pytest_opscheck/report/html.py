@@ -38,11 +38,12 @@ def extras_html(record: CheckRecord, targets: dict[Severity, str]) -> str:
     parts = [
         f'<div class="opscheck-extra"><p><strong>{escape(record.severity)}'
         f" {escape(LABELS[record.level])}</strong> — {escape(targets[record.level])}</p>",
-        f'<p class="opscheck-cause">{escape(record.message)}</p>',
     ]
+    if record.message:
+        parts.append(f'<p class="opscheck-cause">{escape(record.message)}</p>')
     if record.caused_by:
         parts.append(f'<p class="opscheck-caused-by">caused by {escape(record.caused_by)}: fix that first</p>')
-    if record.resolution:
+    if record.resolution and record.outcome == "failed":
         parts.append(f'<h4>Resolution</h4><pre class="opscheck-resolution">{escape(record.resolution)}</pre>')
     for title, text in record.evidence.items():
         parts.append(f'<h4>{escape(title)}</h4><pre class="opscheck-evidence">{escape(text)}</pre>')
@@ -116,7 +117,7 @@ class HtmlReport:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = record_of(report)
-        if record is None or record.outcome != "failed":
+        if record is None or not (record.outcome == "failed" or record.evidence):
             return
         from pytest_html import extras
 

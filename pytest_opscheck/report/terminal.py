@@ -21,6 +21,9 @@ def summary_lines(summary: Summary) -> list[str]:
             lines.append("    resolution:")
             lines.extend(textwrap.indent(record.resolution.strip(), "      ").splitlines())
         lines.append("")
+    for record in summary.passed_records:
+        if "warning" in record.evidence:
+            lines.append(f"{record.severity} passed {record.check_id}, with a warning: {record.evidence['warning']}")
     waited = [r for r in summary.passed_records if r.attempts > 1]
     for record in waited:
         lines.append(f"ready: {record.check_id} after {record.ready_after:g} s ({record.attempts} attempts)")
