@@ -292,3 +292,71 @@ services:
     assert "\x1b" not in evidence and "\\x1b[2J cleared" in evidence
     assert "\ufffd\ufffd binary" in evidence
     assert peak_mb < 200, f"peak memory {peak_mb:.0f} MB"
+
+
+@pytest.mark.docker
+def test_engine_stopping_mid_sweep_fails_the_rest_with_a_cause(
+    pytester: pytest.Pytester, docker_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Docker engine of this test's own, stopped between two checks: later checks fail with a cause."""
+    from realservices import ServiceUnavailable, ensure_busybox_image, ensure_docker_engine
+
+    from pytest_opscheck.probes import compose
+
+    if os.environ.get("DOCKER_HOST"):
+        pytest.skip("a second engine is started only beside a local one (DOCKER_HOST is set)")
+    base = Path(f"/tmp/opscheck-e2-{uuid.uuid4().hex[:6]}")
+    base.mkdir()
+    try:
+        engine = ensure_docker_engine(
+            base / "docker.sock", base / "data", base / "exec", base / "dockerd.pid", start_timeout=120
+        )
+    except ServiceUnavailable as exc:
+        pytest.fail(f"the second engine did not start: {exc}")
+    try:
+        client = engine.client()
+        image = ensure_busybox_image(client)
+        name = f"opsdie{uuid.uuid4().hex[:6]}"
+        client.containers.run(  # exits at once on the engine's TERM, so the engine stops quickly
+            image, ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"], detach=True, network_mode="none",
+            name=f"{name}-backend-1",
+            labels={compose.PROJECT: name, compose.SERVICE: "backend", compose.ONEOFF: "False"},
+        )
+        client.close()
+        monkeypatch.setenv("DOCKER_HOST", engine.base_url)
+        monkeypatch.setenv("OPSCHECK_TEST_DOCKERD_PID", str(engine.pid))
+        pytester.makefile(".toml", opscheck=f'compose_project = "{name}"\ntimeout = 2\n')
+        pytester.syspathinsert()
+        pytester.makepyfile(
+            stopper=f"""
+            import os, signal, time
+
+            def pytest_runtest_setup(item):
+                # The engine goes away under the sweep, after the stack was opened and its first check ran.
+                if item.name == "test_no_crash_loop":
+                    os.kill(int(os.environ["OPSCHECK_TEST_DOCKERD_PID"]), signal.SIGTERM)
+                    deadline = time.monotonic() + 60
+                    while os.path.exists("{base / 'docker.sock'}") and time.monotonic() < deadline:
+                        time.sleep(0.1)
+            """
+        )
+        started = time.monotonic()
+        result = pytester.runpytest(
+            "--opscheck", "-p", "no:cacheprovider", "-p", "stopper", "-k", "stack.", "--opscheck-json", "out.json"
+        )
+        swept_in = time.monotonic() - started
+    finally:
+        engine.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    output = result.stdout.str()
+    assert "Traceback" not in output and "INTERNALERROR" not in output, output[-3000:]
+    assert "errors" not in result.parseoutcomes(), output[-3000:]  # e.g. a socket left open by a failed call
+    records = {r["check_id"]: r for r in json.loads((pytester.path / "out.json").read_text())["checks"]}
+    assert records["stack.services_running"]["outcome"] == "passed"
+    # The checks that read the engine again fail with the cause; the others judge what was read at the start.
+    for check in ("stack.no_crash_loop", "stack.logs_clean"):
+        assert records[check]["outcome"] == "failed", records[check]
+        assert records[check]["message"].startswith("the Docker engine stopped answering during the sweep: "), (
+            records[check]["message"]
+        )
+    assert swept_in < 30, f"the sweep took {swept_in:.0f} s"

@@ -294,6 +294,7 @@ class Stack:
     _stats: dict[str, Future[dict[str, Any]]] = field(default_factory=dict)
     _pool: ThreadPoolExecutor | None = None
     _stats_client: Any = None
+    lost: str | None = None
 
     @property
     def declared(self) -> list[str]:
@@ -315,6 +316,16 @@ class Stack:
         if self.compose is not None:
             return f"cd {self.compose.folder} && docker compose {args}"
         return f"docker compose -p {self.project} {args}"
+
+    def engine_lost(self) -> str | None:
+        """Why the engine stopped answering during the sweep, else None (tried on its unix socket only)."""
+        host = engine_address()
+        if self.lost is None and host.startswith("unix://"):
+            try:
+                _unix_socket_accepts(host, self.timeout)
+            except TargetUnreachable as exc:
+                self.lost = exc.cause
+        return self.lost
 
     def refreshed(self, container: Container) -> Container | None:
         """The container inspected again now (a restart count may have grown); None when it is gone."""
@@ -501,6 +512,12 @@ def _steps(stack: Stack, services: list[str], *commands: str) -> Evidence:
     return {"commands to run": "\n".join(dict.fromkeys(lines))} if lines else {}
 
 
+def _engine_lost(stack: Stack) -> Finding | None:
+    """A failed finding when the engine stopped answering since the sweep opened the stack."""
+    lost = stack.engine_lost()
+    return Finding.failed(f"the Docker engine stopped answering during the sweep: {lost}") if lost else None
+
+
 def services_running(stack: Stack) -> Finding:
     """Every service has a running container; a declared service with none counts as down."""
     evidence = {"docker compose ps": ps_table(stack)}
@@ -527,6 +544,8 @@ def services_running(stack: Stack) -> Finding:
 
 def no_crash_loop(stack: Stack) -> Finding:
     """No container restarting, exited non-zero, restarted during the sweep, or just restarted by its policy."""
+    if lost := _engine_lost(stack):
+        return lost
     problems: list[str] = []
     failing: list[str] = []
     evidence: Evidence = {}
@@ -657,7 +676,7 @@ def ports_bound(stack: Stack, timeout: float) -> Finding:
         # A container that is not running, or ran again after failing, may have lost its port to another process:
         # then something answers on the port, but not this container.
         if c.status != "running" or c.restart_count > 0:
-            reason = f"{c.state.get('Error') or ''}\n{c.logs(30)}"
+            reason = f"{c.state.get('Error') or ''}\n{'' if stack.engine_lost() else c.logs(30)}"
             match = CONFLICT.search(reason)
             if match:
                 line = next(line for line in reason.splitlines() if CONFLICT.search(line))
@@ -774,6 +793,8 @@ def db_address(settings: Settings) -> str:
 
 def backend_reaches_db(stack: Stack, service: str, address: str, timeout: float) -> Finding:
     """From inside the backend container, the database host resolves and its port accepts TCP."""
+    if lost := _engine_lost(stack):
+        return lost
     host, _, port_text = address.rpartition(":")
     if not host or not port_text.isdigit() or not re.fullmatch(r"[A-Za-z0-9._-]+", host):
         return Finding.failed(f"stack_db_address {address!r} is not host:port")
@@ -825,6 +846,8 @@ def backend_reaches_db(stack: Stack, service: str, address: str, timeout: float)
 
 def logs_clean(stack: Stack, patterns: list[str]) -> Finding:
     """No error pattern in the log tail of any container since it (last) started."""
+    if lost := _engine_lost(stack):
+        return lost
     regex = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
     evidence = {}
     dirty = []
@@ -864,6 +887,8 @@ def disk_free(stack: Stack, percent_limit: float) -> Finding | None:
         f"{vfs.f_favail} inodes free",
     }
     try:
+        if stack.engine_lost():
+            raise ConnectionError(stack.lost)
         df = stack.client.df()
         volumes = sum(((v.get("UsageData") or {}).get("Size") or 0) for v in df.get("Volumes") or [])
         evidence["docker system df"] = (
