@@ -28,6 +28,7 @@ class TargetSpec:
     name: str
     requires: tuple[str, ...]
     open: Opener
+    imports: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, TargetSpec] = {}
@@ -45,9 +46,8 @@ ROOT_CHECKS = {
     "smtp": "email.smtp_session",
 }
 
-# Targets opened ahead of the others, with the modules imported for them before any opener starts: the stack's
-# stats sample is a sweep's slowest probe (one to two seconds), so it starts first.
-LEADING: dict[str, tuple[str, ...]] = {"stack": ("docker",)}
+# Opened ahead of the others: the stack's stats sample is a sweep's slowest probe (one to two seconds).
+LEADING = ("stack",)
 
 
 def root_cause(check_id: str, target: str | None) -> str | None:
@@ -56,12 +56,15 @@ def root_cause(check_id: str, target: str | None) -> str | None:
     return root if root and root != check_id.split("[")[0] else None
 
 
-def opener(name: str, requires: str | tuple[str, ...]) -> Callable[[Opener], Opener]:
-    """Declare `func(settings)` as the way to open target `name` (needs the `requires` keys, "a|b": either)."""
+def opener(
+    name: str, requires: str | tuple[str, ...], imports: tuple[str, ...] = ()
+) -> Callable[[Opener], Opener]:
+    """Declare `func(settings)` as the way to open target `name` (needs the `requires` keys, "a|b": either;
+    `imports`: the client libraries it uses, imported before it starts)."""
     keys = (requires,) if isinstance(requires, str) else requires
 
     def register(func: Opener) -> Opener:
-        REGISTRY[name] = TargetSpec(name, keys, func)
+        REGISTRY[name] = TargetSpec(name, keys, func, imports)
         return func
 
     return register
@@ -98,17 +101,16 @@ class Targets:
         return None
 
     def prefetch(self) -> None:
-        """Start opening every configured target now, all at once.
+        """Start opening every configured target now, the leading ones first.
 
-        The client libraries of the leading targets are imported first, here: the stack's stats sample is a
-        sweep's slowest probe, and its opener should not wait on the interpreter while the other openers import
-        theirs.
+        Each opener starts as soon as its client library is imported, here, one library after the other: an
+        opener's timeout then counts network time only, and the stack's stats sample, a sweep's slowest probe,
+        starts before the other libraries load.
         """
         configured = [name for name in self.specs if self.missing(name) is None]
-        for name in configured:
-            for module in LEADING.get(name, ()):
-                importlib.import_module(module)
         for name in sorted(configured, key=lambda n: n not in LEADING):
+            for module in self.specs[name].imports:
+                importlib.import_module(module)
             self._future(name)
 
     def get(self, name: str) -> Any:

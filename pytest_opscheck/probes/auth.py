@@ -100,7 +100,9 @@ def read_login(answer: Answer, config: Auth) -> Login:
     return Login(answer, cause=f"{where} answered {status} {answer.reason}, no token")
 
 
-@opener("auth", requires=("backend_url", "auth.login_path", "auth.username", "auth.password"))
+@opener(
+    "auth", requires=("backend_url", "auth.login_path", "auth.username", "auth.password"), imports=("httpx",)
+)
 def open_auth(settings: Settings) -> AuthSession:
     """Log the smoke account in once; every auth check shares the outcome (raises only when unreachable)."""
     assert settings.backend_url is not None and settings.auth is not None and settings.auth.password is not None

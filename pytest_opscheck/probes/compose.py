@@ -466,7 +466,7 @@ def _engine_cause(text: str, host: str, timeout: float) -> str:
     return f"cannot reach the Docker engine at {host}: {first}"
 
 
-@opener("stack", requires="compose_project|compose_file")
+@opener("stack", requires="compose_project|compose_file", imports=("docker",))
 def open_stack(settings: Settings) -> Stack:
     """Ping the engine, list the project's containers once and start sampling their stats concurrently."""
     compose = read_compose_file(settings.path(settings.compose_file), settings.timeout) \

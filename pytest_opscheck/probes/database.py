@@ -214,7 +214,7 @@ def _scrub(text: str, password: str) -> str:
     return text.replace(password, "***") if password else text
 
 
-@opener("db", requires="database_url")
+@opener("db", requires="database_url", imports=("psycopg",))
 def open_db(settings: Settings) -> Database:
     """Connect read-only and run `SELECT 1`: the shared reachability result of every database check."""
     assert settings.database_url is not None

@@ -128,7 +128,7 @@ def unreachable_cause(exc: Exception, target: WebSocketTarget) -> str:
     return f"cannot open {target.url}: {type(exc).__name__}"
 
 
-@opener("ws", requires="websocket_url")
+@opener("ws", requires="websocket_url", imports=("websockets.sync.client",))
 def open_ws(settings: Settings) -> WebSocketTarget:
     """One handshake without a token: the shared reachability result (a refusal is not "down")."""
     assert settings.websocket_url is not None
