@@ -163,6 +163,25 @@ def _socket_state(path: Path) -> str:
     return "listening"
 
 
+def _clear_stale_pidfile(pidfile: Path) -> None:
+    """Remove the pidfile a killed dockerd left behind (dockerd refuses to start while its pid is alive, even
+    when another process has that pid now); `ServiceUnavailable` when a dockerd really runs under it."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        pidfile.unlink(missing_ok=True)
+        return
+    try:
+        command = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        command = ""
+    if command == "dockerd":
+        raise ServiceUnavailable(
+            f"a dockerd (pid {pid}, from {pidfile}) runs but does not answer on its socket: stop it, then run again"
+        )
+    pidfile.unlink(missing_ok=True)
+
+
 def ensure_docker_engine(
     socket_path: Path | str = DOCKER_SOCKET,
     data_root: Path | str = "/var/lib/opscheck-docker",
@@ -213,6 +232,7 @@ def ensure_docker_engine(
     for tool in ("containerd", "runc"):
         if shutil.which(tool) is None:
             raise ServiceUnavailable(f"dockerd needs `{tool}`, which is missing: apt-get install docker.io")
+    _clear_stale_pidfile(Path(pidfile))
     handle, log = tempfile.mkstemp(prefix="opscheck-dockerd-", suffix=".log")
     os.close(handle)
     began = time.monotonic()

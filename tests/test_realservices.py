@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,14 @@ def test_engine_still_answers_after_an_inline_pytester_run(pytester: pytest.Pyte
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
     assert docker_engine.ping()
     assert docker_engine.containers.list(limit=1) is not None
+
+
+def test_stale_dockerd_pidfile_is_cleared(tmp_path: Path) -> None:
+    """A pidfile left by a killed dockerd, its pid now another process's (ours here), does not block a start."""
+    from realservices import _clear_stale_pidfile
+
+    pidfile = tmp_path / "dockerd.pid"
+    for content in (str(os.getpid()), "not a pid"):
+        pidfile.write_text(content)
+        _clear_stale_pidfile(pidfile)
+        assert not pidfile.exists()
