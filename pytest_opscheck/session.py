@@ -304,7 +304,7 @@ class Sweep:
         postmortem = self.config.getoption("opscheck_postmortem")
         if postmortem:
             text = render_postmortem(
-                list(self.records.values()), self.started, datetime.now(), self.first_failures, {},
+                list(self.records.values()), self.started, datetime.now(), self.first_failures,
                 self.config.stash[RUNBOOKS].configured, self.redact,
             )
             Path(postmortem).write_text(text, encoding="utf-8")

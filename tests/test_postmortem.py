@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -63,13 +65,19 @@ FIRST_FAILURES = {
     "auth.login": datetime(2024, 5, 1, 10, 1, 40),  # keyed by check id works too
     "checks/test_x.py::test_ws.ping": datetime(2024, 5, 1, 10, 0, 9),
 }
+REDACT = Redactor([SECRET])
 CAUSES = {"backend.health": "db.reachable", "auth.login": "db.reachable"}
 
 
-def draft(runbook: object = FASTAPI, records: list[CheckRecord] = RECORDS, causes: dict[str, str] = CAUSES) -> str:
-    return render_postmortem(
-        records, STARTED, NOW, FIRST_FAILURES, causes, runbook, Redactor([SECRET])  # type: ignore[arg-type]
-    )
+def draft(
+    runbook: object = FASTAPI,
+    records: list[CheckRecord] = RECORDS,
+    causes: dict[str, str] = CAUSES,
+    redact: Callable[[str], str] = REDACT,
+) -> str:
+    """The draft of `records`, each attributed to its root as `causes` says (check id -> root check)."""
+    attributed = [replace(r, caused_by=causes.get(r.check_id, r.caused_by)) for r in records]
+    return render_postmortem(attributed, STARTED, NOW, FIRST_FAILURES, runbook, redact)  # type: ignore[arg-type]
 
 
 def part(markdown: str, heading: str) -> list[str]:
@@ -208,5 +216,5 @@ def test_no_secret_and_no_injected_markdown_reaches_the_draft() -> None:
     assert not any(line.startswith("## Injected") for line in text.splitlines())
     assert "- [ ] team.evil: `echo ***` - Owner - Due date" in text
     # Every string goes through the redactor, the runbook's own text included.
-    shouting = render_postmortem(RECORDS, STARTED, NOW, FIRST_FAILURES, CAUSES, FASTAPI, lambda s: s.replace("e", "E"))
+    shouting = draft(FASTAPI, RECORDS, CAUSES, lambda s: s.replace("e", "E"))
     assert "senior engineer" not in shouting and "db.reachable" not in shouting and "sEnior EnginEEr" in shouting

@@ -80,9 +80,9 @@ def _runbook_link(record: CheckRecord, runbook: Runbook | None) -> str:
     return f"(runbook: {section.title} #{section.anchor})" if section else ""
 
 
-def _roots(failed: list[CheckRecord], causes: dict[str, str]) -> dict[str, str | None]:
+def _roots(failed: list[CheckRecord]) -> dict[str, str | None]:
     """Each failed check's root cause (following chains), None for a check that is its own root."""
-    attributed = {r.check_id: r.caused_by for r in failed if r.caused_by} | causes
+    attributed = {r.check_id: r.caused_by for r in failed if r.caused_by}
     roots: dict[str, str | None] = {}
     for record in failed:
         seen = {record.check_id}
@@ -99,14 +99,12 @@ def render_postmortem(
     started: datetime,
     now: datetime,
     first_failures: dict[str, datetime],
-    causes: dict[str, str],
     runbook: Runbook | None,
     redact: Callable[[str], str],
 ) -> str:
     """The draft: title from the worst failure, date, duration so far, severity, impact, timeline, root-cause
-    candidates (`causes`: check id -> the root-cause check it was attributed to; records' `caused_by` too),
-    action items, and placeholders for what people must fill in. `first_failures` is keyed by node id or
-    check id. Every string passes through `redact`."""
+    candidates (from the records' `caused_by`), action items, and placeholders for what people must fill in.
+    `first_failures` is keyed by node id or check id. Every string passes through `redact`."""
 
     def text(value: str, limit: int = _LINE_LIMIT) -> str:
         return _one_line(redact(value), limit)
@@ -115,7 +113,7 @@ def render_postmortem(
         return first_failures.get(record.nodeid) or first_failures.get(record.check_id) or now
 
     failed = [r for r in records if r.outcome == "failed"]
-    root_of = _roots(failed, causes)
+    root_of = _roots(failed)
     failed.sort(key=lambda r: (root_of[r.check_id] is not None, r.level, first(r), r.check_id))
     failing = {r.check_id for r in failed}
     own_roots = [r for r in failed if root_of[r.check_id] is None]
