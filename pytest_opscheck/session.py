@@ -120,20 +120,27 @@ class Sweep:
         except TargetUnreachable:  # no engine: nothing tells a crash, keep waiting
             return None
         meta = item.stash.get(META, None)
-        prefix = meta.check_id.split(".")[0] if meta else ""
-        if meta is not None and meta.check_id == "stack.backend_reaches_db":
-            prefix = "backend"
-        if prefix in ("stack", "host"):
+        service = self._service_of(meta)
+        if service is not None:
+            return f"service {service} {crashed[service]}" if service in crashed else None
+        if meta is not None and meta.check_id.split(".")[0] in ("stack", "host"):
             return next((f"service {name} {state}" for name, state in sorted(crashed.items())), None)
-        service = {
+        return None
+
+    def _service_of(self, meta: CheckMeta | None) -> str | None:
+        """The Compose service whose container a check probes; None for the stack's own and other checks."""
+        if meta is None:
+            return None
+        if meta.check_id == "stack.backend_reaches_db":
+            return self.settings.backend_service
+        return {
             "db": self.settings.db_service,
             "backend": self.settings.backend_service,
             "api": self.settings.backend_service,
             "auth": self.settings.backend_service,
             "ws": self.settings.backend_service,
             "frontend": "frontend",
-        }.get(prefix)
-        return f"service {service} {crashed[service]}" if service in crashed else None
+        }.get(meta.check_id.split(".")[0])
 
     def summary(self) -> Summary:
         return summarize(self.records.values(), self.targets, self.escalation, tuple(self.coverage))
@@ -228,10 +235,7 @@ class Sweep:
 
     def _service_crashed(self, item: pytest.Item) -> bool:
         """The service behind `item`'s target crashed (exited non-zero or restarting): that is the root cause."""
-        meta = item.stash[META]
-        if meta.check_id.split(".")[0] in ("stack", "host") and meta.check_id != "stack.backend_reaches_db":
-            return False
-        return self.crashed(item) is not None
+        return self._service_of(item.stash[META]) is not None and self.crashed(item) is not None
 
     def _redact_report(self, report: pytest.TestReport) -> None:
         """Redact the failure text and captured output; keep pytest's rich repr when nothing changed."""
