@@ -886,23 +886,30 @@ def disk_free(stack: Stack, percent_limit: float) -> Finding | None:
         "disk": f"{root}: {_bytes(free_bytes)} free of {_bytes(total)} ({free:.1f}% free), "
         f"{vfs.f_favail} inodes free",
     }
-    try:
-        if stack.engine_lost():
-            raise ConnectionError(stack.lost)
-        df = stack.client.df()
-        volumes = sum(((v.get("UsageData") or {}).get("Size") or 0) for v in df.get("Volumes") or [])
-        evidence["docker system df"] = (
-            f"images {_bytes(df.get('LayersSize') or 0)}, containers "
-            f"{_bytes(sum(c.get('SizeRw') or 0 for c in df.get('Containers') or []))}, "
-            f"volumes {_bytes(max(volumes, 0))}, build cache {_bytes(df.get('BuilderSize') or 0)}"
-        )
-    except Exception:  # noqa: BLE001 - the usage split is a help, the free space is the verdict
-        pass
+    usage = _usage_split(stack)
+    if usage:
+        evidence["docker system df"] = usage
     if free < percent_limit:
         return Finding.failed(f"only {free:.1f}% free on {root} (limit {percent_limit:g}%)", evidence)
     if vfs.f_files and 100.0 * vfs.f_favail / vfs.f_files < percent_limit:
         return Finding.failed(f"only {100.0 * vfs.f_favail / vfs.f_files:.1f}% inodes free on {root}", evidence)
     return Finding.passed(evidence)
+
+
+def _usage_split(stack: Stack) -> str | None:
+    """What the engine's disk holds, as `docker system df` splits it; None when the engine cannot say."""
+    if stack.engine_lost():
+        return None
+    try:
+        df = stack.client.df()
+        volumes = sum(((v.get("UsageData") or {}).get("Size") or 0) for v in df.get("Volumes") or [])
+        return (
+            f"images {_bytes(df.get('LayersSize') or 0)}, containers "
+            f"{_bytes(sum(c.get('SizeRw') or 0 for c in df.get('Containers') or []))}, "
+            f"volumes {_bytes(max(volumes, 0))}, build cache {_bytes(df.get('BuilderSize') or 0)}"
+        )
+    except Exception:  # noqa: BLE001 - the split is a help, the free space is the verdict
+        return None
 
 
 def _samples(stack: Stack) -> tuple[list[tuple[Container, dict[str, Any]]], list[str]]:
