@@ -347,3 +347,12 @@ def test_cert_expiry(tmp_path: Path) -> None:
         assert soon.cause.startswith(f"frontend_url 127.0.0.1:{server.port}: certificate expires in 3.0 days (< 14)")
         untrusted = tls.cert_expiry(settings(tmp_path, frontend_url=server.url), 2)
         assert "certificate not trusted" in untrusted.cause
+
+
+def test_one_client_context_per_ca_file(tmp_path: Path) -> None:
+    certs = make_certificates(tmp_path / "certs", days=3)
+    default = tls.client_context(settings(tmp_path))
+    assert tls.client_context(settings(tmp_path, backend_url="http://127.0.0.1:1")) is default
+    own_ca = tls.client_context(settings(tmp_path, ca_file=str(certs.ca_file)))
+    assert own_ca is not default
+    assert len(own_ca.get_ca_certs()) == len(default.get_ca_certs()) + 1

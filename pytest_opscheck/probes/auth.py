@@ -101,7 +101,7 @@ def read_login(answer: Answer, config: Auth) -> Login:
 
 
 @opener(
-    "auth", requires=("backend_url", "auth.login_path", "auth.username", "auth.password"), imports=("httpx",)
+    "auth", requires=("backend_url", "auth.login_path", "auth.username", "auth.password"), imports=("httpx", "httpcore")
 )
 def open_auth(settings: Settings) -> AuthSession:
     """Log the smoke account in once; every auth check shares the outcome (raises only when unreachable)."""

@@ -263,14 +263,14 @@ def open_site(name: str, base_url: str, path: str, settings: Settings) -> Site:
     return site
 
 
-@opener("backend", requires="backend_url", imports=("httpx",))
+@opener("backend", requires="backend_url", imports=("httpx", "httpcore"))
 def open_backend(settings: Settings) -> Site:
     """GET the health path once: the shared reachability result of every backend check."""
     assert settings.backend_url is not None
     return open_site("backend", settings.backend_url, settings.health_path, settings)
 
 
-@opener("frontend", requires="frontend_url", imports=("httpx",))
+@opener("frontend", requires="frontend_url", imports=("httpx", "httpcore"))
 def open_frontend(settings: Settings) -> Site:
     """GET the frontend's root once: the shared reachability result of every frontend check."""
     assert settings.frontend_url is not None
