@@ -358,25 +358,24 @@ class Stack:
                 crashed[container.service] = container.describe()
         return crashed
 
-    def start_stats(self) -> None:
-        """Sample the stats of every running container at once, in the background.
+    def start_stats(self, running: list[str]) -> None:
+        """Sample the stats of the `running` containers (ids) at once, in the background.
 
         One sample takes a second or two (the engine waits for a second reading to compute CPU use), longer
         than a short probe timeout: the samples go through their own client with `STATS_SECONDS` more.
         """
         import docker
 
-        running = [c for c in self.containers if c.status == "running"]
         if not running:
             return
-        self._stats_client = docker.from_env(timeout=self.timeout + STATS_SECONDS, max_pool_size=STATS_WORKERS)
+        self._stats_client = docker.from_env(
+            version=self.client.api.api_version, timeout=self.timeout + STATS_SECONDS, max_pool_size=STATS_WORKERS
+        )
         self._pool = ThreadPoolExecutor(
             max_workers=min(STATS_WORKERS, len(running)), thread_name_prefix="opscheck-stats"
         )
-        for container in running:
-            self._stats[container.name] = self._pool.submit(
-                self._stats_client.api.stats, container.attrs["Id"], stream=False
-            )
+        for container_id in running:
+            self._stats[container_id] = self._pool.submit(self._stats_client.api.stats, container_id, stream=False)
 
     def stats(self, container: Container) -> dict[str, Any] | None:
         """The stats sample of `container` (None when it was not running)."""
@@ -385,7 +384,7 @@ class Stack:
 
     def stats_or_reason(self, container: Container) -> dict[str, Any] | str | None:
         """The stats sample, or why there is none (a one-line reason); None when not running."""
-        future = self._stats.get(container.name)
+        future = self._stats.get(container.attrs["Id"])
         if future is None:
             return None
         try:
@@ -423,16 +422,10 @@ def connect_engine(timeout: float) -> Any:
     host = engine_address()
     if host.startswith("unix://"):
         _unix_socket_accepts(host, timeout)
-    try:
-        client = docker.from_env(timeout=timeout)
+    try:  # the client asks the engine for its API version: that request is the reachability probe
+        return docker.from_env(timeout=timeout)
     except docker.errors.DockerException as exc:
         raise TargetUnreachable("docker", _engine_cause(str(exc), host, timeout)) from None
-    try:
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - requests/urllib3 errors as well as the SDK's
-        client.close()
-        raise TargetUnreachable("docker", _engine_cause(f"{type(exc).__name__}: {exc}", host, timeout)) from None
-    return client
 
 
 def _unix_socket_accepts(host: str, timeout: float) -> None:
@@ -468,28 +461,37 @@ def _engine_cause(text: str, host: str, timeout: float) -> str:
 
 @opener("stack", requires="compose_project|compose_file", imports=("docker",))
 def open_stack(settings: Settings) -> Stack:
-    """Ping the engine, list the project's containers once and start sampling their stats concurrently."""
+    """Connect to the engine, list the project's containers, start sampling the stats of the running ones
+    (a sweep's slowest probe) at once, then inspect each container."""
     compose = read_compose_file(settings.path(settings.compose_file), settings.timeout) \
         if settings.compose_file else None
     project = project_name(settings, compose)
     client = connect_engine(settings.timeout)
+    stack = Stack(project, client, [], compose, settings.timeout, engine_host=engine_host(engine_address()))
     try:
-        listed = client.containers.list(all=True, filters={"label": f"{PROJECT}={project}"}, ignore_removed=True)
-        info = client.info()
-    except Exception as exc:  # noqa: BLE001 - the engine went away between ping and list
-        client.close()
+        listed = client.api.containers(all=True, filters={"label": f"{PROJECT}={project}"})
+        listed = [c for c in listed if (c.get("Labels") or {}).get(ONEOFF, "False") != "True"]
+        stack.start_stats([c["Id"] for c in listed if c.get("State") == "running"])
+        stack.containers = sorted(_inspected(client, [c["Id"] for c in listed]), key=lambda c: c.name)
+        stack.engine_info = client.info()
+    except Exception as exc:  # noqa: BLE001 - the engine went away between connect and list
+        stack.close()
         raise TargetUnreachable("docker", f"Docker engine stopped answering: {type(exc).__name__}") from None
-    containers = [
-        Container(c.name, c.labels.get(SERVICE, "?"), c.attrs, c)
-        for c in listed
-        if c.labels.get(ONEOFF, "False") != "True"
-    ]
-    stack = Stack(
-        project, client, sorted(containers, key=lambda c: c.name), compose, settings.timeout, info,
-        engine_host(engine_address()),
-    )
-    stack.start_stats()
     return stack
+
+
+def _inspected(client: Any, ids: list[str]) -> list[Container]:
+    """Each listed container inspected; one removed since the listing is left out."""
+    import docker
+
+    containers = []
+    for container_id in ids:
+        try:
+            handle = client.containers.get(container_id)
+        except docker.errors.NotFound:
+            continue
+        containers.append(Container(handle.name, handle.labels.get(SERVICE, "?"), handle.attrs, handle))
+    return containers
 
 
 def ps_table(stack: Stack) -> str:
