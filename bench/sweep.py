@@ -32,6 +32,7 @@ PLUGINS = Path("/usr/lib/nagios/plugins")
 DB_PASSWORD = "bench-db-password"
 SMOKE_PASSWORD = "bench-password-1"
 CONTAINERS = ("backend", "worker", "db")
+PYTEST_MODULES = "pytest, pytest_html.plugin"
 
 
 def measured(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int, int]:
@@ -48,6 +49,12 @@ def measured(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float,
 
 def median_run(commands: list[list[str]], cwd: Path, env: dict[str, str], runs: int) -> tuple[float, int]:
     """Median wall time and the peak RSS of running `commands` one after another, `runs` times."""
+    walls, peak = timed_runs(commands, cwd, env, runs)
+    return statistics.median(walls), peak
+
+
+def timed_runs(commands: list[list[str]], cwd: Path, env: dict[str, str], runs: int) -> tuple[list[float], int]:
+    """The wall time of each of `runs` runs of `commands` one after another, and their peak RSS."""
     walls, peaks = [], []
     for _ in range(runs):
         total, peak = 0.0, 0
@@ -57,7 +64,7 @@ def median_run(commands: list[list[str]], cwd: Path, env: dict[str, str], runs: 
             peak = max(peak, rss)
         walls.append(total)
         peaks.append(peak)
-    return statistics.median(walls), max(peaks)
+    return walls, max(peaks)
 
 
 @contextlib.contextmanager
@@ -132,13 +139,13 @@ def testinfra_file(folder: Path, project: str) -> Path:
     return path
 
 
-def slowest_probe(client: Any, url: str, http: int) -> tuple[str, float]:
+def slowest_probe(client: Any, project: str, url: str, http: int) -> tuple[str, float]:
     """Each probe alone, once; the slowest of them. The stats of every container at once is what a sweep
     waits for (the engine answers concurrent samples on its one-second tick, often two ticks apart)."""
     import httpx
     import psycopg
 
-    containers = client.containers.list()
+    containers = client.containers.list(filters={"label": f"com.docker.compose.project={project}"})
 
     def stats_one() -> None:
         containers[0].stats(stream=False)
@@ -170,11 +177,10 @@ def slowest_probe(client: Any, url: str, http: int) -> tuple[str, float]:
     return name, timings[name]
 
 
-def python_floor(env: dict[str, str], runs: int) -> float:
-    """Median wall time of a Python that only imports pytest, pytest-html and the client libraries, and exits:
-    what any sweep pays before its first probe."""
-    imports = "import pytest, pytest_html.plugin, docker, httpx, psycopg, websockets.sync.client"
-    wall, _ = median_run([[sys.executable, "-c", imports]], ROOT, env, runs)
+def python_floor(env: dict[str, str], runs: int, modules: str) -> float:
+    """Median wall time of a Python that only imports `modules` and exits: what a sweep pays before the probes
+    that need them can start."""
+    wall, _ = median_run([[sys.executable, "-c", f"import {modules}"]], ROOT, env, runs)
     return wall
 
 
@@ -216,13 +222,16 @@ def main() -> None:
         http, ws, smtp = ports
         rows: list[tuple[str, float, int, float | None]] = []
 
+        spreads: dict[str, list[float]] = {}
+
         def ours(label: str, config: str, extra_env: dict[str, str]) -> float:
             folder = work / label
             folder.mkdir()
             (folder / "opscheck.toml").write_text(config)
-            wall, peak = median_run([sweep], folder, {**env, **extra_env}, args.runs)
-            rows.append((f"opscheck sweep, {label}", wall, peak, None))
-            return wall
+            walls, peak = timed_runs([sweep], folder, {**env, **extra_env}, args.runs)
+            spreads[label] = walls
+            rows.append((f"opscheck sweep, {label}", statistics.median(walls), peak, None))
+            return statistics.median(walls)
 
         healthy = ours("healthy", config_text(http, ws, smtp, postgres.port, project, args.timeout), {})
         plugins = monitoring_plugins(http, ws, smtp, postgres.port, args.timeout)
@@ -242,11 +251,14 @@ def main() -> None:
         with blackholes(5) as holes:
             black = ours("blackholed", config_text(holes[0], holes[1], holes[2], holes[3], project, args.timeout),
                          {"DOCKER_HOST": f"tcp://127.0.0.1:{holes[4]}"})
-            wall, peak = median_run(monitoring_plugins(*holes[:4], args.timeout), work, env, 1)
+            nagios = monitoring_plugins(holes[0], holes[1], holes[2], holes[3], args.timeout)
+            wall, peak = median_run(nagios, work, env, 1)
             rows.append(("monitoring-plugins, blackholed (1 run)", wall, peak, wall / black))
 
-        probe, probe_seconds = slowest_probe(client, postgres.url.replace(postgres.password, DB_PASSWORD), http)
-        floor = python_floor(env, args.runs)
+        db_url = postgres.url.replace(postgres.password, DB_PASSWORD)
+        probe, probe_seconds = slowest_probe(client, project, db_url, http)
+        floor = python_floor(env, args.runs, f"{PYTEST_MODULES}, docker, httpx, psycopg, websockets.sync.client")
+        before_stats = python_floor(env, args.runs, f"{PYTEST_MODULES}, docker")
         print(f"runs: {args.runs} (median), probe timeout {args.timeout:g} s, {os.cpu_count()} cores\n")
         print(f"| {'what':58} | {'wall':>8} | {'peak RSS':>9} | {'vs opscheck':>11} |")
         print(f"| {'-' * 58} | {'-' * 8}:| {'-' * 9}:| {'-' * 11}:|")
@@ -254,7 +266,13 @@ def main() -> None:
             print(f"| {label:58} | {wall:7.2f}s | {peak / 1024:7.0f}MB | {f'{ratio:.1f}x' if ratio else '-':>11} |")
         print(f"\nslowest probe: {probe} {probe_seconds:.2f} s; healthy sweep {healthy:.2f} s "
               f"(target: <= slowest probe + 0.5 s = {probe_seconds + 0.5:.2f} s)")
+        for label, walls in spreads.items():
+            print(f"opscheck sweep, {label}, each run: " + " ".join(f"{w:.2f}" for w in walls) + " s")
         print(f"python start, imports of pytest, pytest-html and the client libraries, exit (no probe): {floor:.2f} s")
+        print(f"floor of a healthy sweep: python start with pytest, pytest-html, docker imported ({before_stats:.2f} s)"
+              f" + the stats samples ({probe_seconds:.2f} s) = {before_stats + probe_seconds:.2f} s")
+        print(f"floor of a blackholed sweep: python start with every client library imported ({floor:.2f} s)"
+              f" + the timeout ({args.timeout:g} s) = {floor + args.timeout:.2f} s")
         print(f"refusing sweep {refusing:.2f} s (target < 2 s); blackholed sweep {black:.2f} s "
               f"(target about timeout + 1 s = {args.timeout + 1:.1f} s)")
     finally:
