@@ -13,7 +13,7 @@ from typing import Any
 from ..config import Auth, Settings
 from ..targets import opener
 from .compose import MIN_SECRET_LENGTH, PLACEHOLDERS
-from .http import Answer, Site, origin_of
+from .http import CLIENT_LIBRARIES, Answer, Site, origin_of
 from .result import Finding, TargetUnreachable, table
 
 LONGEST_SANE_TOKEN_DAYS = 30
@@ -101,7 +101,7 @@ def read_login(answer: Answer, config: Auth) -> Login:
 
 
 @opener(
-    "auth", requires=("backend_url", "auth.login_path", "auth.username", "auth.password"), imports=("httpx", "httpcore")
+    "auth", requires=("backend_url", "auth.login_path", "auth.username", "auth.password"), imports=CLIENT_LIBRARIES
 )
 def open_auth(settings: Settings) -> AuthSession:
     """Log the smoke account in once; every auth check shares the outcome (raises only when unreachable)."""

@@ -23,6 +23,9 @@ EXCERPT = 600
 MAX_REDIRECTS = 5
 HEALTHY = {"ok", "healthy", "up", "pass", "passed", "passing", "green"}
 REDIRECTS = (301, 302, 303, 307, 308)
+# What a web opener imports before it starts: httpx loads httpcore only with its first client, which would
+# otherwise count against the opener's timeout.
+CLIENT_LIBRARIES = ("httpx", "httpcore")
 
 
 def origin_of(url: str) -> tuple[str, str, int]:
@@ -263,14 +266,14 @@ def open_site(name: str, base_url: str, path: str, settings: Settings) -> Site:
     return site
 
 
-@opener("backend", requires="backend_url", imports=("httpx", "httpcore"))
+@opener("backend", requires="backend_url", imports=CLIENT_LIBRARIES)
 def open_backend(settings: Settings) -> Site:
     """GET the health path once: the shared reachability result of every backend check."""
     assert settings.backend_url is not None
     return open_site("backend", settings.backend_url, settings.health_path, settings)
 
 
-@opener("frontend", requires="frontend_url", imports=("httpx", "httpcore"))
+@opener("frontend", requires="frontend_url", imports=CLIENT_LIBRARIES)
 def open_frontend(settings: Settings) -> Site:
     """GET the frontend's root once: the shared reachability result of every frontend check."""
     assert settings.frontend_url is not None
