@@ -6,7 +6,7 @@ import pytest
 
 from pytest_opscheck.config import Settings
 from pytest_opscheck.fixtures.edge import Http
-from pytest_opscheck.probes import http as probe
+from pytest_opscheck.probes.diagnosis import api as probe
 from pytest_opscheck.verdict import expect, skip_unless_configured
 
 
@@ -18,6 +18,9 @@ Then check the database state and that the migrations are applied (db.reachable,
   docker compose exec backend alembic current        (Node: cd backend && npx prisma migrate deploy)
 If it started with the last deploy, roll back to the previous release."""
 )
+@pytest.mark.topics("api-500")
+@pytest.mark.depends_on("backend", "db", "db.migrations_current")
+@pytest.mark.service("backend")
 def test_no_server_errors(http: Http, opscheck_config: Settings) -> None:
     skip_unless_configured(opscheck_config.missing("api_paths"))
     expect(probe.no_server_errors(probe.api_samples(http.backend, opscheck_config.api_paths)))
@@ -32,6 +35,9 @@ db.slow_queries (EXPLAIN ANALYZE, add the missing index in a migration), and mem
   docker stats --no-stream
   curl http://localhost:3001/health | jq '.checks.memory'"""
 )
+@pytest.mark.topics("slow")
+@pytest.mark.depends_on("backend")
+@pytest.mark.service("backend")
 def test_latency(http: Http, opscheck_config: Settings) -> None:
     skip_unless_configured(opscheck_config.missing("api_paths"))
     expect(probe.latency(probe.api_samples(http.backend, opscheck_config.api_paths), opscheck_config.slow_seconds))

@@ -7,12 +7,11 @@ import pytest
 from pytest_opscheck.config import Settings
 from pytest_opscheck.fixtures.core import open_target
 from pytest_opscheck.fixtures.edge import Http
-from pytest_opscheck.probes import auth as probe
-from pytest_opscheck.probes.auth import AuthSession
-from pytest_opscheck.probes.compose import Stack
-from pytest_opscheck.probes.result import TargetUnreachable
+from pytest_opscheck.probes.diagnosis import auth as probe
+from pytest_opscheck.probes.resource.auth import AuthSession
+from pytest_opscheck.probes.resource.stack import Stack
 from pytest_opscheck.targets import Targets
-from pytest_opscheck.verdict import expect, fail, skip_unless_configured, unreachable
+from pytest_opscheck.verdict import expect, fail, skip_unless_configured
 
 
 def _session(targets: Targets) -> AuthSession:
@@ -30,6 +29,7 @@ placeholder such as changethis, or too short. See what the container has (names 
 Set a strong value in .env (openssl rand -hex 32), then:  docker compose up -d backend
 Changing it invalidates every token already issued: change it on purpose, never by accident."""
 )
+@pytest.mark.topics("auth")
 def test_secret_configured(request: pytest.FixtureRequest, opscheck_config: Settings) -> None:
     if not (opscheck_config.compose_project or opscheck_config.compose_file):
         pytest.skip("not configured: compose_project")
@@ -51,6 +51,9 @@ def test_secret_configured(request: pytest.FixtureRequest, opscheck_config: Sett
 - 404/422: auth.login_path or auth.style does not match the backend
 Look for token errors:  docker compose logs backend | grep -i token"""
 )
+@pytest.mark.topics("auth")
+@pytest.mark.depends_on("backend", "db", "db.migrations_current")
+@pytest.mark.service("backend")
 def test_login(opscheck_targets: Targets) -> None:
     expect(probe.login(_session(opscheck_targets)))
 
@@ -63,6 +66,8 @@ differ (SECRET_KEY / JWT_SECRET changed, or differs between replicas), or tokens
   docker compose exec backend env | grep -E "SECRET|JWT" | cut -d= -f1
 Make the secret the same everywhere, then:  docker compose up -d backend"""
 )
+@pytest.mark.topics("auth")
+@pytest.mark.depends_on("auth")
 def test_token_accepted(auth: AuthSession, opscheck_config: Settings) -> None:
     skip_unless_configured(opscheck_config.missing("auth.probe_path"))
     assert opscheck_config.auth is not None and opscheck_config.auth.probe_path is not None
@@ -77,12 +82,11 @@ def test_token_accepted(auth: AuthSession, opscheck_config: Settings) -> None:
 - 5xx: the login crashes when the password is wrong; its traceback is in
   docker compose logs backend --tail=100"""
 )
+@pytest.mark.topics("auth")
+@pytest.mark.depends_on("auth")
 def test_rejects_bad_password(opscheck_targets: Targets) -> None:
     session = _session(opscheck_targets)
-    try:
-        finding = probe.rejects_bad_password(session)
-    except TargetUnreachable as exc:
-        unreachable(exc)
+    finding = probe.rejects_bad_password(session)
     expect(finding)
 
 
@@ -92,14 +96,14 @@ def test_rejects_bad_password(opscheck_targets: Targets) -> None:
 Roll back the deploy that dropped the auth dependency / middleware, or block the path at the proxy,
 and tell the security team. Verify:  curl -i <backend>/<probe_path>   must answer 401."""
 )
+@pytest.mark.topics("auth")
+@pytest.mark.depends_on("backend")
+@pytest.mark.service("backend")
 def test_rejects_anonymous(http: Http, opscheck_config: Settings) -> None:
     skip_unless_configured(opscheck_config.missing("auth.probe_path"))
     assert opscheck_config.auth is not None and opscheck_config.auth.probe_path is not None
     site = http.backend
-    try:
-        finding = probe.rejects_anonymous(site, opscheck_config.auth.probe_path)
-    except TargetUnreachable as exc:
-        unreachable(exc)
+    finding = probe.rejects_anonymous(site, opscheck_config.auth.probe_path)
     expect(finding)
 
 
@@ -111,6 +115,9 @@ although curl works. Verify the CORS settings: add the frontend's origin to the 
   docker compose up -d backend
 Check:  curl -i -X OPTIONS <backend>/<login_path> -H "Origin: <frontend>" -H "Access-Control-Request-Method: POST\""""
 )
+@pytest.mark.topics("auth")
+@pytest.mark.depends_on("backend")
+@pytest.mark.service("backend")
 def test_cors_preflight(http: Http, opscheck_config: Settings) -> None:
     skip_unless_configured(opscheck_config.missing("auth.login_path"))
     assert opscheck_config.auth is not None
@@ -120,8 +127,5 @@ def test_cors_preflight(http: Http, opscheck_config: Settings) -> None:
     site = http.backend
     if probe.same_origin(origin, site.base_url):
         pytest.skip(f"the frontend shares the backend's origin {origin}: browsers send no preflight")
-    try:
-        finding = probe.cors_preflight(site, opscheck_config.auth.login_path, origin)
-    except TargetUnreachable as exc:
-        unreachable(exc)
+    finding = probe.cors_preflight(site, opscheck_config.auth.login_path, origin)
     expect(finding)

@@ -6,7 +6,7 @@ import pytest
 
 from pytest_opscheck.config import Settings
 from pytest_opscheck.fixtures.edge import Http
-from pytest_opscheck.probes import http as probe
+from pytest_opscheck.probes.diagnosis import backend as probe
 from pytest_opscheck.verdict import expect
 
 
@@ -19,6 +19,9 @@ Ask it yourself:  curl -i http://localhost:8000/api/v1/utils/health-check/   (No
 When the health JSON names a failing dependency (database), fix that first (see db.reachable).
 Once the cause is gone:  docker compose up -d backend   (or docker compose restart backend)"""
 )
+@pytest.mark.topics("health", "outage")
+@pytest.mark.depends_on("db")
+@pytest.mark.service("backend")
 def test_health(http: Http) -> None:
     site = http.backend
     assert site.first is not None
@@ -33,6 +36,9 @@ def test_health(http: Http) -> None:
 A restart frees it for now:  docker compose restart backend
 then look for the leak (caches without bounds, listeners never removed) before it comes back."""
 )
+@pytest.mark.topics("slow", "resources", "health")
+@pytest.mark.depends_on("backend")
+@pytest.mark.service("backend")
 def test_health_memory(http: Http, opscheck_config: Settings) -> None:
     site = http.backend
     assert site.first is not None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pytest_opscheck.config import Settings
-from pytest_opscheck.probes import database, migrations
-from pytest_opscheck.probes.database import Database
+from pytest_opscheck.probes.diagnosis import database, migrations
+from pytest_opscheck.probes.resource.database import Database
+from pytest_opscheck.probes.resource.migrations import MigrationsError
 from pytest_opscheck.verdict import expect, fail, skip_unless_configured
 
 
@@ -29,6 +30,7 @@ from pytest_opscheck.verdict import expect, fail, skip_unless_configured
 - DNS lookup failed: the host in database_url is misspelt, or the service is not on that network:
       docker compose ps"""
 )
+@pytest.mark.topics("database", "outage")
 def test_reachable(db: Database) -> None:
     expect(database.reachable(db))
 
@@ -47,6 +49,7 @@ the pending migrations:
 If the database is ahead of the code (a revision unknown to the folder), the deploy was rolled back:
 redeploy the newer code, or downgrade only after reading what it drops (alembic downgrade -1)."""
 )
+@pytest.mark.topics("database", "api-500", "slow")
 def test_migrations_current(db: Database, opscheck_config: Settings) -> None:
     skip_unless_configured(opscheck_config.missing("migrations"))
     config = opscheck_config.migrations
@@ -58,7 +61,7 @@ def test_migrations_current(db: Database, opscheck_config: Settings) -> None:
             expect(migrations.alembic_current(db, opscheck_config.path(config.script_location)))
         else:
             expect(migrations.prisma_current(db, opscheck_config.path(config.migrations_dir)))
-    except migrations.MigrationsError as exc:
+    except MigrationsError as exc:
         fail(str(exc))
 
 
@@ -72,6 +75,7 @@ A connection pool that leaks is usually the backend's; restarting it frees them:
   docker compose restart backend
 Many "idle in transaction": see db.no_long_transactions. Raise max_connections only with the memory for it."""
 )
+@pytest.mark.topics("database", "slow")
 def test_connections_headroom(db: Database, opscheck_config: Settings) -> None:
     expect(database.connections_headroom(db, opscheck_config.thresholds.db_connections_percent))
 
@@ -86,6 +90,7 @@ If ending the blocker is safe, end it yourself (this check never does):
   docker compose exec db psql -U postgres -c "SELECT pg_terminate_backend(<pid>);"
 Then find the code path that leaves a transaction open ("idle in transaction") and fix it."""
 )
+@pytest.mark.topics("database", "slow")
 def test_no_long_transactions(db: Database, opscheck_config: Settings) -> None:
     expect(database.long_transactions(db, opscheck_config.thresholds.long_transaction_seconds))
 
@@ -101,6 +106,7 @@ To measure afresh once it is deployed:
   docker compose exec db psql -U postgres -d <database> -c "SELECT pg_stat_statements_reset();"
 """
 )
+@pytest.mark.topics("slow", "database")
 def test_slow_queries(db: Database, opscheck_config: Settings) -> None:
     reason = database.statements_unavailable(db)
     if reason:

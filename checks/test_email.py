@@ -6,7 +6,7 @@ import pytest
 
 from pytest_opscheck.config import Settings
 from pytest_opscheck.fixtures.core import open_target
-from pytest_opscheck.probes import smtp as probe
+from pytest_opscheck.probes.diagnosis import email as probe
 from pytest_opscheck.probes.result import Finding
 from pytest_opscheck.targets import Targets
 from pytest_opscheck.verdict import expect
@@ -20,6 +20,7 @@ then check what the backend sees:
   docker compose exec backend python -c "from app.core.config import settings; print(settings.emails_enabled)"
 and restart it:  docker compose up -d backend"""
 )
+@pytest.mark.topics("email")
 def test_configured(opscheck_config: Settings) -> None:
     if opscheck_config.smtp is None:
         pytest.skip("not configured: smtp")
@@ -35,6 +36,7 @@ def test_configured(opscheck_config: Settings) -> None:
 - authentication failed: verify SMTP_USER / SMTP_PASSWORD in .env
 Then check the email logs:  docker compose logs backend | grep -i -e mail -e smtp"""
 )
+@pytest.mark.topics("email")
 def test_smtp_session(opscheck_targets: Targets) -> None:
     finding = open_target(opscheck_targets, "smtp")
     assert isinstance(finding, Finding)

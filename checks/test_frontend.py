@@ -6,7 +6,7 @@ import pytest
 
 from pytest_opscheck.config import Settings
 from pytest_opscheck.fixtures.edge import Http
-from pytest_opscheck.probes import http as probe
+from pytest_opscheck.probes.diagnosis import frontend as probe
 from pytest_opscheck.verdict import expect, skip_unless_configured
 
 
@@ -19,6 +19,8 @@ from pytest_opscheck.verdict import expect, skip_unless_configured
 A broken build is rebuilt from scratch:
   docker compose build --no-cache frontend && docker compose up -d frontend"""
 )
+@pytest.mark.topics("health", "outage", "frontend-404")
+@pytest.mark.service("frontend")
 def test_root(http: Http) -> None:
     site = http.frontend
     assert site.first is not None
@@ -35,6 +37,9 @@ the web server has no SPA fallback, so any route but / is looked up as a file.
   docker compose exec frontend ls /usr/share/nginx/html
 Then: docker compose build --no-cache frontend && docker compose up -d frontend"""
 )
+@pytest.mark.topics("frontend-404")
+@pytest.mark.depends_on("frontend")
+@pytest.mark.service("frontend")
 def test_spa_routes(http: Http, opscheck_config: Settings) -> None:
     skip_unless_configured(opscheck_config.missing("frontend_routes"))
     expect(probe.spa_routes(http.frontend, opscheck_config.frontend_routes))
@@ -49,5 +54,8 @@ dist/ was partial, or Vite's `base` points elsewhere.
 Deploy the whole dist/ folder of one build (index.html last):
   docker compose build --no-cache frontend && docker compose up -d frontend"""
 )
+@pytest.mark.topics("frontend-404")
+@pytest.mark.depends_on("frontend")
+@pytest.mark.service("frontend")
 def test_assets(http: Http) -> None:
     expect(probe.frontend_assets(http.frontend))

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from pytest_opscheck.config import Settings
-from pytest_opscheck.probes import compose
-from pytest_opscheck.probes.compose import Stack
+from pytest_opscheck.probes.diagnosis import host, network
+from pytest_opscheck.probes.diagnosis import stack as diagnose
+from pytest_opscheck.probes.resource.stack import Stack
 from pytest_opscheck.verdict import expect, skip_unless_configured
 
 
@@ -22,8 +23,9 @@ Fix what the logs say (often a variable in .env, the database, or a port), then 
   docker compose up -d <service>
 If it needs the database, check that first: docker compose ps db ; grep POSTGRES .env"""
 )
+@pytest.mark.topics("outage")
 def test_services_running(stack: Stack) -> None:
-    expect(compose.services_running(stack))
+    expect(diagnose.services_running(stack))
 
 
 @pytest.mark.severity("P1")
@@ -36,8 +38,9 @@ database out of reach, a missing secret):
 Fix the cause, then: docker compose up -d <service>
 If it started with a deploy, roll back to the previous image tag."""
 )
+@pytest.mark.topics("outage")
 def test_no_crash_loop(stack: Stack) -> None:
-    expect(compose.no_crash_loop(stack))
+    expect(diagnose.no_crash_loop(stack))
 
 
 @pytest.mark.severity("P1")
@@ -49,8 +52,9 @@ Raise the service's limit (mem_limit, or deploy.resources.limits.memory, in dock
   docker compose up -d <service>
 and look for what needed that much memory (a leak, a huge request, a query loading everything)."""
 )
+@pytest.mark.topics("outage", "resources")
 def test_no_oom_kill(stack: Stack) -> None:
-    expect(compose.no_oom_kill(stack))
+    expect(diagnose.no_oom_kill(stack))
 
 
 @pytest.mark.severity("P1")
@@ -60,8 +64,9 @@ def test_no_oom_kill(stack: Stack) -> None:
   docker compose logs <service> --tail=100
 Fix what it reports (often the database or a dependency), then: docker compose up -d <service>"""
 )
+@pytest.mark.topics("outage", "health")
 def test_healthchecks(stack: Stack) -> None:
-    expect(compose.healthchecks(stack))
+    expect(diagnose.healthchecks(stack))
 
 
 @pytest.mark.severity("P1")
@@ -74,9 +79,10 @@ Put a real value in .env (secrets: at least 32 random characters: openssl rand -
   docker compose up -d <service>
 Changing SECRET_KEY/JWT_SECRET logs every user out: tokens already issued stop being valid."""
 )
+@pytest.mark.topics("outage")
 def test_required_env(stack: Stack, opscheck_config: Settings) -> None:
     skip_unless_configured(opscheck_config.missing("required_env"))
-    expect(compose.required_env(stack, opscheck_config.required_env))
+    expect(diagnose.required_env(stack, opscheck_config.required_env))
 
 
 @pytest.mark.severity("P1")
@@ -87,8 +93,9 @@ Stop that process, or change the port in docker-compose.yml, then
   docker compose up -d <service>
 Not listening at all: docker compose logs <service> --tail=100"""
 )
+@pytest.mark.topics("outage", "network")
 def test_ports_bound(stack: Stack, opscheck_config: Settings) -> None:
-    expect(compose.ports_bound(stack, opscheck_config.timeout))
+    expect(network.ports_bound(stack, opscheck_config.timeout))
 
 
 @pytest.mark.severity("P1")
@@ -101,11 +108,14 @@ Name does not resolve: both services must share a network in docker-compose.yml 
 service's). Does not connect: the database is down or listens elsewhere: docker compose restart db ;
 grep POSTGRES .env"""
 )
+@pytest.mark.topics("network", "database", "outage")
+@pytest.mark.depends_on("db")
+@pytest.mark.service("backend")
 def test_backend_reaches_db(stack: Stack, opscheck_config: Settings) -> None:
     s = opscheck_config
     if not (s.stack_db_address or s.database_url) and s.db_service not in stack.services:
         skip_unless_configured(f"not configured: stack_db_address (no {s.db_service} service and no database_url)")
-    expect(compose.backend_reaches_db(stack, s.backend_service, compose.db_address(s), s.timeout))
+    expect(network.backend_reaches_db(stack, s.backend_service, network.db_address(s), s.timeout))
 
 
 @pytest.mark.severity("P2")
@@ -115,8 +125,9 @@ def test_backend_reaches_db(stack: Stack, opscheck_config: Settings) -> None:
 The first error is usually the cause: 'could not connect' points at the database (docker compose ps db),
 OOM at memory (dmesg | grep -i oom), a traceback at a bug or a bad deploy (roll back if it began with one)."""
 )
+@pytest.mark.topics("logs", "outage", "api-500")
 def test_logs_clean(stack: Stack, opscheck_config: Settings) -> None:
-    expect(compose.logs_clean(stack, opscheck_config.log_patterns))
+    expect(diagnose.logs_clean(stack, opscheck_config.log_patterns))
 
 
 @pytest.mark.severity("P2")
@@ -126,8 +137,9 @@ def test_logs_clean(stack: Stack, opscheck_config: Settings) -> None:
 Restart it to get memory back for now (docker compose restart <service>), raise mem_limit in
 docker-compose.yml, and look for the leak (the health JSON's memory figures, heap dumps)."""
 )
+@pytest.mark.topics("resources", "outage", "slow")
 def test_memory_headroom(stack: Stack, opscheck_config: Settings) -> None:
-    expect(compose.memory_headroom(stack, opscheck_config.thresholds.memory_percent))
+    expect(host.memory_headroom(stack, opscheck_config.thresholds.memory_percent))
 
 
 @pytest.mark.severity("P3")
@@ -137,5 +149,6 @@ def test_memory_headroom(stack: Stack, opscheck_config: Settings) -> None:
   docker compose logs <service> --tail=100
 Look for a hot loop or a slow query (db.slow_queries); scale or restart the service if users feel it."""
 )
+@pytest.mark.topics("resources", "slow")
 def test_cpu(stack: Stack, opscheck_config: Settings) -> None:
-    expect(compose.cpu(stack, opscheck_config.thresholds.cpu_percent))
+    expect(host.cpu(stack, opscheck_config.thresholds.cpu_percent))

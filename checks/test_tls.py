@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_opscheck.config import Settings
-from pytest_opscheck.probes import tls as probe
-from pytest_opscheck.probes.result import TargetUnreachable
-from pytest_opscheck.verdict import expect, unreachable
+from pytest_opscheck.probes.diagnosis import tls as probe
+from pytest_opscheck.verdict import expect
 
 
 @pytest.mark.severity("P2")
@@ -19,11 +18,9 @@ Check what is served:
   openssl s_client -connect <host>:443 -servername <host> </dev/null | openssl x509 -noout -issuer -dates
 A private CA: point ca_file at its bundle."""
 )
+@pytest.mark.topics("tls")
 def test_cert_expiry(opscheck_config: Settings) -> None:
     if not probe.https_endpoints(opscheck_config):
         pytest.skip("no https target: backend_url, frontend_url and websocket_url are not https/wss")
-    try:
-        finding = probe.cert_expiry(opscheck_config, opscheck_config.thresholds.cert_days)
-    except TargetUnreachable as exc:
-        unreachable(exc)
+    finding = probe.cert_expiry(opscheck_config, opscheck_config.thresholds.cert_days)
     expect(finding)

@@ -6,11 +6,10 @@ import pytest
 
 from pytest_opscheck.config import Settings
 from pytest_opscheck.fixtures.edge import Http
-from pytest_opscheck.probes import http as http_probe
-from pytest_opscheck.probes import websocket as probe
-from pytest_opscheck.probes.result import TargetUnreachable
-from pytest_opscheck.probes.websocket import WebSocketTarget
-from pytest_opscheck.verdict import expect, fail, skip_unless_configured, unreachable
+from pytest_opscheck.probes.diagnosis import api as http_probe
+from pytest_opscheck.probes.diagnosis import websocket as probe
+from pytest_opscheck.probes.resource.websocket import WebSocketTarget
+from pytest_opscheck.verdict import expect, fail, skip_unless_configured
 
 
 @pytest.mark.severity("P2")
@@ -23,11 +22,9 @@ from pytest_opscheck.verdict import expect, fail, skip_unless_configured, unreac
 - 401/403: the token is missing or refused (see auth.token_accepted)
 Errors on the server side:  docker compose logs backend | grep -i "websocket\\|socket" """
 )
+@pytest.mark.topics("websocket")
 def test_handshake(ws: WebSocketTarget) -> None:
-    try:
-        finding = probe.handshake(ws)
-    except TargetUnreachable as exc:
-        unreachable(exc)
+    finding = probe.handshake(ws)
     expect(finding)
 
 
@@ -39,11 +36,10 @@ or a proxy swallows control frames; clients will see "Offline" and reconnect in 
   docker stats --no-stream
 If the server is overloaded:  docker compose restart backend"""
 )
+@pytest.mark.topics("websocket")
+@pytest.mark.depends_on("ws")
 def test_ping(ws: WebSocketTarget) -> None:
-    try:
-        finding = probe.ping(ws)
-    except TargetUnreachable as exc:
-        unreachable(exc)
+    finding = probe.ping(ws)
     expect(finding)
 
 
@@ -55,14 +51,14 @@ socket (a connection leak), or the server never reaps dead ones.
 Check the client code for reconnect loops that leak; a restart drops them for now:
   docker compose restart backend"""
 )
+@pytest.mark.topics("websocket")
+@pytest.mark.depends_on("backend")
+@pytest.mark.service("backend")
 def test_connections_gauge(http: Http, opscheck_config: Settings) -> None:
     skip_unless_configured(opscheck_config.missing("metrics_path"))
     assert opscheck_config.metrics_path is not None
     metric = opscheck_config.ws_connections_metric
-    try:
-        answer = http.backend.get(opscheck_config.metrics_path)
-    except TargetUnreachable as exc:
-        unreachable(exc)
+    answer = http.backend.get(opscheck_config.metrics_path)
     finding = http_probe.connections_gauge(answer, metric, opscheck_config.thresholds.ws_connections_max)
     if finding is None:
         if opscheck_config.missing("websocket_url"):

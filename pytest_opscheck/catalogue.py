@@ -1,4 +1,7 @@
-"""The built-in checks by runbook topic, matched to a runbook's own diagnosis headings for coverage."""
+"""Runbook topics, matched to a runbook's own diagnosis headings: the runbook links and coverage of the checks.
+
+Each check declares its topics on itself (`@pytest.mark.topics("database", "outage")`); this module knows
+the words that name each topic in a heading."""
 
 from __future__ import annotations
 
@@ -25,44 +28,8 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "tls": ("tls", "ssl", "certificate", "https"),
 }
 
-# Check id -> the topics of the runbook diagnoses it automates, the closest first.
-CHECK_TOPICS: dict[str, tuple[str, ...]] = {
-    "stack.services_running": ("outage",),
-    "stack.no_crash_loop": ("outage",),
-    "stack.no_oom_kill": ("outage", "resources"),
-    "stack.healthchecks": ("outage", "health"),
-    "stack.required_env": ("outage",),
-    "stack.ports_bound": ("outage", "network"),
-    "stack.backend_reaches_db": ("network", "database", "outage"),
-    "stack.logs_clean": ("logs", "outage", "api-500"),
-    "host.disk_free": ("resources", "outage"),
-    "stack.memory_headroom": ("resources", "outage", "slow"),
-    "stack.cpu": ("resources", "slow"),
-    "db.reachable": ("database", "outage"),
-    "db.migrations_current": ("database", "api-500", "slow"),
-    "db.connections_headroom": ("database", "slow"),
-    "db.no_long_transactions": ("database", "slow"),
-    "db.slow_queries": ("slow", "database"),
-    "api.latency": ("slow",),
-    "backend.health_memory": ("slow", "resources", "health"),
-    "backend.health": ("health", "outage"),
-    "frontend.root": ("health", "outage", "frontend-404"),
-    "frontend.spa_routes": ("frontend-404",),
-    "frontend.assets": ("frontend-404",),
-    "api.no_server_errors": ("api-500",),
-    "auth.secret_configured": ("auth",),
-    "auth.login": ("auth",),
-    "auth.token_accepted": ("auth",),
-    "auth.rejects_bad_password": ("auth",),
-    "auth.rejects_anonymous": ("auth",),
-    "auth.cors_preflight": ("auth",),
-    "ws.handshake": ("websocket",),
-    "ws.ping": ("websocket",),
-    "ws.connections_gauge": ("websocket",),
-    "email.configured": ("email",),
-    "email.smtp_session": ("email",),
-    "tls.cert_expiry": ("tls",),
-}
+# What a check declares for coverage: its `runbook` marker's reference (or None) and its topics.
+Declared = tuple[str | None, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -71,16 +38,6 @@ class CoverageRow:
 
     section: Section
     checks: tuple[str, ...]
-
-
-def base_id(check_id: str) -> str:
-    """The check id without its parameters: `frontend.spa_routes[/login]` is `frontend.spa_routes`."""
-    return check_id.partition("[")[0]
-
-
-def topics_for(check_id: str) -> tuple[str, ...]:
-    """The runbook topics a check automates, the closest first; empty for a check outside the catalogue."""
-    return CHECK_TOPICS.get(base_id(check_id), ())
 
 
 def _words(text: str) -> list[str]:
@@ -110,10 +67,10 @@ def section_topics(section: Section) -> set[str]:
     return {topic for topic in TOPICS if topic_score(section, topic)}
 
 
-def matching_section(runbook: Runbook, check_id: str) -> Section | None:
-    """The diagnosis section whose heading best names the check's closest topic (first in the runbook on a tie)."""
+def matching_section(runbook: Runbook, topics: tuple[str, ...]) -> Section | None:
+    """The diagnosis section whose heading best names a check's closest topic (first in the runbook on a tie)."""
     sections = diagnosis_sections(runbook)
-    for topic in topics_for(check_id):
+    for topic in topics:
         scored = [(topic_score(s, topic), -i) for i, s in enumerate(sections)]
         best = max(scored, default=(0, 0))
         if best[0]:
@@ -126,16 +83,16 @@ def _anchor(reference: str) -> str:
     return reference.rpartition("#")[2]
 
 
-def coverage(runbook: Runbook, checks: Mapping[str, str | None]) -> list[CoverageRow]:
+def coverage(runbook: Runbook, checks: Mapping[str, Declared]) -> list[CoverageRow]:
     """Each diagnosis section with the checks covering it: a check with an explicit `runbook` anchor covers
-    that section only; one without covers every section whose heading names one of its topics."""
+    that section only; one without covers every section whose heading names one of its declared topics."""
     rows = []
     for section in diagnosis_sections(runbook):
         topics = section_topics(section)
         covering = dict.fromkeys(
-            base_id(check_id)
-            for check_id, reference in sorted(checks.items())
-            if (_anchor(reference) == section.anchor if reference else topics.intersection(topics_for(check_id)))
+            check_id.partition("[")[0]
+            for check_id, (reference, own) in sorted(checks.items())
+            if (_anchor(reference) == section.anchor if reference else topics.intersection(own))
         )
         rows.append(CoverageRow(section, tuple(covering)))
     return rows

@@ -87,6 +87,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "severity(level): the check's severity, P1 (worst) to P4")
     config.addinivalue_line("markers", "resolution(text): the steps to follow when the check fails")
     config.addinivalue_line("markers", "runbook(ref): the runbook section the check automates, path#anchor")
+    config.addinivalue_line("markers", "topics(*names): the runbook topics the check automates, closest first")
+    config.addinivalue_line(
+        "markers", "depends_on(*names): targets (db, backend, ...) or checks (db.migrations_current) it needs"
+    )
+    config.addinivalue_line("markers", "service(role): its Compose service: backend, db, frontend or a name")
     for level in SEVERITY_CHOICES:
         config.addinivalue_line("markers", f"{level.lower()}: checks of severity {level} (set by pytest-opscheck)")
     if not config.getoption("opscheck"):
@@ -95,6 +100,6 @@ def pytest_configure(config: pytest.Config) -> None:
             flag = "--" + given[0].replace("_", "-")
             raise pytest.UsageError(f"{flag} needs --opscheck: run pytest --opscheck {flag} ...")
         return
-    from .session import start
+    from .start import start
 
     start(config)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .catalogue import CHECK_TOPICS, coverage, format_coverage, matching_section
+from .catalogue import Declared, coverage, format_coverage, matching_section
 from .config import Settings
 from .runbook import Runbook, RunbookError, anchor_url, escalate_after, escalation, parse_runbook, resolution
 from .runbook import severity_targets as runbook_targets
@@ -38,8 +38,8 @@ class Runbooks:
             text = "\n\n".join(part for part in (meta.resolution, steps) if part)
             link = anchor_url(file or str(self.settings.runbook), anchor)
             return dataclasses.replace(meta, resolution=f"{text}\n\nRunbook: {link} ({section.title})")
-        if self.configured is not None and meta.check_id.split("[")[0] in CHECK_TOPICS:
-            found = matching_section(self.configured, meta.check_id)
+        if self.configured is not None and meta.topics:
+            found = matching_section(self.configured, meta.topics)
             if found is not None:
                 link = anchor_url(str(self.settings.runbook), found.anchor)
                 return dataclasses.replace(meta, resolution=f"{meta.resolution}\n\nRunbook: {link} ({found.title})")
@@ -60,7 +60,7 @@ class Runbooks:
         lead = [f"escalate a P1 still failing after {after}"] if after else []
         return tuple(lead + [f"{i}. {step}" for i, step in enumerate(steps, start=1)])
 
-    def coverage_lines(self, checks: dict[str, str | None]) -> list[str]:
-        """The coverage listing of the configured runbook for `checks` (id -> marker anchor)."""
+    def coverage_lines(self, checks: dict[str, Declared]) -> list[str]:
+        """The coverage listing of the configured runbook for `checks` (id -> runbook reference, topics)."""
         assert self.configured is not None
         return format_coverage(coverage(self.configured, checks))

@@ -45,6 +45,11 @@ class CheckMeta:
     severity: Severity
     resolution: str
     runbook: str | None = None
+    # The runbook topics it automates (closest first), what it depends on (target names such as "db", or
+    # check ids such as "db.migrations_current"; closest first), and the role of its Compose service.
+    topics: tuple[str, ...] = ()
+    depends: tuple[str, ...] = ()
+    service: str | None = None
 
 
 class MarkerError(Exception):
@@ -65,6 +70,18 @@ def _runbook_marker(ref: str) -> str:
     if not isinstance(ref, str) or "#" not in ref:
         raise ValueError('expected "path/to/runbook.md#section-anchor"')
     return ref
+
+
+def _names_marker(*names: str) -> tuple[str, ...]:
+    if not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ValueError("expected one or more names")
+    return tuple(n.strip() for n in names)
+
+
+def _service_marker(role: str) -> str:
+    if not isinstance(role, str) or not role.strip():
+        raise ValueError('expected a service role ("backend", "db", "frontend") or a Compose service name')
+    return role.strip()
 
 
 def _call_marker(name: str, func: Callable[..., Any], mark: Any) -> Any:
@@ -99,7 +116,16 @@ def evaluate(path: Path, name: str, markers: Callable[[str], Any], doc: str | No
         resolution = inspect.cleandoc(doc) if doc else ""
     runbook_mark = markers("runbook")
     runbook = _call_marker("runbook", _runbook_marker, runbook_mark) if runbook_mark is not None else None
-    return CheckMeta(check_id(path, name), severity, resolution, runbook)
+    topics_mark, depends_mark, service_mark = markers("topics"), markers("depends_on"), markers("service")
+    return CheckMeta(
+        check_id(path, name),
+        severity,
+        resolution,
+        runbook,
+        _call_marker("topics", _names_marker, topics_mark) if topics_mark is not None else (),
+        _call_marker("depends_on", _names_marker, depends_mark) if depends_mark is not None else (),
+        _call_marker("service", _service_marker, service_mark) if service_mark is not None else None,
+    )
 
 
 def worst(levels: Iterable[Severity]) -> Severity | None:

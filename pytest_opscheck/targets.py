@@ -1,9 +1,10 @@
-"""The sweep's targets, opened once and concurrently, their handles (or failures) shared by every check.
+"""The sweep's targets: what each one is, how to open it, and its handles (or failures) shared by every check.
 
-A component declares how to open its target with `@opener("db", requires="database_url")`: a plain
-function of the settings that returns a handle or raises `TargetUnreachable`. `Targets.prefetch`
-opens every configured target at once in threads, so a sweep of a dead stack waits about one
-timeout in all, not one per check.
+`TARGETS` declares each target once: the config keys it needs, its opener (a plain function of the settings
+in a resource module, imported only when a sweep opens it), the client libraries to import first, the
+check that states its own failure, the targets it is reached through, the role of its Compose service and
+the fixture that hands it to checks. `Targets.prefetch` opens every configured target at once in threads,
+so a sweep of a dead stack waits about one timeout in all, not one per check.
 """
 
 from __future__ import annotations
@@ -19,62 +20,83 @@ from typing import Any
 from .config import Settings
 
 Opener = Callable[[Settings], Any]
+WEB_LIBRARIES = ("httpx", "httpcore")  # httpx loads httpcore with its first client: import it before the clock
 
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """How to open one target, and the config keys it needs."""
+    """One target of a sweep, declared once."""
 
     name: str
-    requires: tuple[str, ...]
-    open: Opener
+    requires: tuple[str, ...]  # config keys that must be set; "a|b": either
+    opener: str  # "module:function", the function returns a handle or raises TargetUnreachable
+    root: str  # the check that states this target's own failure
     imports: tuple[str, ...] = ()
+    via: tuple[str, ...] = ()  # targets this one is reached through (the login goes through the backend)
+    service: str | None = None  # role of its Compose service: backend, db, frontend
+    fixture: str | None = None  # the fixture that hands it to a check (using it declares the dependency)
+
+    def load(self) -> Opener:
+        module, _, function = self.opener.partition(":")
+        func: Opener = getattr(importlib.import_module(module), function)
+        return func
 
 
-REGISTRY: dict[str, TargetSpec] = {}
-# The probe modules that declare openers; imported only when a sweep starts.
-OPENER_MODULES = ("database", "compose", "http", "auth", "websocket", "smtp")
-# The check that states a target's own failure; other checks failing on that target are its consequences.
-ROOT_CHECKS = {
-    "docker": "stack.services_running",
-    "stack": "stack.services_running",
-    "db": "db.reachable",
-    "backend": "backend.health",
-    "frontend": "frontend.root",
-    "auth": "auth.login",
-    "ws": "ws.handshake",
-    "smtp": "email.smtp_session",
+_RESOURCES = "pytest_opscheck.probes.resource"
+TARGETS: dict[str, TargetSpec] = {
+    spec.name: spec
+    for spec in (
+        TargetSpec("stack", ("compose_project|compose_file",), f"{_RESOURCES}.compose:open_stack",
+                   "stack.services_running", ("docker",), fixture="stack"),
+        TargetSpec("db", ("database_url",), f"{_RESOURCES}.database:open_db", "db.reachable", ("psycopg",),
+                   service="db", fixture="db"),
+        TargetSpec("backend", ("backend_url",), f"{_RESOURCES}.site:open_backend", "backend.health",
+                   WEB_LIBRARIES, service="backend"),
+        TargetSpec("frontend", ("frontend_url",), f"{_RESOURCES}.site:open_frontend", "frontend.root",
+                   WEB_LIBRARIES, service="frontend"),
+        TargetSpec("auth", ("backend_url", "auth.login_path", "auth.username", "auth.password"),
+                   f"{_RESOURCES}.auth:open_auth", "auth.login", WEB_LIBRARIES, via=("backend",),
+                   service="backend", fixture="auth"),
+        TargetSpec("ws", ("websocket_url",), f"{_RESOURCES}.websocket:open_ws", "ws.handshake",
+                   ("websockets.sync.client",), service="backend", fixture="ws"),
+        TargetSpec("smtp", ("smtp.host",), f"{_RESOURCES}.smtp:open_smtp", "email.smtp_session", fixture="smtp"),
+    )
 }
-
-# Opened ahead of the others: the stack's stats sample is a sweep's slowest probe (one to two seconds).
+# The engine behind the stack fails as the stack does.
+ALIASES = {"docker": "stack"}
+# Opened ahead of the others: the stack's stats sample is a sweep's slowest probe.
 LEADING = ("stack",)
 
 
-def root_cause(check_id: str, target: str | None) -> str | None:
-    """The check a failure on `target` is a consequence of; None when `check_id` is that check."""
-    root = ROOT_CHECKS.get(target or "")
-    return root if root and root != check_id.split("[")[0] else None
+def roots() -> dict[str, str]:
+    """Each target's (and alias's) root check."""
+    found = {name: spec.root for name, spec in TARGETS.items()}
+    found.update({alias: TARGETS[name].root for alias, name in ALIASES.items()})
+    return found
 
 
-def opener(
-    name: str, requires: str | tuple[str, ...], imports: tuple[str, ...] = ()
-) -> Callable[[Opener], Opener]:
-    """Declare `func(settings)` as the way to open target `name` (needs the `requires` keys, "a|b": either;
-    `imports`: the client libraries it uses, imported before it starts)."""
-    keys = (requires,) if isinstance(requires, str) else requires
-
-    def register(func: Opener) -> Opener:
-        REGISTRY[name] = TargetSpec(name, keys, func, imports)
-        return func
-
-    return register
+def depends_of(declared: Iterable[str]) -> tuple[str, ...]:
+    """The checks a check depends on for its answers, closest first: each declared check, and for each declared
+    target its root check and those of the targets it is reached through. (A target that cannot be reached at
+    all names itself in the failure: no declaration is needed for that.)"""
+    out: list[str] = []
+    for name in declared:
+        spec = TARGETS.get(ALIASES.get(name, name))
+        checks = [name] if spec is None else [spec.root, *(TARGETS[v].root for v in spec.via)]
+        out.extend(c for c in checks if c not in out)
+    return tuple(out)
 
 
-def load_openers() -> dict[str, TargetSpec]:
-    """Import every probe module that declares an opener; the registry they fill."""
-    for module in OPENER_MODULES:
-        importlib.import_module(f"{__package__}.probes.{module}")
-    return REGISTRY
+def service_role(declared: str | None, depends: Iterable[str], fixtures: Iterable[str]) -> str | None:
+    """The role of a check's Compose service: declared, else that of its first target that has one."""
+    if declared:
+        return declared
+    by_fixture = {spec.fixture: name for name, spec in TARGETS.items() if spec.fixture}
+    for name in [*depends, *(by_fixture[f] for f in fixtures if f in by_fixture)]:
+        spec = TARGETS.get(name)
+        if spec is not None and spec.service:
+            return spec.service
+    return None
 
 
 class Targets:
@@ -82,7 +104,7 @@ class Targets:
 
     def __init__(self, settings: Settings, specs: dict[str, TargetSpec] | None = None) -> None:
         self.settings = settings
-        self.specs = load_openers() if specs is None else specs
+        self.specs = TARGETS if specs is None else specs
         self._futures: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(4, len(self.specs)), thread_name_prefix="opscheck")
@@ -117,6 +139,14 @@ class Targets:
         """The handle of target `name`; raises what opening it raised (the same for every caller)."""
         return self._future(name).result()
 
+    def opened(self, name: str) -> Any | None:
+        """The handle of target `name` if it is configured and opened without error, else None (never waits
+        on a target nobody asked for)."""
+        if self.missing(name) is not None:
+            return None
+        future = self._future(name)
+        return None if future.exception() is not None else future.result()
+
     def reset(self) -> None:
         """Forget every opened target so the next `get` opens it afresh (a retry after a deploy)."""
         with self._lock:
@@ -126,7 +156,8 @@ class Targets:
     def _future(self, name: str) -> Future[Any]:
         with self._lock:
             if name not in self._futures:
-                self._futures[name] = self._pool.submit(self.specs[name].open, self.settings)
+                spec = self.specs[name]
+                self._futures[name] = self._pool.submit(lambda: spec.load()(self.settings))
             return self._futures[name]
 
     def close(self) -> None:

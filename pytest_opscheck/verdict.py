@@ -7,7 +7,7 @@ from typing import NoReturn
 
 import pytest
 
-from .probes.result import Evidence, Finding, TargetUnreachable
+from .probes.result import Evidence, Finding
 
 # The evidence of the running check's probes that passed (a warning among it is still worth showing).
 _observed: ContextVar[Evidence | None] = ContextVar("opscheck_observed", default=None)
@@ -17,6 +17,7 @@ class CheckFailed(pytest.fail.Exception):  # type: ignore[name-defined,misc]
     """A check's failure: a one-line cause plus evidence; shown without a traceback."""
 
     def __init__(self, cause: str, evidence: Evidence | None = None, target: str | None = None) -> None:
+        # `target`: the target it could not reach, when that is why it failed (root-cause attribution).
         super().__init__(cause, pytrace=False)
         self.cause = cause
         self.evidence = dict(evidence or {})
@@ -45,12 +46,6 @@ def observing() -> Evidence:
     observed: Evidence = {}
     _observed.set(observed)
     return observed
-
-
-def unreachable(exc: TargetUnreachable) -> NoReturn:
-    """Fail the running check because its target is down."""
-    __tracebackhide__ = True
-    raise CheckFailed(f"{exc.target}: {exc.cause}", exc.evidence, target=exc.target) from None
 
 
 def skip_unless_configured(reason: str | None) -> None:

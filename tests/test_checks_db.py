@@ -20,7 +20,7 @@ def sweep(pytester: pytest.Pytester, config: str, *args: str) -> tuple[pytest.Ru
     pytester.makefile(".toml", opscheck=config)
     result = pytester.runpytest(*SWEEP, *args)
     data = json.loads((pytester.path / "out.json").read_text())
-    records = {c["check_id"]: c for c in data["checks"]}
+    records = {c["id"]: c for c in data["checks"]}
     every_output = result.stdout.str() + result.stderr.str() + (pytester.path / "out.json").read_text()
     every_output += (pytester.path / "opscheck-report.html").read_text()
     assert PLANTED_DB_PASSWORD not in every_output
@@ -104,9 +104,9 @@ def test_unreachable_database_is_named_once(
 def test_session_is_read_only(postgres: Postgres, healthy_db: str) -> None:
     import psycopg
 
-    from pytest_opscheck.probes.database import connect
+    from pytest_opscheck.probes.resource.database import open_url
 
-    db = connect(app_url(postgres.url, healthy_db, PLANTED_DB_PASSWORD), 2)
+    db = open_url(app_url(postgres.url, healthy_db, PLANTED_DB_PASSWORD), 2)
     try:
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             db.rows("CREATE TABLE should_not_exist (id int)")
@@ -145,7 +145,7 @@ def test_alembic_head_applied_and_not(pytester: pytest.Pytester, postgres: Postg
 
 
 def test_alembic_several_heads(tmp_path: Path) -> None:
-    from pytest_opscheck.probes.migrations import alembic_revisions, heads
+    from pytest_opscheck.probes.resource.migrations import alembic_revisions, heads
 
     script = alembic_folder(tmp_path)
     (script / "versions" / "0005_tip.py").unlink()

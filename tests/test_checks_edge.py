@@ -116,7 +116,7 @@ def sweep(pytester: pytest.Pytester, config: str, select: str, faults: Faults | 
     every_output = result.stdout.str() + result.stderr.str() + out.read_text() + html.read_text()
     for secret in (SMOKE_PASSWORD, SMTP_PASSWORD, *(faults.tokens if faults else [])):
         assert secret not in every_output, f"secret shown: {secret[:6]}..."
-    return {c["check_id"]: c for c in json.loads(out.read_text())["checks"]}
+    return {c["id"]: c for c in json.loads(out.read_text())["checks"]}
 
 
 def outcomes(records: dict[str, Any]) -> dict[str, str]:

@@ -189,7 +189,7 @@ def sweep(pytester: pytest.Pytester, yaml: str, extra: str = "") -> tuple[pytest
     (pytester.path / "docker-compose.yml").write_text(yaml)
     pytester.makefile(".toml", opscheck=f'compose_file = "docker-compose.yml"\n{extra}')
     result = pytester.runpytest(*SWEEP)
-    records = {c["check_id"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
+    records = {c["id"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
     outputs = result.stdout.str() + result.stderr.str() + (pytester.path / "out.json").read_text()
     outputs += (pytester.path / "opscheck-report.html").read_text()
     for secret in (PLANTED_SECRET, "0123456789abcdef", WEAK_JWT):
@@ -285,7 +285,7 @@ def test_crash_looping_service_is_the_root_cause(pytester: pytest.Pytester, faul
             "--opscheck", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
             "-k", "no_crash_loop or backend.health", "--opscheck-json", "out.json",
         )
-        records = {c["check_id"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
+        records = {c["id"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
         assert records["backend.health"]["outcome"] == "failed"
         assert records["backend.health"]["caused_by"] == root
         if root:
@@ -310,7 +310,7 @@ def test_not_configured_skips_with_the_key(pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", opscheck='backend_url = "http://127.0.0.1:9"\n')
     pytester.runpytest(*SWEEP)
     records = json.loads((pytester.path / "out.json").read_text())["checks"]
-    assert {r["check_id"] for r in records} == set(STACK_CHECKS)
+    assert {r["id"] for r in records} == set(STACK_CHECKS)
     assert {(r["outcome"], r["message"]) for r in records} == {("skipped", "not configured: compose_project")}
 
 
@@ -322,9 +322,33 @@ def test_unreachable_engine_is_one_cause(pytester: pytest.Pytester, monkeypatch:
     assert time.monotonic() - started < 20
     records = json.loads((pytester.path / "out.json").read_text())["checks"]
     assert {r["outcome"] for r in records} == {"failed"}
-    assert {r["check_id"] for r in records} == set(STACK_CHECKS)
+    assert {r["id"] for r in records} == set(STACK_CHECKS)
     root = [r for r in records if r["caused_by"] is None]
-    assert [r["check_id"] for r in root] == ["stack.services_running"]
+    assert [r["id"] for r in root] == ["stack.services_running"]
     cause = "docker: no Docker engine at unix:///nonexistent/docker.sock: is dockerd running? (or set DOCKER_HOST)"
     assert {r["message"] for r in records} == {cause}
     assert "Traceback" not in result.stdout.str()
+
+
+def test_attribution_is_the_same_on_five_sweeps_and_a_stopped_backend_is_named(
+    pytester: pytest.Pytester, faulty: tuple[str, str, int, int]
+) -> None:
+    """The looper restarts every moment: whether a sweep catches it "restarting" or "Up 1 second", its restart
+    count and how recent the restart is make it a crash loop, five sweeps in a row. The worker exited (2) with
+    no restart policy: stopped, so the backend checks on it are caused by stack.services_running."""
+    _, yaml, _, _ = faulty
+    (pytester.path / "docker-compose.yml").write_text(yaml)
+    backend = f"http://127.0.0.1:{free_port()}"
+    for service, root, sweeps in (("looper", "stack.no_crash_loop", 5), ("worker", "stack.services_running", 1)):
+        pytester.makefile(
+            ".toml",
+            opscheck=f'compose_file = "docker-compose.yml"\nbackend_service = "{service}"\nbackend_url = "{backend}"\n',
+        )
+        for _ in range(sweeps):
+            pytester.runpytest(
+                "--opscheck", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+                "-k", "services_running or no_crash_loop or backend.health", "--opscheck-json", "out.json",
+            )
+            records = {c["id"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
+            assert records["backend.health"]["caused_by"] == root, (service, records["backend.health"])
+            assert records[root]["outcome"] == "failed" and records[root]["caused_by"] is None

@@ -41,7 +41,7 @@ def why(run: subprocess.CompletedProcess[str]) -> str:
 
 
 def records(out: Path) -> dict[str, dict[str, Any]]:
-    return {r["check_id"]: r for r in json.loads((out / "opscheck.json").read_text())["checks"]}
+    return {r["id"]: r for r in json.loads((out / "opscheck.json").read_text())["checks"]}
 
 
 def listening(port: int) -> bool:

@@ -106,7 +106,7 @@ services:
     result = pytester.runpytest(
         "--opscheck", "-p", "no:cacheprovider", "-p", "remover", "-k", "stack.", "--opscheck-json", "out.json"
     )
-    records = {r["check_id"]: r for r in json.loads((pytester.path / "out.json").read_text())["checks"]}
+    records = {r["id"]: r for r in json.loads((pytester.path / "out.json").read_text())["checks"]}
     assert "Traceback" not in result.stdout.str()
     assert "INTERNALERROR" not in result.stdout.str()
     assert records["stack.services_running"]["outcome"] == "passed"
@@ -206,7 +206,7 @@ def sweep_seconds(pytester: pytest.Pytester, config: str, select: str) -> tuple[
         "--opscheck", "-p", "no:cacheprovider", "-k", select, "--opscheck-json", "out.json", timeout=120
     )
     elapsed = time.monotonic() - started
-    records = {r["check_id"]: r for r in json.loads((pytester.path / "out.json").read_text())["checks"]}
+    records = {r["id"]: r for r in json.loads((pytester.path / "out.json").read_text())["checks"]}
     return elapsed, records, result.stdout.str()
 
 
@@ -241,7 +241,7 @@ def test_huge_and_bombed_bodies_are_capped(pytester: pytest.Pytester, bad_server
         cwd=pytester.path, capture_output=True, text=True, timeout=120,
     )
     peak_mb = int(run.stdout.strip().splitlines()[-1]) / 1024
-    records = {r["check_id"]: r for r in json.loads((pytester.path / "out.json").read_text())["checks"]}
+    records = {r["id"]: r for r in json.loads((pytester.path / "out.json").read_text())["checks"]}
     # Both answer 200 with HTML: healthy, read only up to the body cap, so memory stays bounded.
     assert records["backend.health"]["outcome"] == "passed"
     assert records["frontend.root"]["outcome"] == "passed"
@@ -301,7 +301,7 @@ def test_engine_stopping_mid_sweep_fails_the_rest_with_a_cause(
     """A second Docker engine of this test's own, stopped between two checks: later checks fail with a cause."""
     from realservices import ServiceUnavailable, ensure_busybox_image, ensure_docker_engine
 
-    from pytest_opscheck.probes import compose
+    from pytest_opscheck.probes.resource import compose
 
     if os.environ.get("DOCKER_HOST"):
         pytest.skip("a second engine is started only beside a local one (DOCKER_HOST is set)")
@@ -351,7 +351,7 @@ def test_engine_stopping_mid_sweep_fails_the_rest_with_a_cause(
     output = result.stdout.str()
     assert "Traceback" not in output and "INTERNALERROR" not in output, output[-3000:]
     assert "errors" not in result.parseoutcomes(), output[-3000:]  # e.g. a socket left open by a failed call
-    records = {r["check_id"]: r for r in json.loads((pytester.path / "out.json").read_text())["checks"]}
+    records = {r["id"]: r for r in json.loads((pytester.path / "out.json").read_text())["checks"]}
     assert records["stack.services_running"]["outcome"] == "passed"
     # The checks that read the engine again fail with the cause; the others judge what was read at the start.
     for check in ("stack.no_crash_loop", "stack.logs_clean"):

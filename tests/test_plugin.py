@@ -203,10 +203,10 @@ def test_json_and_html_reports_carry_the_records_redacted(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     data = json.loads((pytester.path / "out.json").read_text())
     assert data["verdict"].startswith("P1 CRITICAL")
-    by_id = {c["check_id"]: c for c in data["checks"]}
-    assert data["checks"][0]["check_id"] == "user.db_down"
+    by_id = {c["id"]: c for c in data["checks"]}
+    assert data["checks"][0]["id"] == "user.db_down"
     down = by_id["user.db_down"]
-    assert set(down) >= {"check_id", "nodeid", "severity", "outcome", "duration", "message", "resolution", "evidence"}
+    assert set(down) >= {"id", "nodeid", "severity", "outcome", "duration", "message", "resolution", "evidence"}
     assert down["caused_by"] is None
     assert (down["severity"], down["outcome"], down["resolution"]) == ("P1", "failed", "docker compose restart db")
     assert down["evidence"]["log tail"] == "FATAL: <script>alert(1)</script> ***"
@@ -248,7 +248,7 @@ def test_passing_check_keeps_its_evidence_and_warning(
     )
     result = pytester.runpytest(*user_only("--opscheck-json", "out.json"))
     assert result.ret == pytest.ExitCode.OK
-    by_id = {c["check_id"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
+    by_id = {c["id"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
     assert by_id["user.token"]["evidence"] == {"token": "sent with ***", "warning": "the token lives 30 days"}
     assert by_id["user.quiet"]["evidence"] == {}
     result.stdout.fnmatch_lines(["P2 passed user.token, with a warning: the token lives 30 days"])

@@ -8,6 +8,8 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from declared import declared_topics
+
 from pytest_opscheck.redact import Redactor
 from pytest_opscheck.report.postmortem import render_postmortem
 from pytest_opscheck.report.record import CheckRecord
@@ -36,6 +38,9 @@ docker compose logs db --tail=50
 Runbook: docs/runbook.md#database-connection-errors (Database Connection Errors)"""
 
 
+TOPICS = declared_topics()
+
+
 def record(
     check_id: str, severity: str, outcome: str, message: str = "", resolution: str = "", **extra: object
 ) -> CheckRecord:
@@ -47,6 +52,7 @@ def record(
         duration=0.1,
         message=message,
         resolution=resolution,
+        topics=TOPICS.get(check_id, ()),
         **extra,  # type: ignore[arg-type]
     )
 

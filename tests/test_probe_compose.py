@@ -19,8 +19,11 @@ import pytest
 from realservices import free_port
 
 from pytest_opscheck.config import Settings
-from pytest_opscheck.probes import compose
+from pytest_opscheck.probes.diagnosis import host, network
+from pytest_opscheck.probes.diagnosis import stack as diagnosis
+from pytest_opscheck.probes.resource import compose, compose_file
 from pytest_opscheck.probes.result import TargetUnreachable
+from pytest_opscheck.probes.transport import engine
 
 PLANTED = "PLANTED-secret-value-0123456789abcdef"
 
@@ -40,7 +43,7 @@ def test_project_name_follows_compose(tmp_path: Path, monkeypatch: pytest.Monkey
     settings = settings_for(folder)
 
     def name() -> str:
-        return compose.project_name(settings, compose.read_compose_file(folder / "docker-compose.yml", 2))
+        return compose_file.project_name(settings, compose_file.read_compose_file(folder / "docker-compose.yml", 2))
 
     assert name() == "myappv2"  # the folder, lowercased, characters outside [a-z0-9_-] dropped
     (folder / "docker-compose.yml").write_text("name: ${STACK:-fromfile}\nservices:\n  web:\n    image: x\n")
@@ -49,7 +52,7 @@ def test_project_name_follows_compose(tmp_path: Path, monkeypatch: pytest.Monkey
     assert name() == "fromdotenv"
     monkeypatch.setenv("COMPOSE_PROJECT_NAME", "fromenv")
     assert name() == "fromenv"
-    assert compose.project_name(Settings(compose_project="explicit"), None) == "explicit"
+    assert compose_file.project_name(Settings(compose_project="explicit"), None) == "explicit"
 
 
 def test_compose_file_services_profiles_jobs_and_host_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,28 +76,29 @@ services:
 """
     )
     (tmp_path / ".env").write_text("WEB_PORT=8001\n")
-    model = compose.read_compose_file(path, 2)
+    model = compose_file.read_compose_file(path, 2)
     assert model.active_services() == ["backend", "db", "prestart"]
     assert model.jobs() == {"prestart"}
     assert model.host_ports("backend") == [3000, 3001, 3002, 7000, 8080, 9001]
     assert model.network_mode("backend") == "host"
     monkeypatch.setenv("COMPOSE_PROFILES", "debug")
-    assert "debug" in compose.read_compose_file(path, 2).active_services()
+    assert "debug" in compose_file.read_compose_file(path, 2).active_services()
 
 
 def test_unreadable_compose_file_is_one_cause(tmp_path: Path) -> None:
     with pytest.raises(TargetUnreachable) as info:
-        compose.read_compose_file(tmp_path / "docker-compose.yml", 2)
+        compose_file.read_compose_file(tmp_path / "docker-compose.yml", 2)
     assert "cannot read compose file" in info.value.cause and "\n" not in info.value.cause
     (tmp_path / "docker-compose.yml").write_text("services: [\n")
     with pytest.raises(TargetUnreachable) as info:
-        compose.read_compose_file(tmp_path / "docker-compose.yml", 2)
+        compose_file.read_compose_file(tmp_path / "docker-compose.yml", 2)
     assert "is not valid YAML at line" in info.value.cause
 
 
 def test_interpolation_forms() -> None:
     variables = {"A": "1", "EMPTY": ""}
-    assert compose.interpolate("${A}-${B:-2}-${EMPTY:-3}-${EMPTY-4}-$A-$$A-${A:+set}", variables) == "1-2-3--1-$A-set"
+    text = "${A}-${B:-2}-${EMPTY:-3}-${EMPTY-4}-$A-$$A-${A:+set}"
+    assert compose_file.interpolate(text, variables) == "1-2-3--1-$A-set"
 
 
 # --- an engine that cannot be reached: one plain cause each ------------------------------------------------
@@ -104,7 +108,7 @@ def unreachable_cause(monkeypatch: pytest.MonkeyPatch, docker_host: str, timeout
     monkeypatch.setenv("DOCKER_HOST", docker_host)
     started = time.monotonic()
     with pytest.raises(TargetUnreachable) as info:
-        compose.connect_engine(timeout)
+        engine.connect_engine(timeout)
     assert time.monotonic() - started < timeout + 5
     assert info.value.target == "docker" and "\n" not in info.value.cause
     return info.value.cause
@@ -153,7 +157,7 @@ def test_socket_without_permission(monkeypatch: pytest.MonkeyPatch) -> None:
                 os.setgid(65534)
                 os.setuid(65534)
                 try:
-                    compose.connect_engine(1.0)
+                    engine.connect_engine(1.0)
                     message = "connected?!"
                 except TargetUnreachable as exc:
                     message = exc.cause
@@ -278,7 +282,7 @@ def probe_stack(
 
 
 @pytest.fixture
-def opened(probe_stack: tuple[Settings, int, int]) -> Iterator[compose.Stack]:
+def opened(probe_stack: tuple[Settings, int, int]) -> Iterator[compose.ComposeStack]:
     stack = compose.open_stack(probe_stack[0])
     yield stack
     stack.close()
@@ -288,7 +292,8 @@ def test_open_finds_services_by_label_and_ignores_oneoff(
     probe_stack: tuple[Settings, int, int], docker_engine: Any, busybox_image: str
 ) -> None:
     settings = probe_stack[0]
-    project = compose.project_name(settings, compose.read_compose_file(settings.path("docker-compose.yml"), 2))
+    model = compose_file.read_compose_file(settings.path("docker-compose.yml"), 2)
+    project = compose_file.project_name(settings, model)
     oneoff = docker_engine.containers.run(  # what `docker compose run` leaves behind: must not count
         busybox_image, ["sh", "-c", "exit 5"], detach=True, network_mode="none",
         labels={compose.PROJECT: project, compose.SERVICE: "app", compose.ONEOFF: "True"},
@@ -323,18 +328,18 @@ def test_stats_are_sampled_concurrently(probe_stack: tuple[Settings, int, int]) 
     assert not empty, [(c.name, c.status, s) for c, s in zip(running, samples, strict=True) if c.name in empty]
     # One sample takes about a second (the engine waits for a second reading); one after the other this is 4 s+.
     assert elapsed < 3.5, f"{len(running)} samples took {elapsed:.1f} s"
-    assert compose.cpu_percent(samples[0]) is not None
+    assert host.cpu_percent(samples[0]) is not None
 
 
-def test_oom_kill_is_real_and_reported(opened: compose.Stack) -> None:
-    finding = compose.no_oom_kill(opened)
+def test_oom_kill_is_real_and_reported(opened: compose.ComposeStack) -> None:
+    finding = diagnosis.no_oom_kill(opened)
     assert not finding.ok
     assert finding.cause == f"killed by the OOM killer: hog ({opened.project}-hog-1)"
     assert "memory limit 8.0 MiB" in finding.evidence[f"{opened.project}-hog-1"]
     assert "dmesg | grep -i oom" in finding.evidence["on the host"]
 
 
-def test_restart_during_the_sweep_is_a_crash_loop(opened: compose.Stack) -> None:
+def test_restart_during_the_sweep_is_a_crash_loop(opened: compose.ComposeStack) -> None:
     crashy = opened.of_service("crashy")[0]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -342,7 +347,7 @@ def test_restart_during_the_sweep_is_a_crash_loop(opened: compose.Stack) -> None
         if now is not None and now.restart_count > crashy.restart_count:
             break
         time.sleep(0.2)
-    finding = compose.no_crash_loop(opened)
+    finding = diagnosis.no_crash_loop(opened)
     assert not finding.ok
     assert f"crashy ({opened.project}-crashy-1)" in finding.cause
     assert "during the sweep" in finding.cause or "restarting" in finding.cause
@@ -351,49 +356,51 @@ def test_restart_during_the_sweep_is_a_crash_loop(opened: compose.Stack) -> None
     )
 
 
-def test_port_conflict_names_the_port(opened: compose.Stack, probe_stack: tuple[Settings, int, int]) -> None:
+def test_port_conflict_names_the_port(opened: compose.ComposeStack, probe_stack: tuple[Settings, int, int]) -> None:
     _, app_port, taken = probe_stack
-    finding = compose.ports_bound(opened, 1.0)
+    finding = network.ports_bound(opened, 1.0)
     assert not finding.ok
     assert finding.cause == f"port conflict: web ({opened.project}-web-1) could not bind port {taken}"
     assert f"{app_port}  listening" in finding.evidence["ports"]
 
 
-def test_backend_reaches_db_with_busybox_nc(opened: compose.Stack, probe_stack: tuple[Settings, int, int]) -> None:
+def test_backend_reaches_db_with_busybox_nc(
+    opened: compose.ComposeStack, probe_stack: tuple[Settings, int, int]
+) -> None:
     _, app_port, _ = probe_stack
     started = time.monotonic()
-    assert compose.backend_reaches_db(opened, "app", f"127.0.0.1:{app_port}", 2.0).ok
+    assert network.backend_reaches_db(opened, "app", f"127.0.0.1:{app_port}", 2.0).ok
     assert time.monotonic() - started < 1.5  # busybox's nc -e returns once connected, no timeout waited out
     refused = free_port()
-    finding = compose.backend_reaches_db(opened, "app", f"127.0.0.1:{refused}", 2.0)
+    finding = network.backend_reaches_db(opened, "app", f"127.0.0.1:{refused}", 2.0)
     assert finding.cause == f"app ({opened.project}-app-1) cannot connect to 127.0.0.1:{refused}: connection refused"
     assert "refused" in next(iter(finding.evidence.values())).lower()
 
 
-def test_backend_reaches_db_name_that_does_not_resolve(opened: compose.Stack) -> None:
+def test_backend_reaches_db_name_that_does_not_resolve(opened: compose.ComposeStack) -> None:
     # network_mode none: the lookup fails inside the container and nothing leaves the host.
-    finding = compose.backend_reaches_db(opened, "isolated", "db:5432", 2.0)
+    finding = network.backend_reaches_db(opened, "isolated", "db:5432", 2.0)
     assert finding.cause == f"isolated ({opened.project}-isolated-1) cannot resolve db"
 
 
-def test_backend_reaches_db_says_when_the_image_has_no_tool(opened: compose.Stack) -> None:
-    bare = compose.backend_reaches_db(opened, "bare", "127.0.0.1:5432", 2.0)
+def test_backend_reaches_db_says_when_the_image_has_no_tool(opened: compose.ComposeStack) -> None:
+    bare = network.backend_reaches_db(opened, "bare", "127.0.0.1:5432", 2.0)
     assert bare.cause == (
         f"cannot test 127.0.0.1:5432 from bare ({opened.project}-bare-1): the image has none of nc, "
         "python3 or bash"
     )
-    noshell = compose.backend_reaches_db(opened, "noshell", "127.0.0.1:5432", 2.0)
+    noshell = network.backend_reaches_db(opened, "noshell", "127.0.0.1:5432", 2.0)
     assert noshell.cause == (
         f"cannot test 127.0.0.1:5432 from noshell ({opened.project}-noshell-1): the image has no shell (sh)"
     )
-    missing = compose.backend_reaches_db(opened, "backend", "db:5432", 2.0)
+    missing = network.backend_reaches_db(opened, "backend", "db:5432", 2.0)
     assert "no container of service backend" in missing.cause
 
 
-def test_secret_values_never_leave_the_probe(opened: compose.Stack) -> None:
+def test_secret_values_never_leave_the_probe(opened: compose.ComposeStack) -> None:
     app = opened.of_service("app")[0]
     assert app.env["SECRET_KEY"] == PLANTED  # read from the engine, as the check does
-    finding = compose.required_env(opened, {"app": ["SECRET_KEY", "MISSING"]})
+    finding = diagnosis.required_env(opened, {"app": ["SECRET_KEY", "MISSING"]})
     assert PLANTED not in repr(finding)
     assert f"{len(PLANTED)}" in finding.evidence["variables (values never shown)"]
     assert app.scrub(f"booting with {PLANTED}") == "booting with ***"
@@ -402,27 +409,29 @@ def test_secret_values_never_leave_the_probe(opened: compose.Stack) -> None:
 
 
 def test_placeholder_and_weak_secrets() -> None:
-    assert compose.env_verdict("SECRET_KEY", None) == "is not set"
-    assert compose.env_verdict("SECRET_KEY", "  ") == "is empty"
-    assert compose.env_verdict("POSTGRES_PASSWORD", "changethis") == "holds a placeholder value"
-    assert compose.env_verdict("API_TOKEN", "Secret") == "holds a placeholder value"
-    assert compose.env_verdict("JWT_SECRET", "x" * 31) == "is too short (31 characters, at least 32)"
-    assert compose.env_verdict("JWT_SECRET", "x" * 32) is None
-    assert compose.env_verdict("DOMAIN", "example.com") is None
+    assert diagnosis.env_verdict("SECRET_KEY", None) == "is not set"
+    assert diagnosis.env_verdict("SECRET_KEY", "  ") == "is empty"
+    assert diagnosis.env_verdict("POSTGRES_PASSWORD", "changethis") == "holds a placeholder value"
+    assert diagnosis.env_verdict("API_TOKEN", "Secret") == "holds a placeholder value"
+    assert diagnosis.env_verdict("JWT_SECRET", "x" * 31) == "is too short (31 characters, at least 32)"
+    assert diagnosis.env_verdict("JWT_SECRET", "x" * 32) is None
+    assert diagnosis.env_verdict("DOMAIN", "example.com") is None
 
 
 def test_the_probe_never_changes_the_stack(probe_stack: tuple[Settings, int, int], docker_engine: Any) -> None:
     """Opening and every diagnosis read only: the same containers, the same ids, no new ones."""
     settings = probe_stack[0]
-    model = compose.read_compose_file(settings.path("docker-compose.yml"), 2)
-    label = {"label": f"com.docker.compose.project={compose.project_name(settings, model)}"}
+    model = compose_file.read_compose_file(settings.path("docker-compose.yml"), 2)
+    label = {"label": f"com.docker.compose.project={compose_file.project_name(settings, model)}"}
     before = {c.id for c in docker_engine.containers.list(all=True, filters=label)}
     stack = compose.open_stack(settings)
     try:
-        for diagnose in (compose.services_running, compose.no_crash_loop, compose.no_oom_kill, compose.healthchecks):
+        for diagnose in (
+            diagnosis.services_running, diagnosis.no_crash_loop, diagnosis.no_oom_kill, diagnosis.healthchecks
+        ):
             diagnose(stack)
-        compose.logs_clean(stack, settings.log_patterns)
-        compose.ports_bound(stack, 1.0)
+        diagnosis.logs_clean(stack, settings.log_patterns)
+        network.ports_bound(stack, 1.0)
     finally:
         stack.close()
     assert {c.id for c in docker_engine.containers.list(all=True, filters=label)} == before
@@ -434,6 +443,6 @@ def test_declared_services_without_yaml_come_from_compose(
 ) -> None:
     monkeypatch.setitem(sys.modules, "yaml", None)  # as if PyYAML were not installed
     settings = probe_stack[0]
-    model = compose.read_compose_file(settings.path("docker-compose.yml"), 5)
+    model = compose_file.read_compose_file(settings.path("docker-compose.yml"), 5)
     assert model.active_services() == ["app", "bare", "crashy", "hog", "isolated", "noshell", "web"]
     assert model.name is not None and model.name.startswith("opsprobe")

@@ -14,9 +14,12 @@ import pytest
 from dbhelpers import PLANTED_DB_PASSWORD, admin, alembic_folder, app_url, blackhole, make_database
 from realservices import PG_BIN, Postgres, ServiceUnavailable, free_port, start_postgres
 
-from pytest_opscheck.probes import database, migrations
-from pytest_opscheck.probes.database import Address, Database, classify, connect
+from pytest_opscheck.probes.diagnosis import database, migrations
+from pytest_opscheck.probes.resource import migrations as migration_files
+from pytest_opscheck.probes.resource.database import Database, open_url
+from pytest_opscheck.probes.resource.migrations import MigrationsError
 from pytest_opscheck.probes.result import Finding, TargetUnreachable
+from pytest_opscheck.probes.transport.postgres import Address, classify, libpq_url, session_options
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +30,14 @@ def appdb(postgres: Postgres) -> str:
 
 @pytest.fixture
 def db(postgres: Postgres, appdb: str) -> Iterator[Database]:
-    handle = connect(app_url(postgres.url, appdb, PLANTED_DB_PASSWORD), 2)
+    handle = open_url(app_url(postgres.url, appdb, PLANTED_DB_PASSWORD), 2)
     yield handle
     handle.close()
 
 
 def cause_of(url: str, timeout: float = 1) -> str:
     with pytest.raises(TargetUnreachable) as caught:
-        connect(url, timeout).close()
+        open_url(url, timeout).close()
     assert caught.value.target == "db"
     assert PLANTED_DB_PASSWORD not in str(caught.value)
     return caught.value.cause
@@ -152,7 +155,7 @@ def test_full_server_then_shutting_down(spare_postgres: Postgres) -> None:
         for conn in held[1:]:
             conn.close()
         del held[1:]
-        answering = connect(url, 2)
+        answering = open_url(url, 2)
         assert answering.rows("SELECT 1") == [(1,)]
         answering.close()
         # A smart shutdown waits for the session still open and turns every new one away.
@@ -191,24 +194,24 @@ def test_alembic_files_are_parsed_never_imported(tmp_path: Path) -> None:
         )
     )
     (script / "versions" / "__init__.py").write_text("")
-    revisions = migrations.alembic_revisions(script)
-    assert migrations.heads(revisions) == {"side"}
+    revisions = migration_files.alembic_revisions(script)
+    assert migration_files.heads(revisions) == {"side"}
     assert revisions["merge1"].down_revisions == ("aaaa", "bbbb")
     assert revisions["base"].down_revisions == ()
     assert revisions["side"].message == "side table"
     (script / "versions" / "0005_tip.py").unlink()
     (script / "versions" / "0004_merge.py").unlink()
     (script / "versions" / "0006_side.py").unlink()
-    assert migrations.heads(migrations.alembic_revisions(script)) == {"aaaa", "bbbb"}
+    assert migration_files.heads(migration_files.alembic_revisions(script)) == {"aaaa", "bbbb"}
 
 
 def test_alembic_folder_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(migrations.MigrationsError, match="no versions folder"):
-        migrations.alembic_revisions(tmp_path / "nowhere")
+    with pytest.raises(MigrationsError, match="no versions folder"):
+        migration_files.alembic_revisions(tmp_path / "nowhere")
     script = alembic_folder(tmp_path)
     (script / "versions" / "0009_copy.py").write_text('revision = "tip"\ndown_revision = "base"\n')
-    with pytest.raises(migrations.MigrationsError, match=r"0009_copy.py: revision tip is also declared in 0005_tip.py"):
-        migrations.alembic_revisions(script)
+    with pytest.raises(MigrationsError, match=r"0009_copy.py: revision tip is also declared in 0005_tip.py"):
+        migration_files.alembic_revisions(script)
 
 
 def migrated(postgres: Postgres, *versions: str) -> Database:
@@ -219,7 +222,7 @@ def migrated(postgres: Postgres, *versions: str) -> Database:
             conn.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
             for version in versions:
                 conn.execute("INSERT INTO alembic_version VALUES (%s)", (version,))
-    return connect(app_url(postgres.url, name, PLANTED_DB_PASSWORD), 2)
+    return open_url(app_url(postgres.url, name, PLANTED_DB_PASSWORD), 2)
 
 
 @pytest.mark.parametrize(
@@ -280,7 +283,7 @@ def test_prisma_failed_rolled_back_and_missing(postgres: Postgres, tmp_path: Pat
         (folder / migration / "migration.sql").write_text("SELECT 1;")
     (folder / "migration_lock.toml").write_text('provider = "postgresql"\n')
     name = make_database(postgres.url)
-    db = connect(app_url(postgres.url, name, PLANTED_DB_PASSWORD), 2)
+    db = open_url(app_url(postgres.url, name, PLANTED_DB_PASSWORD), 2)
     try:
         assert migrations.prisma_current(db, folder).cause == (
             "no _prisma_migrations table: the database was never migrated: run npx prisma migrate deploy"
@@ -331,11 +334,125 @@ def test_prisma_failed_rolled_back_and_missing(postgres: Postgres, tmp_path: Pat
         db.close()
 
 
+# --- Prisma-style URLs: schema= and pool parameters ----------------------------------------------------
+
+PRISMA_PARAMS = "connection_limit=5&pool_timeout=10&pgbouncer=true&socket_timeout=5&sslaccept=strict"
+
+
+def test_prisma_url_read_as_libpq_reads_it() -> None:
+    url, schema = libpq_url(f"postgresql://u:p%3Fw@db:5432/app?schema=blog&{PRISMA_PARAMS}&sslmode=disable")
+    assert (url, schema) == ("postgresql://u:p%3Fw@db:5432/app?sslmode=disable", "blog")
+    assert libpq_url(f"postgres://u:p@db/app?{PRISMA_PARAMS}") == ("postgres://u:p@db/app", None)
+    assert libpq_url("postgresql://u:p@db/app?schema=My%20Blog&ssl=true&options=-c%20x%3D1") == (
+        "postgresql://u:p@db/app?ssl=true&options=-c%20x%3D1", "My Blog"
+    )
+    assert libpq_url("postgresql://u:a?b@db/app?schema=s") == ("postgresql://u:a?b@db/app", "s")
+    assert libpq_url("postgresql://u:p@db/app") == ("postgresql://u:p@db/app", None)
+    assert libpq_url("host=db dbname=app") == ("host=db dbname=app", None)
+    assert session_options("-cstatement_timeout=100", "blog", 2) == (
+        "-c search_path=blog -cstatement_timeout=100 -c default_transaction_read_only=on -c statement_timeout=2000"
+    )
+    assert session_options(None, 'My "Blog"', 1).startswith('-c search_path="My\\ ""Blog"""')
+    assert session_options("", None, 1) == "-c default_transaction_read_only=on -c statement_timeout=1000"
+
+
+def prisma_schema(postgres: Postgres, tmp_path: Path, schema: str) -> tuple[str, Path]:
+    """A database whose `schema` holds an up-to-date _prisma_migrations (none in public); its migrations folder."""
+    folder = tmp_path / "prisma" / "migrations"
+    (folder / "20240101_init").mkdir(parents=True)
+    (folder / "20240101_init" / "migration.sql").write_text("SELECT 1;")
+    name = make_database(postgres.url)
+    quoted = '"' + schema.replace('"', '""') + '"'
+    with admin(postgres.url, name) as conn:
+        conn.execute(f"CREATE SCHEMA {quoted}")
+        conn.execute(PRISMA_TABLE.replace(" _prisma_migrations", f" {quoted}._prisma_migrations", 1))
+        conn.execute(f"INSERT INTO {quoted}._prisma_migrations (id, checksum, finished_at, migration_name)"
+                     " VALUES ('1', 'c', now(), '20240101_init')")
+        conn.execute(f"GRANT USAGE ON SCHEMA {quoted} TO app")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted} TO app")
+    return name, folder
+
+
+def test_prisma_url_with_schema_and_pool_parameters(postgres: Postgres, tmp_path: Path) -> None:
+    name, folder = prisma_schema(postgres, tmp_path, "blog")
+    db = open_url(app_url(postgres.url, name, PLANTED_DB_PASSWORD) + f"?schema=blog&{PRISMA_PARAMS}", 2)
+    try:
+        assert db.schema == "blog"
+        finding = database.reachable(db)
+        assert finding.ok, finding
+        assert finding.evidence["session"] == (
+            "transaction_read_only = on, statement_timeout = 2s, search_path = blog (schema=blog)"
+        )
+        assert PLANTED_DB_PASSWORD not in text_of(finding)
+        finding = migrations.prisma_current(db, folder)
+        assert finding.ok, finding
+        assert finding.evidence["applied"] == "1 of 1 migrations in migrations, latest 20240101_init"
+    finally:
+        db.close()
+    plain = open_url(app_url(postgres.url, name, PLANTED_DB_PASSWORD) + f"?{PRISMA_PARAMS}", 2)
+    try:
+        assert plain.schema is None
+        assert migrations.prisma_current(plain, folder).cause == (
+            "no _prisma_migrations table: the database was never migrated: run npx prisma migrate deploy"
+        )
+    finally:
+        plain.close()
+
+
+def test_prisma_schema_merged_with_the_users_options(postgres: Postgres, tmp_path: Path) -> None:
+    """The user's own options are kept and may set search_path themselves; read-only and the probe's
+    statement timeout come last, so no option lifts them; the migrations table is looked up in the schema."""
+    name, folder = prisma_schema(postgres, tmp_path, "blog")
+    base = app_url(postgres.url, name, PLANTED_DB_PASSWORD)
+    db = open_url(base + "?options=-cstatement_timeout%3D100%20-clock_timeout%3D100&schema=blog&pgbouncer=true", 2)
+    try:
+        assert db.rows("SELECT current_setting('search_path'), current_setting('lock_timeout'),"
+                       " current_setting('statement_timeout'), current_setting('transaction_read_only')") == [
+            ("blog", "100ms", "2s", "on")
+        ]
+    finally:
+        db.close()
+    options = "-csearch_path%3Dpublic%20-cdefault_transaction_read_only%3Doff%20-cstatement_timeout%3D0"
+    db = open_url(f"{base}?schema=blog&options={options}", 2)
+    try:
+        assert db.rows("SELECT current_setting('search_path'), current_setting('transaction_read_only'),"
+                       " current_setting('statement_timeout')") == [("public", "on", "2s")]
+        assert migrations.prisma_current(db, folder).ok, "found in blog although search_path is public"
+    finally:
+        db.close()
+
+
+def test_prisma_schema_quoted_and_missing(postgres: Postgres, tmp_path: Path) -> None:
+    name, folder = prisma_schema(postgres, tmp_path, 'My "Blog"')
+    base = app_url(postgres.url, name, PLANTED_DB_PASSWORD)
+    db = open_url(f"{base}?schema=My%20%22Blog%22&{PRISMA_PARAMS}", 2)
+    try:
+        assert db.rows("SELECT current_setting('search_path')") == [('"My ""Blog"""',)]
+        assert migrations.prisma_current(db, folder).ok
+    finally:
+        db.close()
+    db = open_url(f"{base}?schema=shop", 2)
+    try:
+        assert migrations.prisma_current(db, folder).cause == (
+            "no _prisma_migrations table in schema shop: the database was never migrated: run npx prisma migrate deploy"
+        )
+    finally:
+        db.close()
+
+
+def test_prisma_url_failures_name_the_cause_never_the_password(postgres: Postgres, appdb: str) -> None:
+    where = f"127.0.0.1:{postgres.port}"
+    wrong = app_url(postgres.url, appdb, "PLANTED-db-pw-wrong") + f"?schema=blog&{PRISMA_PARAMS}"
+    assert cause_of(wrong) == f"authentication failed for user app on {where}"
+    refused = f"postgresql://app:{PLANTED_DB_PASSWORD}@127.0.0.1:{free_port()}/x?schema=blog&{PRISMA_PARAMS}"
+    assert cause_of(refused).startswith("connection refused by 127.0.0.1:")
+
+
 # --- sessions, locks, connections, statements ---------------------------------------------------------
 
 
 def test_own_session_is_not_a_long_transaction(postgres: Postgres) -> None:
-    db = connect(app_url(postgres.url, make_database(postgres.url), PLANTED_DB_PASSWORD), 2)
+    db = open_url(app_url(postgres.url, make_database(postgres.url), PLANTED_DB_PASSWORD), 2)
     try:
         finding = database.long_transactions(db, 0)
     finally:
@@ -354,7 +471,7 @@ def test_long_transaction_and_lock_wait(postgres: Postgres) -> None:
     holder_pid, waiter_pid = holder.info.backend_pid, waiter.info.backend_pid
     blocked = threading.Thread(target=lambda: waiter.execute("UPDATE accounts SET note = 'x' WHERE id = 1"))
     blocked.start()
-    db = connect(app_url(postgres.url, name, PLANTED_DB_PASSWORD), 2)
+    db = open_url(app_url(postgres.url, name, PLANTED_DB_PASSWORD), 2)
     try:
         time.sleep(2)
         finding = database.long_transactions(db, 1)
@@ -393,7 +510,7 @@ def test_slow_statements_found_and_extension_absent(postgres: Postgres) -> None:
         conn.execute("SELECT pg_stat_statements_reset()")
         conn.execute("SELECT pg_sleep(0.6)")
         conn.execute("SELECT count(*) FROM pg_class")
-    db = connect(app_url(postgres.url, name, PLANTED_DB_PASSWORD), 2)
+    db = open_url(app_url(postgres.url, name, PLANTED_DB_PASSWORD), 2)
     try:
         assert database.statements_unavailable(db) is None
         finding = database.slow_queries(db, 300)
@@ -408,7 +525,7 @@ def test_slow_statements_found_and_extension_absent(postgres: Postgres) -> None:
     assert top[1].split()[0] == "1" and "SELECT pg_sleep($1)" in top[1]
     assert lenient.ok
 
-    bare = connect(app_url(postgres.url, make_database(postgres.url, with_statements=False), PLANTED_DB_PASSWORD), 2)
+    bare = open_url(app_url(postgres.url, make_database(postgres.url, with_statements=False), PLANTED_DB_PASSWORD), 2)
     try:
         reason = database.statements_unavailable(bare)
     finally:

@@ -30,8 +30,14 @@ from servers import (
 )
 
 from pytest_opscheck.config import Settings, settings_from_table
-from pytest_opscheck.probes import auth, http, smtp, tls, websocket
+from pytest_opscheck.probes.diagnosis import api as api_probe
+from pytest_opscheck.probes.diagnosis import auth, backend, tls, websocket
+from pytest_opscheck.probes.resource.auth import open_auth
+from pytest_opscheck.probes.resource.site import open_backend, open_frontend
+from pytest_opscheck.probes.resource.smtp import open_smtp
+from pytest_opscheck.probes.resource.websocket import open_ws
 from pytest_opscheck.probes.result import TargetUnreachable
+from pytest_opscheck.probes.transport.tls import client_context
 
 
 def settings(tmp_path: Path, **table: Any) -> Settings:
@@ -70,13 +76,13 @@ def frontend(frontend_state: Frontend) -> Iterator[Uvicorn]:
 
 
 def test_backend_opener_reads_health_once(tmp_path: Path, api: Uvicorn, faults: Faults) -> None:
-    site = http.open_backend(settings(tmp_path, backend_url=api.url, health_path="/health"))
+    site = open_backend(settings(tmp_path, backend_url=api.url, health_path="/health"))
     try:
         assert site.first is not None and site.first.status == 200
-        assert http.health(site.first).ok
+        assert backend.health(site.first).ok
         faults.active.add("health_degraded")
-        assert http.health(site.first).ok, "the first answer is the sweep's: read once"
-        degraded = http.health(site.get("/health"))
+        assert backend.health(site.first).ok, "the first answer is the sweep's: read once"
+        degraded = backend.health(site.get("/health"))
         assert not degraded.ok
         assert degraded.cause == "health /health reports status 'degraded' (database: down)"
     finally:
@@ -85,11 +91,11 @@ def test_backend_opener_reads_health_once(tmp_path: Path, api: Uvicorn, faults: 
 
 def test_fastapi_health_true_and_503(tmp_path: Path, api: Uvicorn, faults: Faults) -> None:
     config = settings(tmp_path, backend_url=api.url, health_path="/api/v1/utils/health-check/")
-    site = http.open_backend(config)
+    site = open_backend(config)
     try:
-        assert site.first is not None and http.health(site.first).ok
+        assert site.first is not None and backend.health(site.first).ok
         faults.active.add("health_down")
-        finding = http.health(site.get(config.health_path))
+        finding = backend.health(site.get(config.health_path))
         assert finding.cause == "health /api/v1/utils/health-check/ answers 503 Service Unavailable"
     finally:
         site.close()
@@ -99,12 +105,12 @@ def test_unreachable_backend_is_named(tmp_path: Path) -> None:
     with blackhole() as silent:
         started = time.monotonic()
         with pytest.raises(TargetUnreachable) as timed_out:
-            http.open_backend(settings(tmp_path, backend_url=f"http://127.0.0.1:{silent}"))
+            open_backend(settings(tmp_path, backend_url=f"http://127.0.0.1:{silent}"))
         assert time.monotonic() - started < 5
     assert timed_out.value.cause == f"timed out after 1 s waiting for http://127.0.0.1:{silent}/health"
     port = free_tcp_port()
     with pytest.raises(TargetUnreachable) as refused:
-        http.open_backend(settings(tmp_path, backend_url=f"http://127.0.0.1:{port}"))
+        open_backend(settings(tmp_path, backend_url=f"http://127.0.0.1:{port}"))
     assert (refused.value.target, refused.value.cause) == ("backend", f"connection refused by 127.0.0.1:{port}")
 
 
@@ -115,7 +121,7 @@ def free_tcp_port() -> int:
 
 
 def test_redirects_stay_on_the_configured_hosts(tmp_path: Path, frontend: Uvicorn) -> None:
-    site = http.open_frontend(settings(tmp_path, frontend_url=frontend.url))
+    site = open_frontend(settings(tmp_path, frontend_url=frontend.url))
     try:
         answer = site.get("/old")
         assert answer.status == 302, "a redirect off the configured hosts is not followed"
@@ -125,10 +131,10 @@ def test_redirects_stay_on_the_configured_hosts(tmp_path: Path, frontend: Uvicor
 
 
 def test_memory_figures() -> None:
-    assert http.memory_percent({"heapUsed": 50, "heapTotal": 200}) == (25.0, "heapUsed / heapTotal = 50 / 200")
-    assert http.memory_percent({"usage_percent": "91.5%"}) == (91.5, "usage_percent = 91.5%")
-    assert http.memory_percent({"used": "512MB", "total": "1GB"})[0] == pytest.approx(51.2)  # type: ignore[index]
-    assert http.memory_percent({"status": "ok"}) is None
+    assert backend.memory_percent({"heapUsed": 50, "heapTotal": 200}) == (25.0, "heapUsed / heapTotal = 50 / 200")
+    assert backend.memory_percent({"usage_percent": "91.5%"}) == (91.5, "usage_percent = 91.5%")
+    assert backend.memory_percent({"used": "512MB", "total": "1GB"})[0] == pytest.approx(51.2)  # type: ignore[index]
+    assert backend.memory_percent({"status": "ok"}) is None
 
 
 def test_gauge_sums_labelled_samples() -> None:
@@ -137,21 +143,21 @@ def test_gauge_sums_labelled_samples() -> None:
         'websocket_connections{room="a"} 3\n'
         'websocket_connections{room="b"} 4\n'
     )
-    assert http.gauge(text, "websocket_connections") == (
+    assert api_probe.gauge(text, "websocket_connections") == (
         7.0, ['websocket_connections{room="a"} 3', 'websocket_connections{room="b"} 4']
     )
-    assert http.gauge("websocket_connections_total 9\n", "websocket_connections") is None
-    assert http.gauge("websocket_connections 12 1700000000\n", "websocket_connections") == (
+    assert api_probe.gauge("websocket_connections_total 9\n", "websocket_connections") is None
+    assert api_probe.gauge("websocket_connections 12 1700000000\n", "websocket_connections") == (
         12.0, ["websocket_connections 12 1700000000"]
     )
 
 
 def test_latency_timings_split_connect_and_first_byte(tmp_path: Path, api: Uvicorn, faults: Faults) -> None:
     faults.active.add("slow")
-    site = http.open_backend(settings(tmp_path, backend_url=api.url, timeout=3.0))
+    site = open_backend(settings(tmp_path, backend_url=api.url, timeout=3.0))
     try:
-        samples = http.api_samples(site, ["/api/v1/items/", "/api/v1/users/me"])
-        finding = http.latency(samples, 0.5)
+        samples = api_probe.api_samples(site, ["/api/v1/items/", "/api/v1/users/me"])
+        finding = api_probe.latency(samples, 0.5)
     finally:
         site.close()
     assert not finding.ok
@@ -172,7 +178,7 @@ def fastapi_auth(tmp_path: Path, url: str) -> Settings:
 
 
 def test_form_login_and_token(tmp_path: Path, api: Uvicorn) -> None:
-    session = auth.open_auth(fastapi_auth(tmp_path, api.url))
+    session = open_auth(fastapi_auth(tmp_path, api.url))
     try:
         finding = auth.login(session)
         assert finding.ok, finding
@@ -189,7 +195,7 @@ def test_login_wrong_style_is_named(tmp_path: Path, api: Uvicorn) -> None:
         "login_path": "/api/v1/login/access-token", "style": "json", "username": SMOKE_USER,
         "password": "${OPSCHECK_PASSWORD}",
     })
-    session = auth.open_auth(config)
+    session = open_auth(config)
     try:
         assert session.login.token is None
         with pytest.raises(TargetUnreachable):
@@ -229,7 +235,7 @@ def test_secret_strength_passes() -> None:
 
 
 def test_cors_preflight(tmp_path: Path, api: Uvicorn, faults: Faults) -> None:
-    site = http.open_backend(settings(tmp_path, backend_url=api.url))
+    site = open_backend(settings(tmp_path, backend_url=api.url))
     try:
         assert auth.cors_preflight(site, "/api/auth/login", FRONTEND_ORIGIN).ok
         refused = auth.cors_preflight(site, "/api/auth/login", "http://evil.example")
@@ -243,7 +249,7 @@ def test_cors_preflight(tmp_path: Path, api: Uvicorn, faults: Faults) -> None:
 
 def test_websocket_handshake_and_ping(tmp_path: Path) -> None:
     with websocket_server() as url:
-        target = websocket.open_ws(settings(tmp_path, websocket_url=url))
+        target = open_ws(settings(tmp_path, websocket_url=url))
         assert target.first is not None and target.first.ok
         assert websocket.handshake(target).ok
         finding = websocket.ping(target)
@@ -260,14 +266,14 @@ def test_websocket_handshake_and_ping(tmp_path: Path) -> None:
 )
 def test_websocket_refusals_are_named(tmp_path: Path, mode: str, cause: str) -> None:
     with raw_http_server(mode) as port:
-        target = websocket.open_ws(settings(tmp_path, websocket_url=f"ws://127.0.0.1:{port}/realtime"))
+        target = open_ws(settings(tmp_path, websocket_url=f"ws://127.0.0.1:{port}/realtime"))
     finding = websocket.handshake(target)
     assert not finding.ok and finding.cause.startswith(cause)
 
 
 def test_websocket_without_pong(tmp_path: Path) -> None:
     with raw_http_server("mute") as port:
-        target = websocket.open_ws(settings(tmp_path, websocket_url=f"ws://127.0.0.1:{port}/realtime"))
+        target = open_ws(settings(tmp_path, websocket_url=f"ws://127.0.0.1:{port}/realtime"))
         assert websocket.handshake(target).ok
         finding = websocket.ping(target)
     assert finding.cause.startswith("no pong within 1 s")
@@ -276,7 +282,7 @@ def test_websocket_without_pong(tmp_path: Path) -> None:
 def test_websocket_refused(tmp_path: Path) -> None:
     port = free_tcp_port()
     with pytest.raises(TargetUnreachable) as refused:
-        websocket.open_ws(settings(tmp_path, websocket_url=f"ws://127.0.0.1:{port}/realtime"))
+        open_ws(settings(tmp_path, websocket_url=f"ws://127.0.0.1:{port}/realtime"))
     assert refused.value.cause == f"connection refused by 127.0.0.1:{port}"
 
 
@@ -290,7 +296,7 @@ def smtp_settings(tmp_path: Path, port: int, ca_file: str | None = None, **extra
 
 def test_smtp_plain_session(tmp_path: Path) -> None:
     with smtp_server() as port:
-        finding = smtp.open_smtp(smtp_settings(tmp_path, port))
+        finding = open_smtp(smtp_settings(tmp_path, port))
     assert finding.ok
     steps = [row.split()[0] for row in finding.evidence["session"].splitlines()[1:]]
     assert steps == ["connect", "EHLO", "QUIT"]
@@ -300,25 +306,25 @@ def test_smtp_starttls_and_auth(tmp_path: Path) -> None:
     certs = make_certificates(tmp_path / "certs")
     with smtp_server(certs.server_context, auth=True) as port:
         config = smtp_settings(tmp_path, port, starttls=True, user=SMTP_USER, password="${SMTP_PASSWORD}")
-        ok = smtp.open_smtp(dataclasses.replace(config, ca_file=str(certs.ca_file)))
+        ok = open_smtp(dataclasses.replace(config, ca_file=str(certs.ca_file)))
         assert [row.split()[0] for row in ok.evidence["session"].splitlines()[1:]] == [
             "connect", "EHLO", "STARTTLS", "EHLO", "AUTH", "QUIT"
         ]
         with pytest.raises(TargetUnreachable) as untrusted:
-            smtp.open_smtp(config)
+            open_smtp(config)
         assert untrusted.value.cause.startswith(
             f"TLS failure at STARTTLS with 127.0.0.1:{port}: certificate not trusted"
         )
         wrong = smtp_settings(tmp_path, port, user=SMTP_USER, password="${OPSCHECK_PASSWORD}")
         with pytest.raises(TargetUnreachable) as bad:
-            smtp.open_smtp(wrong)
+            open_smtp(wrong)
         assert bad.value.cause == f"authentication failed for SMTP user mailer on 127.0.0.1:{port} (535)"
 
 
 def test_smtp_implicit_tls(tmp_path: Path) -> None:
     certs = make_certificates(tmp_path / "certs")
     with smtp_server(certs.server_context, implicit_tls=True) as port:
-        finding = smtp.open_smtp(smtp_settings(tmp_path, port, ssl=True, ca_file=str(certs.ca_file)))
+        finding = open_smtp(smtp_settings(tmp_path, port, ssl=True, ca_file=str(certs.ca_file)))
     assert finding.ok
     assert finding.evidence["session"].splitlines()[1].startswith("connect (implicit TLS)")
 
@@ -326,10 +332,10 @@ def test_smtp_implicit_tls(tmp_path: Path) -> None:
 def test_smtp_refused_and_silent(tmp_path: Path) -> None:
     port = free_tcp_port()
     with pytest.raises(TargetUnreachable) as refused:
-        smtp.open_smtp(smtp_settings(tmp_path, port))
+        open_smtp(smtp_settings(tmp_path, port))
     assert refused.value.cause == f"connection refused by 127.0.0.1:{port}"
     with blackhole() as silent, pytest.raises(TargetUnreachable) as timed_out:
-        smtp.open_smtp(smtp_settings(tmp_path, silent))
+        open_smtp(smtp_settings(tmp_path, silent))
     assert timed_out.value.cause == (
         f"timed out after 1 s connecting to or waiting for the greeting of 127.0.0.1:{silent}"
     )
@@ -351,8 +357,8 @@ def test_cert_expiry(tmp_path: Path) -> None:
 
 def test_one_client_context_per_ca_file(tmp_path: Path) -> None:
     certs = make_certificates(tmp_path / "certs", days=3)
-    default = tls.client_context(settings(tmp_path))
-    assert tls.client_context(settings(tmp_path, backend_url="http://127.0.0.1:1")) is default
-    own_ca = tls.client_context(settings(tmp_path, ca_file=str(certs.ca_file)))
+    default = client_context(settings(tmp_path))
+    assert client_context(settings(tmp_path, backend_url="http://127.0.0.1:1")) is default
+    own_ca = client_context(settings(tmp_path, ca_file=str(certs.ca_file)))
     assert own_ca is not default
     assert len(own_ca.get_ca_certs()) == len(default.get_ca_certs()) + 1

@@ -7,14 +7,13 @@ import ast
 from pathlib import Path, PurePosixPath
 
 import pytest
+from declared import declared_topics
 
 from pytest_opscheck.catalogue import (
-    CHECK_TOPICS,
     TOPICS,
     coverage,
     format_coverage,
     matching_section,
-    topics_for,
 )
 from pytest_opscheck.runbook import (
     Runbook,
@@ -34,6 +33,14 @@ FASTAPI = DATA / "000_903c53a40e61f8c6.txt"
 NODE = DATA / "003_3066b0f70d06933e.txt"
 ODD = DATA / "odd_queue_runbook.md"
 CHECKS = Path(__file__).parent.parent / "checks"
+
+
+CHECK_TOPICS = declared_topics()
+DECLARED = {check_id: (None, topics) for check_id, topics in CHECK_TOPICS.items()}
+
+
+def topics_for(check_id: str) -> tuple[str, ...]:
+    return CHECK_TOPICS.get(check_id.partition("[")[0], ())
 
 
 def source_lines(path: Path, first: int, last: int) -> str:
@@ -203,14 +210,14 @@ def test_catalogue_names_every_built_in_check_and_only_known_topics() -> None:
 @pytest.mark.parametrize("path", [FASTAPI, NODE], ids=["fastapi", "node"])
 def test_every_diagnosis_section_of_both_runbooks_is_covered(path: Path) -> None:
     book = parse_runbook(path)
-    rows = coverage(book, dict.fromkeys(CHECK_TOPICS))
+    rows = coverage(book, DECLARED)
     assert [row.section for row in rows] == diagnosis_sections(book)
     assert all(row.checks for row in rows), format_coverage(rows)
     assert format_coverage(rows)[-1] == "every diagnosis section is covered"
 
 
 def test_coverage_listing_of_both_runbooks() -> None:
-    fastapi = format_coverage(coverage(parse_runbook(FASTAPI), dict.fromkeys(CHECK_TOPICS)))
+    fastapi = format_coverage(coverage(parse_runbook(FASTAPI), DECLARED))
     assert len(fastapi) == 7
     assert fastapi[0].startswith("Application Not Starting (#application-not-starting): ")
     for name in ("stack.services_running", "stack.no_crash_loop", "stack.required_env", "stack.ports_bound"):
@@ -222,7 +229,7 @@ def test_coverage_listing_of_both_runbooks() -> None:
         "API 500 Errors (#api-500-errors): api.no_server_errors, db.migrations_current, stack.logs_clean"
     )
     assert fastapi[5] == "Email Not Sending (#email-not-sending): email.configured, email.smtp_session"
-    node = format_coverage(coverage(parse_runbook(NODE), dict.fromkeys(CHECK_TOPICS)))
+    node = format_coverage(coverage(parse_runbook(NODE), DECLARED))
     assert node[2] == (
         "P2: WebSocket Disconnections (#p2-websocket-disconnections): ws.connections_gauge, ws.handshake, ws.ping"
     )
@@ -234,7 +241,7 @@ def test_matching_section_follows_the_checks_closest_topic() -> None:
     fastapi, node = parse_runbook(FASTAPI), parse_runbook(NODE)
 
     def anchor(book: Runbook, check_id: str) -> str | None:
-        found = matching_section(book, check_id)
+        found = matching_section(book, topics_for(check_id))
         return found.anchor if found else None
 
     assert anchor(fastapi, "db.reachable") == "database-connection-errors"
@@ -250,7 +257,7 @@ def test_matching_section_follows_the_checks_closest_topic() -> None:
 
 def test_coverage_by_explicit_anchor_and_the_uncovered_listing() -> None:
     book = parse_runbook(FASTAPI)
-    checks: dict[str, str | None] = {
+    references: dict[str, str | None] = {
         "email.smtp_session": None,
         "team.queue": "docs/runbook.md#api-500-errors",
         "team.frontend[/a]": "#frontend-404-errors",
@@ -259,6 +266,7 @@ def test_coverage_by_explicit_anchor_and_the_uncovered_listing() -> None:
         # An explicit anchor wins over the topic: this one covers the 500 section only.
         "email.configured": "api-500-errors",
     }
+    checks = {check_id: (ref, topics_for(check_id)) for check_id, ref in references.items()}
     lines = format_coverage(coverage(book, checks))
     assert lines == [
         "Application Not Starting (#application-not-starting): NOT COVERED",
@@ -334,7 +342,7 @@ def test_odd_runbook_severity_escalation_and_diagnoses() -> None:
         "mail--smtp--not-sending-",
         "störung-im-netz",
     ]
-    lines = format_coverage(coverage(book, dict.fromkeys(CHECK_TOPICS)))
+    lines = format_coverage(coverage(book, DECLARED))
     assert lines[-1].startswith("uncovered: Queue `backlog` (workers!) (#queue-backlog-workers), ")
     assert "Disk filling up (#disk-filling-up): " in lines[3] and "host.disk_free" in lines[3]
 

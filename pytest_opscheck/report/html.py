@@ -5,14 +5,15 @@ Everything that came from a target is escaped here; pytest-html inserts these st
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from html import escape
 from typing import Any
 
 import pytest
 
+from ..causes import attributed, root_causes
+from ..context import SweepContext
 from ..severity import LABELS, Severity
-from .record import CheckRecord, Summary
+from .record import CheckRecord, Summary, record_of
 
 DEFAULT_PATH = "opscheck-report.html"
 STYLE = (
@@ -89,11 +90,10 @@ def summary_html(summary: Summary) -> str:
 
 
 class HtmlReport:
-    """pytest-html hooks; registered only when pytest-html is active."""
+    """pytest-html hooks; registered only when pytest-html is active (`enable`)."""
 
-    def __init__(self, summary: Callable[[], Summary], targets: dict[Severity, str]) -> None:
-        self._summary = summary
-        self._targets = targets
+    def __init__(self, ctx: SweepContext) -> None:
+        self.ctx = ctx
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
@@ -112,18 +112,30 @@ class HtmlReport:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
-        prefix.append(summary_html(self._summary()))
+        if self.ctx.summary is not None:
+            prefix.append(summary_html(self.ctx.summary))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = record_of(report)
         if record is None or not (record.outcome == "failed" or record.evidence):
             return
+        # Checks that others depend on report first: the root cause among those reported so far.
+        others = [r for r in self.ctx.records.values() if r.nodeid != record.nodeid]
+        cause = root_causes([*others, record], self.ctx.reach, self.ctx.snapshots).get(record.check_id)
+        if cause:
+            record = attributed([record], {record.check_id: cause})[0]
         from pytest_html import extras
 
-        report.extras = [*getattr(report, "extras", []), extras.html(extras_html(record, self._targets))]  # type: ignore[attr-defined]
+        html = extras.html(extras_html(record, self.ctx.response_targets))
+        report.extras = [*getattr(report, "extras", []), html]  # type: ignore[attr-defined]
 
 
-def record_of(report: Any) -> CheckRecord | None:
-    data = getattr(report, "opscheck", None)
-    return CheckRecord.from_dict(data) if data else None
+def enable(config: pytest.Config, ctx: SweepContext) -> None:
+    """Register the HTML report when pytest-html is installed; written by default, self-contained."""
+    if not config.pluginmanager.hasplugin("html") or hasattr(config, "workerinput"):
+        return
+    if not config.getoption("htmlpath", None):
+        config.option.htmlpath = DEFAULT_PATH
+        config.option.self_contained_html = True
+    config.pluginmanager.register(HtmlReport(ctx), "opscheck-html")

@@ -76,7 +76,7 @@ def _runbook_link(record: CheckRecord, runbook: Runbook | None) -> str:
     own = re.search(r"^Runbook: (.+)$", record.resolution, re.M)
     if own:
         return f"(runbook: {own.group(1).strip()})"
-    section = matching_section(runbook, record.check_id) if runbook else None
+    section = matching_section(runbook, record.topics) if runbook else None
     return f"(runbook: {section.title} #{section.anchor})" if section else ""
 
 
@@ -120,7 +120,7 @@ def render_postmortem(
     outside_roots = sorted({root for root in root_of.values() if root and root not in failing})
     worst = min((r.level for r in failed), default=None)
     detected = min((first(r) for r in failed), default=started)
-    section = matching_section(runbook, failed[0].check_id) if runbook and failed else None
+    section = matching_section(runbook, failed[0].topics) if runbook and failed else None
     title = f"{failed[0].check_id}: {failed[0].message}" if failed else "no failing check"
 
     lines = [

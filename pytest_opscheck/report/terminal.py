@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
+from ..context import SweepContext
 from .record import Summary
 
 
@@ -37,3 +39,47 @@ def summary_lines(summary: Summary) -> list[str]:
         lines.append("escalation:")
         lines.extend(f"  {step}" for step in summary.escalation)
     return lines
+
+
+def header_lines(ctx: SweepContext) -> list[str]:
+    """What the sweep is pointed at, secrets redacted: the config, the timeout, the gate, the targets."""
+    s = ctx.settings
+    env = f" [env {s.env_name}]" if s.env_name else ""
+    targets = [
+        f"{name} {ctx.redact(value)}"
+        for name, value in (
+            ("compose", s.compose_project or s.compose_file),
+            ("backend", s.backend_url),
+            ("frontend", s.frontend_url),
+            ("db", s.database_url),
+            ("ws", s.websocket_url),
+            ("smtp", s.smtp.host if s.smtp else None),
+        )
+        if value
+    ]
+    return [
+        f"opscheck: config {s.source}{env}, timeout {s.timeout:g}s, fail on {ctx.fail_on.name} and above",
+        "opscheck targets: " + (", ".join(targets) or "none configured"),
+    ]
+
+
+class TerminalReport:
+    """The report header and the closing ``opscheck`` section."""
+
+    def __init__(self, ctx: SweepContext) -> None:
+        self.ctx = ctx
+
+    def pytest_report_header(self) -> list[str]:
+        return header_lines(self.ctx)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.ctx.coverage:
+            terminalreporter.section("opscheck runbook coverage")
+            for line in self.ctx.coverage:
+                terminalreporter.line(line)
+        summary = self.ctx.summary
+        if summary is None or not self.ctx.records:
+            return
+        terminalreporter.section("opscheck")
+        for line in summary_lines(summary):
+            terminalreporter.line(line)

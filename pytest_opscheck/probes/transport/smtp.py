@@ -1,4 +1,4 @@
-"""SMTP probe: connect, EHLO, STARTTLS (when configured), AUTH (when a user is set), QUIT. No mail is sent.
+"""SMTP sessions: connect, EHLO, STARTTLS (when configured), AUTH (when a user is set), QUIT. No mail is sent.
 
 Refused, timed out, TLS failure and bad credentials are told apart; the password never appears."""
 
@@ -10,10 +10,8 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-from ..config import Settings, Smtp
-from ..targets import opener
-from .deadline import within
-from .result import Finding, TargetUnreachable, table
+from ...config import Settings, Smtp
+from ..result import TargetUnreachable, table
 from .tls import client_context
 
 LOCAL_NAME = "opscheck.localhost"
@@ -119,46 +117,3 @@ def end_session(client: smtplib.SMTP, transcript: Transcript | None = None) -> N
             transcript.step("QUIT", code, message)
     except (smtplib.SMTPException, OSError):
         client.close()
-
-
-@opener("smtp", requires="smtp.host")
-def open_smtp(settings: Settings) -> Finding:
-    """One full session (connect, EHLO, STARTTLS, AUTH, QUIT): the shared reachability result."""
-    transcript = Transcript()
-
-    def session() -> Finding:
-        client = start_session(settings, transcript)
-        end_session(client, transcript)
-        return Finding.passed(transcript.evidence())
-
-    # Each step has the probe timeout; the whole session gets two, so a dripping server cannot hold the sweep.
-    assert settings.smtp is not None
-    where = f"{settings.smtp.host}:{settings.smtp.port}"
-    return within(2 * settings.timeout, "smtp", f"for the SMTP session with {where}", session)
-
-
-def _unset(settings: Settings, key: str) -> str | None:
-    """`smtp.sender is not set` or `smtp.sender (${EMAILS_FROM_EMAIL} is not set)`; None when set."""
-    reason = settings.missing(key)
-    if reason is None:
-        return None
-    detail = reason.removeprefix("not configured: ")
-    return detail if "(" in detail else f"{detail} is not set"
-
-
-def configured(settings: Settings) -> Finding:
-    """The relay host and the sender address are set."""
-    problems = []
-    host = _unset(settings, "smtp.host")
-    if host:
-        problems.append(f"no relay host: {host}")
-    sender_missing = _unset(settings, "smtp.sender")
-    sender = settings.smtp.sender if settings.smtp else None
-    if sender_missing:
-        problems.append(f"no sender address (EMAILS_FROM_EMAIL): {sender_missing}")
-    elif sender is not None and "@" not in sender:
-        problems.append(f"sender {sender!r} is not an email address")
-    if problems:
-        return Finding.failed("; ".join(problems))
-    assert settings.smtp is not None
-    return Finding.passed({"smtp": f"relay {settings.smtp.host}:{settings.smtp.port}, sender {sender}"})

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from .result import TargetUnreachable
+from ..result import TargetUnreachable
 
 T = TypeVar("T")
 

@@ -1,8 +1,8 @@
-"""WebSocket probes: the handshake (a non-upgrade answer named for what it is) and a ping."""
+"""WebSocket connections (websockets' sync client): the opening handshake, a non-upgrade answer named for
+what it is, and the cause of a WebSocket that cannot be reached at all."""
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import ssl
 import time
@@ -10,10 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..config import Settings
-from ..targets import opener
-from .result import Finding, TargetUnreachable
-from .tls import client_context
+from ..result import TargetUnreachable
 
 
 @dataclass(frozen=True)
@@ -30,22 +27,18 @@ class Handshake:
 
 
 @dataclass(frozen=True)
-class WebSocketTarget:
-    """The configured WebSocket: `connect()` opens one (websockets' sync client), with the token when set."""
+class WebSocketEndpoint:
+    """One WebSocket URL: `connect()` opens a connection (websockets' sync client), with the token when set."""
 
     url: str
     timeout: float
     context: ssl.SSLContext | None
     token: str | None = field(default=None, repr=False)
-    first: Handshake | None = None
 
     @property
     def where(self) -> str:
         parts = urlsplit(self.url)
         return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'wss' else 80)}"
-
-    def with_token(self, token: str | None) -> WebSocketTarget:
-        return dataclasses.replace(self, token=token)
 
     def connect(self, **kwargs: Any) -> Any:
         """An open `websockets.sync.client.ClientConnection` (close it, or use it in a `with`)."""
@@ -74,11 +67,8 @@ class WebSocketTarget:
                 raise TargetUnreachable("ws", unreachable_cause(exc, self)) from None
             return Handshake(cause, time.perf_counter() - started, status)
 
-    def close(self) -> None:
-        """Nothing stays open: every probe closes its own connection."""
 
-
-def refusal(exc: Exception, target: WebSocketTarget) -> tuple[int | None, str | None]:
+def refusal(exc: Exception, target: WebSocketEndpoint) -> tuple[int | None, str | None]:
     """The HTTP status and one-line reason of a handshake the server answered without upgrading."""
     from websockets.exceptions import InvalidHandshake, InvalidMessage, InvalidStatus, InvalidUpgrade
 
@@ -109,7 +99,7 @@ def refusal(exc: Exception, target: WebSocketTarget) -> tuple[int | None, str | 
     return None, None
 
 
-def unreachable_cause(exc: Exception, target: WebSocketTarget) -> str:
+def unreachable_cause(exc: Exception, target: WebSocketEndpoint) -> str:
     """One line for a WebSocket that could not be reached at all."""
     from websockets.exceptions import InvalidMessage
 
@@ -126,54 +116,3 @@ def unreachable_cause(exc: Exception, target: WebSocketTarget) -> str:
     if isinstance(exc, InvalidMessage):
         return f"{target.where} closed the connection or did not answer HTTP to the handshake"
     return f"cannot open {target.url}: {type(exc).__name__}"
-
-
-@opener("ws", requires="websocket_url", imports=("websockets.sync.client",))
-def open_ws(settings: Settings) -> WebSocketTarget:
-    """One handshake without a token: the shared reachability result (a refusal is not "down")."""
-    assert settings.websocket_url is not None
-    secure = urlsplit(settings.websocket_url).scheme == "wss"
-    target = WebSocketTarget(settings.websocket_url, settings.timeout, client_context(settings) if secure else None)
-    return dataclasses.replace(target, first=target.handshake())
-
-
-def handshake(target: WebSocketTarget) -> Finding:
-    """The WebSocket opens (with the token when there is one)."""
-    result = target.handshake() if target.token else target.first
-    assert result is not None
-    auth = "with the token" if target.token else "without a token"
-    outcome = "101 Switching Protocols" if result.ok else result.cause
-    evidence = {"handshake": f"{target.url} {auth}: {outcome} in {result.seconds * 1000:.0f} ms"}
-    if result.cause is not None:
-        return Finding.failed(result.cause, evidence)
-    return Finding.passed(evidence)
-
-
-def ping(target: WebSocketTarget) -> Finding:
-    """A ping on a fresh connection gets its pong within the timeout."""
-    from websockets.exceptions import ConnectionClosed, InvalidHandshake
-
-    try:
-        connection = target.connect()
-    except InvalidHandshake as exc:
-        _, cause = refusal(exc, target)
-        return Finding.failed(f"no WebSocket to ping: {cause or type(exc).__name__}")
-    except (OSError, TimeoutError) as exc:
-        raise TargetUnreachable("ws", unreachable_cause(exc, target)) from None
-    with connection:
-        started = time.perf_counter()
-        try:
-            pong = connection.ping()
-        except ConnectionClosed as exc:
-            return Finding.failed(f"the server closed the WebSocket before the ping: {_closed(exc)}")
-        if not pong.wait(target.timeout):
-            return Finding.failed(f"no pong within {target.timeout:g} s: the server (or a proxy) does not answer "
-                                  "pings, idle connections will drop")
-        if connection.close_code is not None:
-            return Finding.failed(f"the server closed the WebSocket during the ping: code {connection.close_code}")
-        return Finding.passed({"ping": f"pong after {(time.perf_counter() - started) * 1000:.1f} ms on {target.url}"})
-
-
-def _closed(exc: Any) -> str:
-    received = getattr(exc, "rcvd", None)
-    return f"code {received.code} {received.reason}".strip() if received else "no close frame"

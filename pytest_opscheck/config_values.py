@@ -1,0 +1,206 @@
+"""Reading a config file's values: TOML, named environments merged, ``${NAME}`` from the environment and
+the stack's ``.env``, literal secrets refused, and every value checked against its field's type."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Keys whose value must come from the environment, never be written in the file.
+_SECRET_KEYS = {"auth.password", "smtp.password"}
+# Fields of Settings that the loader fills, not the file.
+_LOADER_FIELDS = {"source", "env_name", "base_dir", "unresolved", "secrets"}
+
+
+class ConfigError(Exception):
+    """A configuration problem, told in one line that names the key and the file."""
+
+
+_SCHEMES = {
+    "backend_url": ("http", "https"),
+    "frontend_url": ("http", "https"),
+    "websocket_url": ("ws", "wss"),
+    "database_url": ("postgresql", "postgres"),
+}
+
+
+def _check_schemes(values: dict[str, Any], path: Path) -> None:
+    for key, schemes in _SCHEMES.items():
+        url = values.get(key)
+        if url is None:
+            continue
+        parts = urlsplit(url)
+        if parts.scheme not in schemes or not parts.hostname:
+            got = f"{parts.scheme}://" if parts.scheme else "no scheme"
+            raise ConfigError(f"{path}: {key}: expected a {schemes[0]}:// URL with a host, got {got}")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start}): save the file as UTF-8") from None
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _variables(table: dict[str, Any], base_dir: Path, path: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """The process environment over the stack's .env file (Compose's convention)."""
+    env_file = table.get("env_file", ".env")
+    if not isinstance(env_file, str):
+        raise ConfigError(f"{path}: env_file: expected a string, got {_kind(env_file)}")
+    dotenv_path = base_dir / env_file
+    values: dict[str, str] = {}
+    if dotenv_path.is_file():
+        from dotenv import dotenv_values
+
+        try:
+            values = {k: v for k, v in dotenv_values(dotenv_path, interpolate=False).items() if v is not None}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: env_file: cannot read {dotenv_path}: {exc}") from None
+    elif "env_file" in table:
+        raise ConfigError(f"{path}: env_file: {dotenv_path} does not exist")
+    values.update(environ)
+    return values
+
+
+def _refuse_literal_secrets(table: dict[str, Any], path: Path) -> None:
+    for dotted in _SECRET_KEYS:
+        section, key = dotted.split(".")
+        value = table.get(section, {}).get(key) if isinstance(table.get(section), dict) else None
+        if isinstance(value, str) and value and not _VAR.fullmatch(value):
+            raise ConfigError(
+                f'{path}: {dotted}: secrets come from the environment; write {key} = "${{NAME}}" '
+                "and set NAME in the environment or the .env file"
+            )
+    url = table.get("database_url")
+    if isinstance(url, str):
+        userinfo = url.split("://", 1)[-1].split("@", 1)
+        if len(userinfo) == 2 and ":" in userinfo[0]:
+            password = userinfo[0].split(":", 1)[1]
+            if password and not _VAR.fullmatch(password):
+                raise ConfigError(
+                    f"{path}: database_url: the password must come from the environment; "
+                    'write "postgresql://user:${POSTGRES_PASSWORD}@host:5432/db"'
+                )
+
+
+def _interpolate(
+    value: Any,
+    key: str,
+    variables: Mapping[str, str],
+    unresolved: dict[str, str],
+    secret_values: set[str],
+    path: Path,
+) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            sub = f"{key}.{k}" if key else str(k)
+            out[k] = _interpolate(v, sub, variables, unresolved, secret_values, path)
+        return out
+    if isinstance(value, list):
+        return [_interpolate(v, key, variables, unresolved, secret_values, path) for v in value]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    missing = [name for name in _VAR.findall(value) if not variables.get(name)]
+    if missing:
+        unresolved[key] = missing[0]
+        return None
+    if key in _SECRET_KEYS:
+        secret_values.update(variables[name] for name in _VAR.findall(value))
+    return _VAR.sub(lambda m: variables[m.group(1)], value)
+
+
+def _kind(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _convert(cls: type, table: Any, prefix: str, path: Path) -> dict[str, Any]:
+    """Check `table` against the dataclass `cls`; return the constructor's keyword arguments."""
+    where = prefix.rstrip(".") or "[tool.opscheck]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: {where}: expected a table, got {_kind(table)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)} - _LOADER_FIELDS
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), sorted(fields), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"{path}: {dotted}: unknown key{hint}")
+        if value is None:
+            continue
+        out[key] = _coerce(hints[key], value, dotted, path)
+    return out
+
+
+def _coerce(hint: Any, value: Any, dotted: str, path: Path) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, dotted, path)
+    if dataclasses.is_dataclass(hint):
+        return hint(**_convert(hint, value, f"{dotted}.", path))  # type: ignore[operator,arg-type]
+    if origin is Literal:
+        if value not in args:
+            choices = " or ".join(repr(a) for a in args)
+            raise ConfigError(f"{path}: {dotted}: expected {choices}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: {dotted}: expected a list of strings, got {_kind(value)}")
+        for item in value:
+            if not isinstance(item, str):
+                raise ConfigError(f"{path}: {dotted}: expected a list of strings, got an item that is {_kind(item)}")
+        return list(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {dotted}: expected a table of service = [names], got {_kind(value)}")
+        return {k: _coerce(args[1], v, f"{dotted}.{k}", path) for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: {dotted}: expected true or false, got {_kind(value)}")
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or (hint is int and isinstance(value, float)):
+            raise ConfigError(f"{path}: {dotted}: expected {_kind(hint())}, got {_kind(value)}")
+        if value < 0:
+            raise ConfigError(f"{path}: {dotted}: expected a value of 0 or more, got {value}")
+        return hint(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: {dotted}: expected a string, got {_kind(value)}")
+        return value
+    raise ConfigError(f"{path}: {dotted}: unsupported value")  # pragma: no cover - schema bug

@@ -1,0 +1,1 @@
+"""Diagnoses: a resource in, a Finding out, one module per runbook topic."""

@@ -1,0 +1,218 @@
+"""Application not starting / service outage / logs: the stack's containers, their state, crashes, health,
+environment and logs. Every diagnosis takes a `Stack` (any backend) and returns a Finding; every failure's
+evidence ends with the commands for the failing services, ready to paste."""
+
+from __future__ import annotations
+
+import re
+
+from ..resource.stack import LOG_LINES, LOG_SCAN_LINES, Stack, crash_loop
+from ..result import Evidence, Finding, table
+from ..secrets import MIN_SECRET_LENGTH, PLACEHOLDERS
+
+STRONG_SECRETS = {"SECRET_KEY", "JWT_SECRET"}
+
+
+def ps_table(stack: Stack) -> str:
+    """A `docker compose ps`-like table of the project."""
+    rows = []
+    for service in stack.services:
+        containers = stack.of_service(service)
+        if not containers:
+            rows.append(["-", service, "no container", "-", "-"])
+        for c in containers:
+            health = c.health["Status"] if c.health else "-"
+            state = c.describe() + (" (completed)" if stack.is_completed_job(c) else "")
+            rows.append([c.name, service, state, health, str(c.restart_count)])
+    return table(["NAME", "SERVICE", "STATE", "HEALTH", "RESTARTS"], rows)
+
+
+def _steps(stack: Stack, services: list[str], *commands: str) -> Evidence:
+    """Commands for the failing services, ready to paste ({s} is the service)."""
+    lines = [stack.command(command.format(s=service)) for service in services for command in commands]
+    return {"commands to run": "\n".join(dict.fromkeys(lines))} if lines else {}
+
+
+def _engine_lost(stack: Stack) -> Finding | None:
+    """A failed finding when the engine stopped answering since the sweep opened the stack."""
+    lost = stack.engine_lost()
+    return Finding.failed(f"the Docker engine stopped answering during the sweep: {lost}") if lost else None
+
+
+def services_running(stack: Stack) -> Finding:
+    """Every service has a running container; a declared service with none counts as down."""
+    evidence = {"docker compose ps": ps_table(stack)}
+    if not stack.services:
+        return Finding.failed(
+            f"no containers found for {stack.kind} {stack.name} (is the {stack.noun} name right? {stack.list_command})",
+            evidence,
+        )
+    down: list[str] = []
+    reasons = []
+    for service in stack.services:
+        containers = stack.of_service(service)
+        if not containers:
+            down.append(service)
+            reasons.append(f"{service} (no container)")
+        elif not any(c.status == "running" or stack.is_completed_job(c) for c in containers):
+            down.append(service)
+            reasons.append(f"{service} ({containers[0].name} {containers[0].describe()})")
+    if down:
+        evidence |= _steps(stack, down, "logs {s} --tail=100", "up -d {s}")
+        return Finding.failed(f"not running: {', '.join(reasons)}", evidence)
+    return Finding.passed(evidence)
+
+
+def no_crash_loop(stack: Stack) -> Finding:
+    """No container restarting, exited non-zero, restarted during the sweep, or just restarted by its policy."""
+    if lost := _engine_lost(stack):
+        return lost
+    problems: list[str] = []
+    failing: list[str] = []
+    evidence: Evidence = {}
+    for container in stack.containers:
+        now = stack.refreshed(container)
+        if now is None:
+            problems.append(f"{container.service} ({container.name}) was removed during the sweep")
+            continue
+        grew = now.restart_count - container.restart_count
+        exited = now.status == "exited" and now.state.get("ExitCode") not in (0, None)
+        looping = crash_loop(now.attrs)
+        if not (looping or exited or grew > 0):
+            continue
+        detail = now.describe() if now.status in ("exited", "restarting") or looping is None else looping
+        if grew > 0:
+            detail += f", restarted {grew}x during the sweep"
+        problems.append(f"{now.service} ({now.name}) {detail}")
+        failing.append(now.service)
+        last_exit = now.state.get("ExitCode") if now.status != "running" else "(running again)"
+        evidence[f"{now.name}: state"] = (
+            f"exit code {last_exit}, restart count {now.restart_count}, restart policy {now.restart_policy}, "
+            f"last finished {now.state.get('FinishedAt') or '-'}, error {now.state.get('Error') or '-'}"
+        )
+        evidence[f"{now.name}: last {LOG_LINES} log lines"] = now.logs(LOG_LINES) or "(empty)"
+    if problems:
+        evidence |= _steps(stack, sorted(set(failing)), "logs {s} --tail=100")
+        return Finding.failed("; ".join(problems), evidence)
+    return Finding.passed({"containers": f"{len(stack.containers)} checked"})
+
+
+def no_oom_kill(stack: Stack) -> Finding:
+    """No container killed by the kernel's OOM killer."""
+    killed = [c for c in stack.containers if c.state.get("OOMKilled")]
+    if not killed:
+        return Finding.passed({"containers": f"{len(stack.containers)} checked"})
+    evidence = {}
+    for c in killed:
+        limit = c.attrs.get("HostConfig", {}).get("Memory") or 0
+        sample = stack.stats(c)
+        mem = (sample or {}).get("memory_stats") or {}
+        usage = mem.get("max_usage") or mem.get("usage")
+        last = _bytes(usage) if usage else f"not measured ({c.describe()})"
+        evidence[c.name] = (
+            f"memory limit {_bytes(limit) if limit else 'none (the host ran out)'}, last usage {last}, "
+            f"state {c.describe()}"
+        )
+    evidence |= _steps(stack, sorted({c.service for c in killed}), "logs {s} --tail=100")
+    evidence["on the host"] = "dmesg | grep -i oom\ndocker stats --no-stream"
+    names = ", ".join(f"{c.service} ({c.name})" for c in killed)
+    return Finding.failed(f"killed by the OOM killer: {names}", evidence)
+
+
+def healthchecks(stack: Stack) -> Finding:
+    """Every container with a healthcheck reports healthy."""
+    bad = []
+    evidence = {}
+    for c in stack.containers:
+        health = c.health
+        if health is None or health.get("Status") == "healthy" or c.status != "running":
+            continue
+        bad.append(f"{c.service} ({c.name}) {health.get('Status')}")
+        outputs = [
+            f"exit {entry.get('ExitCode')}: {' '.join(str(entry.get('Output', '')).split())[:300]}"
+            for entry in (health.get("Log") or [])[-5:]
+        ]
+        evidence[f"{c.name}: last healthcheck outputs"] = c.scrub("\n".join(outputs)) or "(none yet)"
+    if bad:
+        names = sorted({b.split(" ")[0] for b in bad})
+        evidence |= _steps(stack, names, "logs {s} --tail=100")
+        return Finding.failed(f"healthcheck not healthy: {', '.join(bad)}", evidence)
+    return Finding.passed()
+
+
+def required_env(stack: Stack, required: dict[str, list[str]]) -> Finding:
+    """The named variables are set, non-empty, not placeholders, and strong enough (values never shown)."""
+    rows = []
+    problems = []
+    for service, names in sorted(required.items()):
+        containers = stack.of_service(service)
+        if not containers:
+            problems.append(f"{service}: no container to inspect")
+            continue
+        for container in containers:
+            env = container.env
+            for name in names:
+                verdict = env_verdict(name, env.get(name))
+                value = env.get(name)
+                rows.append([container.name, name, "set" if value is not None else "missing",
+                             str(len(value or "")), verdict or "ok"])
+                if verdict:
+                    problems.append(f"{service} ({container.name}): {name} {verdict}")
+    evidence = {"variables (values never shown)": table(["container", "variable", "present", "length", "verdict"],
+                                                         rows)}
+    if problems:
+        evidence |= _steps(stack, sorted(required), "exec {s} env | cut -d= -f1")
+        evidence["then"] = "grep POSTGRES .env   # and the other names above, in the .env the stack uses"
+        return Finding.failed("; ".join(problems), evidence)
+    return Finding.passed(evidence)
+
+
+def env_verdict(name: str, value: str | None) -> str | None:
+    """What is wrong with one variable's value, without repeating it; None when fine."""
+    if value is None:
+        return "is not set"
+    if not value.strip():
+        return "is empty"
+    if value.strip().strip("'\"").lower() in PLACEHOLDERS:
+        return "holds a placeholder value"
+    if name in STRONG_SECRETS and len(value) < MIN_SECRET_LENGTH:
+        return f"is too short ({len(value)} characters, at least {MIN_SECRET_LENGTH})"
+    return None
+
+
+def logs_clean(stack: Stack, patterns: list[str]) -> Finding:
+    """No error pattern in the log tail of any container since it (last) started."""
+    if lost := _engine_lost(stack):
+        return lost
+    regex = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    evidence = {}
+    dirty = []
+    services: list[str] = []
+    for c in stack.containers:
+        lines = c.logs_since_start(LOG_SCAN_LINES).splitlines()
+        hits = [i for i, line in enumerate(lines) if regex.search(line)]
+        if not hits:
+            continue
+        dirty.append(f"{c.service} ({c.name}): {len(hits)} matching line(s)")
+        services.append(c.service)
+        shown: list[str] = []
+        last = -1
+        for i in hits[:10]:
+            start = max(last + 1, i - 2)
+            if start > last + 1 and shown:
+                shown.append("--")
+            shown.extend(lines[start : i + 4])
+            last = min(len(lines) - 1, i + 3)
+        evidence[f"{c.name}: matching lines"] = "\n".join(shown)
+    if dirty:
+        evidence |= _steps(stack, sorted(set(services)), "logs {s} --tail=100")
+        return Finding.failed("; ".join(dirty), evidence)
+    return Finding.passed({"containers": f"{len(stack.containers)} scanned, last {LOG_SCAN_LINES} lines each"})
+
+
+def _bytes(value: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"

@@ -1,0 +1,1 @@
+"""Resources: the targets as the probes see them, opened once per sweep."""

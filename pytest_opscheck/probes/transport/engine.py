@@ -1,0 +1,153 @@
+"""The Docker engine: where it is, a client on it with the probe timeout on every request, whether it still
+answers, and a pool that samples container stats in the background. It only reads."""
+
+from __future__ import annotations
+
+import os
+import socket
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..result import TargetUnreachable
+
+STATS_WORKERS = 16
+# What one stats sample may take beyond the probe timeout: the engine itself waits ~1 s between two readings.
+STATS_SECONDS = 3.0
+
+
+def engine_address() -> str:
+    """Where the engine is, as DOCKER_HOST says (default: the local socket)."""
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def engine_host(address: str) -> str:
+    """The host published ports are reached on: loopback for a local engine, else DOCKER_HOST's host."""
+    if address.startswith(("unix://", "npipe://")):
+        return "127.0.0.1"
+    host = urlsplit(address).hostname or "127.0.0.1"
+    return "127.0.0.1" if host in ("localhost", "127.0.0.1", "::1") else host
+
+
+def connect_engine(timeout: float) -> Any:
+    """A Docker SDK client on the engine from the environment, or TargetUnreachable saying why."""
+    import docker
+
+    host = engine_address()
+    if host.startswith("unix://"):
+        _unix_socket_accepts(host, timeout)
+    try:  # the client asks the engine for its API version: that request is the reachability probe
+        return docker.from_env(timeout=timeout)
+    except docker.errors.DockerException as exc:
+        raise TargetUnreachable("docker", _engine_cause(str(exc), host, timeout)) from None
+
+
+def engine_gone(timeout: float) -> str | None:
+    """Why the engine no longer accepts connections, else None (tried on its unix socket only)."""
+    host = engine_address()
+    if host.startswith("unix://"):
+        try:
+            _unix_socket_accepts(host, timeout)
+        except TargetUnreachable as exc:
+            return exc.cause
+    return None
+
+
+def _unix_socket_accepts(host: str, timeout: float) -> None:
+    """TargetUnreachable unless something accepts on the engine's unix socket.
+
+    Tried here, with a socket that is always closed, before the SDK connects: the SDK leaves its socket open
+    when the connect itself fails (missing file, nobody listening).
+    """
+    path = host.removeprefix("unix://")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            raise TargetUnreachable("docker", _engine_cause(f"{type(exc).__name__}: {exc}", host, timeout)) from None
+
+
+def _engine_cause(text: str, host: str, timeout: float) -> str:
+    lowered = text.lower()
+    if "permission denied" in lowered:
+        return f"permission denied on {host}: run as a member of the docker group, or as root"
+    if "no such file" in lowered or "filenotfounderror" in lowered:
+        return f"no Docker engine at {host}: is dockerd running? (or set DOCKER_HOST)"
+    if "connection refused" in lowered:
+        return f"connection refused by the Docker engine at {host}: is dockerd running? (or fix DOCKER_HOST)"
+    if "timed out" in lowered or "timeout" in lowered:
+        return f"timed out after {timeout:g} s waiting for the Docker engine at {host}"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
+        return f"DNS lookup failed for the Docker engine at {host}"
+    first = text.splitlines()[0][:200] if text else "no answer"
+    return f"cannot reach the Docker engine at {host}: {first}"
+
+
+def list_containers(client: Any, label: str) -> list[dict[str, Any]]:
+    """The engine's listing of every container (running or not) with the label `key=value`."""
+    return list(client.api.containers(all=True, filters={"label": label}))
+
+
+def inspect(client: Any, container_id: str) -> Any | None:
+    """The container's SDK handle, inspected now (`.attrs`, `.name`, `.labels`); None when it is gone.
+
+    Any other engine error is TargetUnreachable with the engine's first line.
+    """
+    import docker
+
+    try:
+        return client.containers.get(container_id)
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.DockerException as exc:
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise TargetUnreachable("docker", f"cannot inspect container {container_id[:12]}: {first}") from None
+
+
+class StatsPool:
+    """One stats sample per running container, all taken at once in the background.
+
+    One sample takes a second or two (the engine waits for a second reading to compute CPU use), longer than
+    a short probe timeout: the samples go through their own client with `STATS_SECONDS` more.
+    """
+
+    def __init__(self, client: Any, timeout: float) -> None:
+        self.client = client
+        self.timeout = timeout
+        self._samples: dict[str, Future[dict[str, Any]]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._client: Any = None
+
+    def start(self, container_ids: list[str]) -> None:
+        """Start sampling the containers `container_ids` (running ones), each in a worker of its own."""
+        import docker
+
+        if not container_ids:
+            return
+        self._client = docker.from_env(
+            version=self.client.api.api_version, timeout=self.timeout + STATS_SECONDS, max_pool_size=STATS_WORKERS
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=min(STATS_WORKERS, len(container_ids)), thread_name_prefix="opscheck-stats"
+        )
+        for container_id in container_ids:
+            self._samples[container_id] = self._pool.submit(self._client.api.stats, container_id, stream=False)
+
+    def sample(self, container_id: str) -> dict[str, Any] | str | None:
+        """The container's stats sample, or why there is none (a one-line reason); None when not sampled."""
+        future = self._samples.get(container_id)
+        if future is None:
+            return None
+        try:
+            return dict(future.result(timeout=self.timeout + STATS_SECONDS + 1))
+        except Exception as exc:  # noqa: BLE001 - a sample that failed is reported with its reason
+            return f"no stats sample: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+
+    def close(self) -> None:
+        """Let the samples in flight end (each is bounded by its timeout), then close the pool's client:
+        closing a client under a running request would leave its socket open."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()

@@ -1,0 +1,125 @@
+"""Starting a sweep under ``--opscheck``: the sweep context, the targets opening at once, and every part
+registered here, in one place, each only when it is enabled (as pytest registers junitxml, xdist DSession).
+
+Only what opening the targets needs is imported before they start opening; the sweep's parts and reports
+load while the targets answer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from .causes import Reach
+from .config import ConfigError, Settings, load_settings
+from .context import CONTEXT, SweepContext
+from .redact import Redactor
+from .runbook import RunbookError
+from .runbook_links import Runbooks
+from .severity import RESPONSE_TARGETS, Severity
+from .targets import TARGETS, Targets, roots
+
+
+def builtin_checks_dir() -> Path:
+    """The folder of the built-in checks, installed as ``pytest_opscheck.checks``."""
+    spec = importlib.util.find_spec("pytest_opscheck.checks")
+    assert spec is not None and spec.submodule_search_locations is not None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _settings(config: pytest.Config) -> Settings:
+    try:
+        return load_settings(
+            Path(config.rootpath),
+            config.getoption("opscheck_config"),
+            config.getoption("opscheck_env"),
+            config.getoption("opscheck_timeout"),
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _folders(settings: Settings) -> list[Path]:
+    folders = [builtin_checks_dir()]
+    for folder in settings.checks:
+        path = settings.path(folder)
+        if not path.is_dir():
+            raise pytest.UsageError(f"{settings.source}: checks: folder {folder} does not exist ({path})")
+        folders.append(path)
+    return folders
+
+
+def context(config: pytest.Config) -> SweepContext:
+    """The sweep context from the command line and the config; usage errors name what to fix."""
+    settings = _settings(config)
+    folders = _folders(settings)
+    try:
+        runbooks = Runbooks(settings)
+    except RunbookError as exc:
+        raise pytest.UsageError(f"runbook: {exc}") from None
+    if config.getoption("opscheck_coverage") and settings.runbook is None:
+        raise pytest.UsageError(
+            f'--opscheck-coverage needs a runbook: add runbook = "docs/runbook.md" to {settings.source}'
+        )
+    config.args = [str(f) for f in folders]
+    return SweepContext(
+        settings=settings,
+        redact=Redactor(settings.secrets),
+        runbooks=runbooks,
+        targets=Targets(settings),
+        response_targets=runbooks.targets(RESPONSE_TARGETS),
+        escalation=runbooks.escalation(),
+        fail_on=Severity[config.getoption("opscheck_fail_on") or "P4"],
+        reach=Reach(roots(), {name: spec.via for name, spec in TARGETS.items()}),
+    )
+
+
+def start(config: pytest.Config) -> None:
+    """Build the sweep context, start opening the targets, register the sweep's parts."""
+    ctx = config.stash[CONTEXT] = context(config)
+    coverage_only = bool(config.getoption("opscheck_coverage"))
+    if not config.option.collectonly and not coverage_only:
+        # Open every configured target now, in the background: the slow probes overlap the rest of pytest's
+        # start-up and collection.
+        ctx.targets.prefetch()
+    register(config, ctx, coverage_only)
+
+
+def register(config: pytest.Config, ctx: SweepContext, coverage_only: bool) -> None:
+    """Every part of the sweep, each built on the context; the optional ones only when asked for."""
+    from .fixtures import register as register_fixtures
+    from .report import files, html
+    from .report.terminal import TerminalReport
+    from .sweep.collect import Collection
+    from .sweep.gate import Gate
+    from .sweep.record import Recorder
+
+    plugins = config.pluginmanager
+    register_fixtures(config)
+    plugins.register(Collection(ctx, coverage_only), "opscheck-collection")
+    plugins.register(Recorder(ctx), "opscheck-records")
+    plugins.register(Gate(ctx, coverage_only), "opscheck-gate")
+    plugins.register(TerminalReport(ctx), "opscheck-terminal")
+    html.enable(config, ctx)
+    files.register(config, ctx)
+    seconds = config.getoption("opscheck_wait")
+    if seconds:
+        from .sweep.wait import Wait
+
+        # pytest's run of one item, as rerun plugins use it: through the plugin manager, not a private import.
+        runner = plugins.get_plugin("runner")
+        assert runner is not None
+        plugins.register(Wait(ctx, seconds, runner.runtestprotocol), "opscheck-wait")
+    plugins.register(_Closer(ctx), "opscheck-close")
+
+
+class _Closer:
+    """Closes the targets when pytest is done with the sweep."""
+
+    def __init__(self, ctx: SweepContext) -> None:
+        self.ctx = ctx
+
+    def pytest_unconfigure(self) -> None:
+        self.ctx.targets.close()
