@@ -100,7 +100,7 @@ def register(config: pytest.Config, ctx: SweepContext, coverage_only: bool) -> N
     register_fixtures(config)
     plugins.register(Collection(ctx, coverage_only), "opscheck-collection")
     plugins.register(Recorder(ctx), "opscheck-records")
-    plugins.register(Gate(ctx, coverage_only), "opscheck-gate")
+    plugins.register(Gate(ctx, coverage_only, bool(config.option.collectonly)), "opscheck-gate")
     plugins.register(TerminalReport(ctx), "opscheck-terminal")
     html.enable(config, ctx)
     files.register(config, ctx)

@@ -10,9 +10,10 @@ from ..context import SweepContext
 class Gate:
     """Sets the exit status once every record is in (SPEC.md: 0, 1, 5 no verdict)."""
 
-    def __init__(self, ctx: SweepContext, coverage_only: bool) -> None:
+    def __init__(self, ctx: SweepContext, coverage_only: bool, collect_only: bool) -> None:
         self.ctx = ctx
         self.coverage_only = coverage_only
+        self.collect_only = collect_only  # --collect-only runs nothing: no verdict expected
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -21,7 +22,7 @@ class Gate:
                 session.exitstatus = pytest.ExitCode.OK
             return
         summary = self.ctx.summary
-        if summary is None:
+        if summary is None or self.collect_only:
             return
         if exitstatus == pytest.ExitCode.TESTS_FAILED and self._only_below_threshold(session):
             session.exitstatus = pytest.ExitCode.OK
