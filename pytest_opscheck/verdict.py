@@ -16,12 +16,10 @@ _observed: ContextVar[Evidence | None] = ContextVar("opscheck_observed", default
 class CheckFailed(pytest.fail.Exception):  # type: ignore[name-defined,misc]
     """A check's failure: a one-line cause plus evidence; shown without a traceback."""
 
-    def __init__(self, cause: str, evidence: Evidence | None = None, target: str | None = None) -> None:
-        # `target`: the target it could not reach, when that is why it failed (root-cause attribution).
+    def __init__(self, cause: str, evidence: Evidence | None = None) -> None:
         super().__init__(cause, pytrace=False)
         self.cause = cause
         self.evidence = dict(evidence or {})
-        self.target = target
 
 
 def fail(cause: str, evidence: Evidence | None = None) -> NoReturn:

@@ -125,9 +125,9 @@ class Recorder:
 
 def _cause(failure: CheckFailed | TargetUnreachable) -> tuple[str, dict[str, str], str | None]:
     """A failure's one-line cause, its evidence and the target it could not reach (if that is why)."""
-    if isinstance(failure, TargetUnreachable):
+    if isinstance(failure, TargetUnreachable):  # its target is down: that target's own check explains it
         return f"{failure.target}: {failure.cause}", dict(failure.evidence), failure.target
-    return failure.cause, dict(failure.evidence), failure.target
+    return failure.cause, dict(failure.evidence), None
 
 
 def _redact_report(report: pytest.TestReport, redact: Any) -> None:
