@@ -13,15 +13,16 @@ from pytest_opscheck.verdict import expect
 @pytest.mark.severity("P1")
 @pytest.mark.resolution(
     """The backend's health endpoint does not answer healthy. Is the container up, and why did it stop?
-  docker compose ps backend
-  docker compose logs backend --tail=100
-Ask it yourself:  curl -i http://localhost:8000/api/v1/utils/health-check/   (Node: curl http://localhost:3001/health)
+  {compose} ps {backend}
+  {compose} logs {backend} --tail=100
+Ask it yourself:  curl -i {health_url}
 When the health JSON names a failing dependency (database), fix that first (see db.reachable).
-Once the cause is gone:  docker compose up -d backend   (or docker compose restart backend)"""
+Once the cause is gone:  {compose} up -d {backend}   (or {compose} restart {backend})"""
 )
 @pytest.mark.topics("health", "outage")
 @pytest.mark.depends_on("db")
 @pytest.mark.service("backend")
+@pytest.mark.automates("curl */health*", "*check health endpoints*")
 def test_health(http: Http) -> None:
     site = http.backend
     assert site.first is not None
@@ -31,14 +32,15 @@ def test_health(http: Http) -> None:
 @pytest.mark.severity("P3")
 @pytest.mark.resolution(
     """The backend reports its memory close to the limit: responses slow down, then it gets OOM-killed.
-  curl http://localhost:3001/health | jq '.checks.memory'
+  curl {health_url} | jq '{memory_jq}'
   docker stats --no-stream
-A restart frees it for now:  docker compose restart backend
+A restart frees it for now:  {compose} restart {backend}
 then look for the leak (caches without bounds, listeners never removed) before it comes back."""
 )
 @pytest.mark.topics("slow", "resources", "health")
 @pytest.mark.depends_on("backend")
 @pytest.mark.service("backend")
+@pytest.mark.automates("curl */health*memory*", "*check memory usage*")
 def test_health_memory(http: Http, opscheck_config: Settings) -> None:
     site = http.backend
     assert site.first is not None

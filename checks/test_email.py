@@ -14,13 +14,17 @@ from pytest_opscheck.verdict import expect
 
 @pytest.mark.severity("P3")
 @pytest.mark.resolution(
-    """Email is not fully configured: password-reset mails cannot go out. Set the relay and the sender in .env:
+    """Email is not fully configured: password-reset mails cannot go out. Set the relay and the sender in {env_file}:
   SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD, and EMAILS_FROM_EMAIL (the From address)
 then check what the backend sees:
-  docker compose exec backend python -c "from app.core.config import settings; print(settings.emails_enabled)"
-and restart it:  docker compose up -d backend"""
+  {compose} exec {backend} python -c "from app.core.config import settings; print(settings.emails_enabled)"
+and restart it:  {compose} up -d {backend}"""
 )
 @pytest.mark.topics("email")
+@pytest.mark.automates(
+    "docker compose exec * python -c *emails_enabled*", "*check smtp settings*", "verify emails_from_email set",
+    "*smtp credentials*",
+)
 def test_configured(opscheck_config: Settings) -> None:
     if opscheck_config.smtp is None:
         pytest.skip("not configured: smtp")
@@ -33,10 +37,11 @@ def test_configured(opscheck_config: Settings) -> None:
 - refused / timed out: wrong SMTP_HOST or SMTP_PORT, or a firewall between the stack and the relay
 - TLS failure: STARTTLS on an implicit-TLS port (465: set ssl = true), or a certificate the client
   does not trust (ca_file)
-- authentication failed: verify SMTP_USER / SMTP_PASSWORD in .env
-Then check the email logs:  docker compose logs backend | grep -i -e mail -e smtp"""
+- authentication failed: verify SMTP_USER / SMTP_PASSWORD in {env_file}
+Then check the email logs:  {compose} logs {backend} | grep -i -e mail -e smtp"""
 )
 @pytest.mark.topics("email")
+@pytest.mark.automates("test smtp connection")
 def test_smtp_session(opscheck_targets: Targets) -> None:
     finding = open_target(opscheck_targets, "smtp")
     assert isinstance(finding, Finding)

@@ -12,15 +12,16 @@ from pytest_opscheck.verdict import expect, skip_unless_configured
 
 @pytest.mark.severity("P1")
 @pytest.mark.resolution(
-    """The frontend does not serve its page.
-  docker compose ps frontend
-  docker compose logs frontend --tail=100
-  curl -i http://localhost:3000      (Vite dev server: http://localhost:5173)
+    """The frontend does not serve its page. It is served by {frontend_serving}:
+  {compose} ps {frontend}
+  {compose} logs {frontend} --tail=100
+  curl -i -H "Accept: text/html" {frontend_url}/
 A broken build is rebuilt from scratch:
-  docker compose build --no-cache frontend && docker compose up -d frontend"""
+  {frontend_rebuild}"""
 )
 @pytest.mark.topics("health", "outage", "frontend-404")
 @pytest.mark.service("frontend")
+@pytest.mark.automates("curl http://localhost:3000*", "curl http://localhost:5173*")
 def test_root(http: Http) -> None:
     site = http.frontend
     assert site.first is not None
@@ -30,16 +31,14 @@ def test_root(http: Http) -> None:
 @pytest.mark.severity("P2")
 @pytest.mark.resolution(
     """Deep links of the single-page app do not get the app shell (the runbook's "Frontend 404 errors"):
-the web server has no SPA fallback, so any route but / is looked up as a file.
-- nginx: in the location / block:  try_files $uri /index.html;
-- check the router's base path (TanStack Router / Vite `base`) matches where the app is served
-- check the whole Vite build output (dist/) was deployed, index.html included:
-  docker compose exec frontend ls /usr/share/nginx/html
-Then: docker compose build --no-cache frontend && docker compose up -d frontend"""
+{spa_fallback}
+Ask as a browser does:  curl -i -H "Accept: text/html" {frontend_url}/<route>
+Then: {frontend_rebuild}"""
 )
 @pytest.mark.topics("frontend-404")
 @pytest.mark.depends_on("frontend")
 @pytest.mark.service("frontend")
+@pytest.mark.automates("*router configuration*")
 def test_spa_routes(http: Http, opscheck_config: Settings) -> None:
     skip_unless_configured(opscheck_config.missing("frontend_routes"))
     expect(probe.spa_routes(http.frontend, opscheck_config.frontend_routes))
@@ -50,12 +49,13 @@ def test_spa_routes(http: Http, opscheck_config: Settings) -> None:
     """index.html references scripts or stylesheets that do not load (or come back as HTML, the SPA
 fallback hiding a missing file): index.html and dist/assets are from different builds, the deploy of
 dist/ was partial, or Vite's `base` points elsewhere.
-  docker compose exec frontend ls /usr/share/nginx/html/assets
+  {frontend_files}
 Deploy the whole dist/ folder of one build (index.html last):
-  docker compose build --no-cache frontend && docker compose up -d frontend"""
+  {frontend_rebuild}"""
 )
 @pytest.mark.topics("frontend-404")
 @pytest.mark.depends_on("frontend")
 @pytest.mark.service("frontend")
+@pytest.mark.automates("verify vite build output", "*deployment of dist/*")
 def test_assets(http: Http) -> None:
     expect(probe.frontend_assets(http.frontend))

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from pytest_opscheck.config import Settings
-from pytest_opscheck.probes.diagnosis import host, network
+from pytest_opscheck.probes.diagnosis import config_current, host, network
 from pytest_opscheck.probes.diagnosis import stack as diagnose
+from pytest_opscheck.probes.resource.compose import ComposeStack
 from pytest_opscheck.probes.resource.stack import Stack
 from pytest_opscheck.verdict import expect, skip_unless_configured
 
@@ -17,13 +18,14 @@ from pytest_opscheck.verdict import expect, skip_unless_configured
 @pytest.mark.severity("P1")
 @pytest.mark.resolution(
     """A service has no running container. See the state and why it stopped:
-  docker compose ps
-  docker compose logs <service> --tail=100
-Fix what the logs say (often a variable in .env, the database, or a port), then start it:
-  docker compose up -d <service>
-If it needs the database, check that first: docker compose ps db ; grep POSTGRES .env"""
+  {compose} ps
+  {compose} logs <service> --tail=100
+Fix what the logs say (often a variable in {env_file}, the database, or a port), then start it:
+  {compose} up -d <service>
+If it needs the database, check that first: {compose} ps {db} ; grep -e POSTGRES -e DATABASE_URL {env_file}"""
 )
 @pytest.mark.topics("outage")
+@pytest.mark.automates("docker compose ps", "docker compose ps *", "*check container status*", "*check all services*")
 def test_services_running(stack: Stack) -> None:
     expect(diagnose.services_running(stack))
 
@@ -33,12 +35,13 @@ def test_services_running(stack: Stack) -> None:
     """A container keeps crashing (restarting, exited with an error, or restarted during the sweep). The
 evidence holds its last log lines; the first error there is usually the cause (a bad variable, the
 database out of reach, a missing secret):
-  docker compose logs <service> --tail=100
+  {compose} logs <service> --tail=100
   dmesg | grep -i oom            # killed for memory? see stack.no_oom_kill
-Fix the cause, then: docker compose up -d <service>
+Fix the cause, then: {compose} up -d <service>
 If it started with a deploy, roll back to the previous image tag."""
 )
 @pytest.mark.topics("outage")
+@pytest.mark.automates("docker compose logs *")
 def test_no_crash_loop(stack: Stack) -> None:
     expect(diagnose.no_crash_loop(stack))
 
@@ -48,11 +51,12 @@ def test_no_crash_loop(stack: Stack) -> None:
     """The kernel killed a container for going over its memory limit.
   dmesg | grep -i oom
   docker stats --no-stream
-Raise the service's limit (mem_limit, or deploy.resources.limits.memory, in docker-compose.yml), then
-  docker compose up -d <service>
+Raise the service's limit (mem_limit, or deploy.resources.limits.memory, in {compose_file}), then
+  {compose} up -d <service>
 and look for what needed that much memory (a leak, a huge request, a query loading everything)."""
 )
 @pytest.mark.topics("outage", "resources")
+@pytest.mark.automates("dmesg*oom*", "*check for oom*")
 def test_no_oom_kill(stack: Stack) -> None:
     expect(diagnose.no_oom_kill(stack))
 
@@ -61,10 +65,11 @@ def test_no_oom_kill(stack: Stack) -> None:
 @pytest.mark.resolution(
     """A container's healthcheck fails. Its last outputs are in the evidence; for more:
   docker inspect --format '{{json .State.Health}}' <container>
-  docker compose logs <service> --tail=100
-Fix what it reports (often the database or a dependency), then: docker compose up -d <service>"""
+  {compose} logs <service> --tail=100
+Fix what it reports (often the database or a dependency), then: {compose} up -d <service>"""
 )
 @pytest.mark.topics("outage", "health")
+@pytest.mark.automates("docker inspect *health*")
 def test_healthchecks(stack: Stack) -> None:
     expect(diagnose.healthchecks(stack))
 
@@ -73,13 +78,14 @@ def test_healthchecks(stack: Stack) -> None:
 @pytest.mark.resolution(
     """A required variable is missing, empty, a placeholder (changethis, changeme, secret) or too short.
 See which names the container has (names only, never values):
-  docker compose exec <service> env | cut -d= -f1
-  grep POSTGRES .env
-Put a real value in .env (secrets: at least 32 random characters: openssl rand -hex 32), then
-  docker compose up -d <service>
+  {compose} exec <service> env | cut -d= -f1
+  grep -e POSTGRES -e DATABASE_URL {env_file}
+Put a real value in {env_file} (secrets: at least 32 random characters: openssl rand -hex 32), then
+  {compose} up -d <service>
 Changing SECRET_KEY/JWT_SECRET logs every user out: tokens already issued stop being valid."""
 )
 @pytest.mark.topics("outage")
+@pytest.mark.automates("docker compose exec * env*", "*check environment variables*", "grep * .env", "cat .env")
 def test_required_env(stack: Stack, opscheck_config: Settings) -> None:
     skip_unless_configured(opscheck_config.missing("required_env"))
     expect(diagnose.required_env(stack, opscheck_config.required_env))
@@ -89,11 +95,12 @@ def test_required_env(stack: Stack, opscheck_config: Settings) -> None:
 @pytest.mark.resolution(
     """A port of the stack is not listening, or another process holds it (port conflict).
 Who holds it:  ss -ltnp | grep :<port>
-Stop that process, or change the port in docker-compose.yml, then
-  docker compose up -d <service>
-Not listening at all: docker compose logs <service> --tail=100"""
+Stop that process, or change the port in {compose_file}, then
+  {compose} up -d <service>
+Not listening at all: {compose} logs <service> --tail=100"""
 )
 @pytest.mark.topics("outage", "network")
+@pytest.mark.automates("ss -l*", "*port conflict*")
 def test_ports_bound(stack: Stack, opscheck_config: Settings) -> None:
     expect(network.ports_bound(stack, opscheck_config.timeout))
 
@@ -101,16 +108,19 @@ def test_ports_bound(stack: Stack, opscheck_config: Settings) -> None:
 @pytest.mark.severity("P1")
 @pytest.mark.resolution(
     """The backend container cannot reach the database over the stack's network.
-  docker compose ps db
-  docker compose exec backend ping db
+  {compose} ps {db}
+  {compose} exec {backend} ping db
   docker network ls
-Name does not resolve: both services must share a network in docker-compose.yml (and the name must be the
-service's). Does not connect: the database is down or listens elsewhere: docker compose restart db ;
-grep POSTGRES .env"""
+Name does not resolve: both services must share a network in {compose_file} (and the name must be the
+service's). Does not connect: the database is down or listens elsewhere: {compose} restart {db} ;
+grep -e POSTGRES -e DATABASE_URL {env_file}"""
 )
 @pytest.mark.topics("network", "database", "outage")
 @pytest.mark.depends_on("db")
 @pytest.mark.service("backend")
+@pytest.mark.automates(
+    "docker compose exec * ping *", "docker network ls", "*check database connectivity*", "check network",
+)
 def test_backend_reaches_db(stack: Stack, opscheck_config: Settings) -> None:
     s = opscheck_config
     if not (s.stack_db_address or s.database_url) and s.db_service not in stack.services:
@@ -121,11 +131,12 @@ def test_backend_reaches_db(stack: Stack, opscheck_config: Settings) -> None:
 @pytest.mark.severity("P2")
 @pytest.mark.resolution(
     """Errors in the recent logs (tracebacks, FATAL, panic, connection errors, OOM). Read around them:
-  docker compose logs <service> --tail=100
-The first error is usually the cause: 'could not connect' points at the database (docker compose ps db),
+  {compose} logs <service> --tail=100
+The first error is usually the cause: 'could not connect' points at the database ({compose} ps {db}),
 OOM at memory (dmesg | grep -i oom), a traceback at a bug or a bad deploy (roll back if it began with one)."""
 )
 @pytest.mark.topics("logs", "outage", "api-500")
+@pytest.mark.automates("docker compose logs*", "*check logs", "*identify error in logs*", "*check backend logs*")
 def test_logs_clean(stack: Stack, opscheck_config: Settings) -> None:
     expect(diagnose.logs_clean(stack, opscheck_config.log_patterns))
 
@@ -134,10 +145,11 @@ def test_logs_clean(stack: Stack, opscheck_config: Settings) -> None:
 @pytest.mark.resolution(
     """A container uses most of its memory limit: the OOM killer is next.
   docker stats --no-stream
-Restart it to get memory back for now (docker compose restart <service>), raise mem_limit in
-docker-compose.yml, and look for the leak (the health JSON's memory figures, heap dumps)."""
+Restart it to get memory back for now ({compose} restart <service>), raise mem_limit in
+{compose_file}, and look for the leak (the health JSON's memory figures, heap dumps)."""
 )
 @pytest.mark.topics("resources", "outage", "slow")
+@pytest.mark.automates("docker stats*", "check resources", "*check memory usage*")
 def test_memory_headroom(stack: Stack, opscheck_config: Settings) -> None:
     expect(host.memory_headroom(stack, opscheck_config.thresholds.memory_percent))
 
@@ -146,9 +158,33 @@ def test_memory_headroom(stack: Stack, opscheck_config: Settings) -> None:
 @pytest.mark.resolution(
     """A container is using a lot of CPU.
   docker stats --no-stream
-  docker compose logs <service> --tail=100
+  {compose} logs <service> --tail=100
 Look for a hot loop or a slow query (db.slow_queries); scale or restart the service if users feel it."""
 )
 @pytest.mark.topics("resources", "slow")
+@pytest.mark.automates("docker stats*", "check resources")
 def test_cpu(stack: Stack, opscheck_config: Settings) -> None:
     expect(host.cpu(stack, opscheck_config.thresholds.cpu_percent))
+
+
+@pytest.mark.severity("P2")
+@pytest.mark.resolution(
+    """A container still runs with the configuration it was created with, from before .env or the compose
+file changed: a fix there ("I fixed SECRET_KEY and it still fails") has not reached it. A restart keeps the
+old configuration; recreate the service:
+  {compose} up -d <service>
+See what changed first (values of secrets are never printed by this check):
+  {compose} config <service>
+  git diff -- {compose_file} {env_file}     (or the copy you deployed from)
+Compose also takes variables from the shell that ran `up`: run it from the same shell, with the same
+exports, or put those variables in {env_file}."""
+)
+@pytest.mark.topics("outage")
+@pytest.mark.automates("cat .env", "*verify .env*", "docker compose config*")
+def test_config_current(stack: Stack, opscheck_config: Settings) -> None:
+    if not isinstance(stack, ComposeStack):
+        pytest.skip(f"a {stack.kind} has no Compose config hash to compare")
+    finding = config_current.config_current(stack, stack.config_today(), opscheck_config.timeout)
+    if isinstance(finding, str):
+        pytest.skip(finding)
+    expect(finding)

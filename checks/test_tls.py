@@ -13,7 +13,7 @@ from pytest_opscheck.verdict import expect
 @pytest.mark.resolution(
     """A certificate does not verify or expires within thresholds.cert_days. Renew the certificates
 (certbot renew, or your provider's renewal), install the full chain, and reload the proxy:
-  docker compose restart proxy
+  {compose} restart proxy
 Check what is served:
   openssl s_client -connect <host>:443 -servername <host> </dev/null | openssl x509 -noout -issuer -dates
 A private CA: point ca_file at its bundle."""

@@ -14,13 +14,19 @@ from pytest_opscheck.verdict import expect, fail, skip_unless_configured
 
 @pytest.mark.severity("P2")
 @pytest.mark.resolution(
-    """The WebSocket does not open. Try it by hand:  wscat -c ws://localhost:3001/realtime
+    """The WebSocket does not open. Try it by hand:  wscat -c {websocket_url}
 - 404: no WebSocket route at that path (websocket_url, or the backend's route)
 - 426, or a plain 200/400: something in front (nginx, a load balancer) does not pass the upgrade. Ensure the
   WebSocket upgrade headers are passed, nginx:  proxy_http_version 1.1;
   proxy_set_header Upgrade $http_upgrade;  proxy_set_header Connection "upgrade";
-- 401/403: the token is missing or refused (see auth.token_accepted)
-Errors on the server side:  docker compose logs backend | grep -i "websocket\\|socket" """
+- 401/403: the token is missing or refused (see auth.token_accepted); websocket_token says whether the
+  channel takes one ("none", "header": Authorization: Bearer, "query": ?token=)
+- "no WebSocket answers at this path; HTTP on the same origin answers": the server upgrades other paths
+  only (a ws/socket.io server attached to one path): fix websocket_url or the server's WebSocket path
+- Socket.io: no engine.io open packet, or the CONNECT refused (44): websocket_protocol and the path
+  (default /socket.io/), or the server's auth middleware; graphql-transport-ws: a 4403 close is the
+  server's onConnect refusing, 4406 the subprotocol
+Errors on the server side:  {compose} logs {backend} | grep -i "websocket\\|socket" """
 )
 @pytest.mark.topics("websocket")
 def test_handshake(ws: WebSocketTarget) -> None:
@@ -30,11 +36,13 @@ def test_handshake(ws: WebSocketTarget) -> None:
 
 @pytest.mark.severity("P2")
 @pytest.mark.resolution(
-    """The WebSocket opens but its ping gets no pong in time: the server's event loop is stuck or overloaded,
-or a proxy swallows control frames; clients will see "Offline" and reconnect in a loop.
-  docker compose logs backend | grep -i "websocket\\|socket"
+    """The WebSocket opens but its heartbeat does not answer in time (a ping frame's pong; Socket.io: the
+server's own engine.io ping, due pingInterval after the open; graphql-transport-ws: its pong): the server's
+event loop is stuck or overloaded, or a proxy swallows frames; clients will see "Offline" and reconnect in
+a loop.
+  {compose} logs {backend} | grep -i "websocket\\|socket"
   docker stats --no-stream
-If the server is overloaded:  docker compose restart backend"""
+If the server is overloaded:  {compose} restart {backend}"""
 )
 @pytest.mark.topics("websocket")
 @pytest.mark.depends_on("ws")
@@ -47,9 +55,9 @@ def test_ping(ws: WebSocketTarget) -> None:
 @pytest.mark.resolution(
     """More WebSocket connections are open than the limit: clients reconnect without closing the old
 socket (a connection leak), or the server never reaps dead ones.
-  curl http://localhost:3001/metrics | grep websocket
+  curl {metrics_url} | grep websocket
 Check the client code for reconnect loops that leak; a restart drops them for now:
-  docker compose restart backend"""
+  {compose} restart {backend}"""
 )
 @pytest.mark.topics("websocket")
 @pytest.mark.depends_on("backend")

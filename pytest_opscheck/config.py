@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .config_edge import check_edge
 from .config_values import (
     ConfigError,
     _check_schemes,
@@ -48,6 +49,12 @@ class Thresholds:
     ws_connections_max: int = 1000
     health_memory_percent: float = 90.0
     cert_days: int = 14
+    # The engine's host: MemAvailable under this share of MemTotal fails host.memory_free.
+    host_memory_free_percent: float = 10.0
+    # db.missing_indexes: a table of at least this many rows per sequential scan, read mostly (this share of its
+    # scans or more) by sequential scans.
+    seq_scan_rows: int = 10000
+    seq_scan_percent: float = 50.0
 
 
 @dataclass(frozen=True)
@@ -64,11 +71,16 @@ class Auth:
     """The smoke account and the endpoints the auth checks use."""
 
     login_path: str = ""
-    style: Literal["form", "json"] = "form"
+    # form/json: the two fields posted; graphql: `query` (the login mutation) with the variables
+    # named by username_field and password_field.
+    style: Literal["form", "json", "graphql"] = "form"
     username: str | None = None
     password: str | None = None
+    username_field: str = "username"
+    password_field: str = "password"
+    query: str | None = None
     probe_path: str | None = None
-    token_field: str = "access_token"
+    token_field: str = "access_token"  # a dotted path into the answer: token, data.login.accessToken
     origin: str | None = None
 
 
@@ -91,6 +103,8 @@ class Settings:
 
     compose_project: str | None = None
     compose_file: str | None = None
+    # A Docker Swarm stack (the name given to `docker stack deploy`) instead of a Compose project.
+    swarm_stack: str | None = None
     env_file: str | None = None
     backend_url: str | None = None
     health_path: str = "/health"
@@ -101,6 +115,9 @@ class Settings:
     slow_seconds: float = 2.0
     database_url: str | None = None
     websocket_url: str | None = None
+    # What runs on the WebSocket, and how it gets the login's token (none: the ws checks need no login).
+    websocket_protocol: Literal["plain", "socket.io", "graphql-transport-ws"] = "plain"
+    websocket_token: Literal["none", "header", "query"] = "none"
     migrations: Migrations | None = None
     required_env: dict[str, list[str]] = field(default_factory=dict)
     auth: Auth | None = None
@@ -222,6 +239,11 @@ def settings_from_table(
     resolved = _interpolate(table, "", variables, unresolved, secret_values, path)
     values = _convert(Settings, resolved, "", path)
     _check_schemes(values, path)
+    check_edge(values, path)
+    if values.get("swarm_stack") and (values.get("compose_project") or values.get("compose_file")):
+        other = "compose_project" if values.get("compose_project") else "compose_file"
+        raise ConfigError(f"{path}: swarm_stack and {other} are both set: the stack is either a Swarm stack or a "
+                          f"Compose project, keep one of them")
     if timeout is not None:
         values["timeout"] = timeout
     for name, value in variables.items():

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .config_secrets import TextError, check_list, check_text, refuse_url_literals, substitute
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Keys whose value must come from the environment, never be written in the file.
 _SECRET_KEYS = {"auth.password", "smtp.password"}
@@ -74,12 +76,14 @@ def _variables(table: dict[str, Any], base_dir: Path, path: Path, environ: Mappi
     dotenv_path = base_dir / env_file
     values: dict[str, str] = {}
     if dotenv_path.is_file():
-        from dotenv import dotenv_values
+        from .config_env import EnvFileError, read_env_file
 
-        try:
-            values = {k: v for k, v in dotenv_values(dotenv_path, interpolate=False).items() if v is not None}
+        try:  # its ${NAME} references expanded as Compose expands them
+            values = read_env_file(dotenv_path, environ)
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: env_file: cannot read {dotenv_path}: {exc}") from None
+        except EnvFileError as exc:
+            raise ConfigError(f"{path}: env_file: {dotenv_path}: {exc} (Compose refuses it too)") from None
     elif "env_file" in table:
         raise ConfigError(f"{path}: env_file: {dotenv_path} does not exist")
     values.update(environ)
@@ -105,6 +109,9 @@ def _refuse_literal_secrets(table: dict[str, Any], path: Path) -> None:
                     f"{path}: database_url: the password must come from the environment; "
                     'write "postgresql://user:${POSTGRES_PASSWORD}@host:5432/db"'
                 )
+    literal = refuse_url_literals(table, path)
+    if literal:
+        raise ConfigError(literal)
 
 
 def _interpolate(
@@ -131,7 +138,9 @@ def _interpolate(
         return None
     if key in _SECRET_KEYS:
         secret_values.update(variables[name] for name in _VAR.findall(value))
-    return _VAR.sub(lambda m: variables[m.group(1)], value)
+    text, secrets = substitute(key, value, variables)  # a URL's userinfo and query from the environment: secrets
+    secret_values.update(secrets)
+    return text
 
 
 def _kind(value: Any) -> str:
@@ -156,9 +165,11 @@ def _convert(cls: type, table: Any, prefix: str, path: Path) -> dict[str, Any]:
     for key, value in table.items():
         dotted = f"{prefix}{key}"
         if key not in fields:
-            close = difflib.get_close_matches(str(key), sorted(fields), n=1)
+            plain = len(str(key)) <= 100 and str(key).isprintable()  # a hostile key is not echoed whole
+            close = difflib.get_close_matches(str(key), sorted(fields), n=1) if plain else []
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ConfigError(f"{path}: {dotted}: unknown key{hint}")
+            shown = dotted if plain else f"{dotted[:60]!r}…"
+            raise ConfigError(f"{path}: {shown}: unknown key{hint}")
         if value is None:
             continue
         out[key] = _coerce(hints[key], value, dotted, path)
@@ -176,7 +187,9 @@ def _coerce(hint: Any, value: Any, dotted: str, path: Path) -> Any:
     if origin is Literal:
         if value not in args:
             choices = " or ".join(repr(a) for a in args)
-            raise ConfigError(f"{path}: {dotted}: expected {choices}, got {value!r}")
+            # Echoed only when it reads as a word: a value ${NAME} filled in may be anything, a secret too.
+            got = repr(value) if re.fullmatch(r"[\w.-]{1,40}", str(value)) else f"another {_kind(value)[2:]}"
+            raise ConfigError(f"{path}: {dotted}: expected {choices}, got {got}")
         return value
     if origin is list:
         if not isinstance(value, list):
@@ -184,6 +197,7 @@ def _coerce(hint: Any, value: Any, dotted: str, path: Path) -> Any:
         for item in value:
             if not isinstance(item, str):
                 raise ConfigError(f"{path}: {dotted}: expected a list of strings, got an item that is {_kind(item)}")
+        _text(check_list, dotted, value, path)
         return list(value)
     if origin is dict:
         if not isinstance(value, dict):
@@ -202,5 +216,14 @@ def _coerce(hint: Any, value: Any, dotted: str, path: Path) -> Any:
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {dotted}: expected a string, got {_kind(value)}")
+        _text(check_text, dotted, value, path)
         return value
     raise ConfigError(f"{path}: {dotted}: unsupported value")  # pragma: no cover - schema bug
+
+
+def _text(check: Any, dotted: str, value: Any, path: Path) -> None:
+    """`check(dotted, value)` (config_secrets), its refusal a usage error naming the key, never the value."""
+    try:
+        check(dotted.split("[")[0], value)
+    except TextError as exc:
+        raise ConfigError(f"{path}: {dotted}: {exc}") from None

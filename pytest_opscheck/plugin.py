@@ -6,6 +6,8 @@ when ``--opscheck`` is given.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 SEVERITY_CHOICES = ("P1", "P2", "P3", "P4")
@@ -16,6 +18,7 @@ _NEEDS_OPSCHECK = (
     "opscheck_wait",
     "opscheck_timeout",
     "opscheck_json",
+    "opscheck_prometheus",
     "opscheck_postmortem",
     "opscheck_coverage",
 )
@@ -28,14 +31,19 @@ def _severity(text: str) -> str:
     return level
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise pytest.UsageError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise pytest.UsageError(f"expected a number of seconds above 0, got {text!r}")
-    return value
+def _seconds(option: str) -> Callable[[str], float]:
+    """The converter of `option`: a number of seconds above 0; its usage error names the option."""
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise pytest.UsageError(f"{option} {text}: expected a number of seconds, such as 30") from None
+        if not 0 < value < float("inf"):
+            raise pytest.UsageError(f"{option} {text}: expected a number of seconds above 0, such as 30")
+        return value
+
+    return convert
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,16 +71,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--opscheck-wait",
         metavar="SECONDS",
-        type=_seconds,
+        type=_seconds("--opscheck-wait"),
         help="After a deploy: retry failing checks until they pass or the time is up",
     )
     group.addoption(
         "--opscheck-timeout",
         metavar="SECONDS",
-        type=_seconds,
+        type=_seconds("--opscheck-timeout"),
         help="Network timeout of one probe (default 5, or timeout in the config)",
     )
     group.addoption("--opscheck-json", metavar="PATH", help="Write one JSON record per check to PATH")
+    group.addoption(
+        "--opscheck-prometheus",
+        metavar="PATH",
+        help="Write the results to PATH in the Prometheus text format (node_exporter textfile), atomically",
+    )
     group.addoption("--opscheck-postmortem", metavar="PATH", help="Write a Markdown post-mortem draft to PATH")
     group.addoption(
         "--opscheck-coverage",
@@ -92,8 +105,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "depends_on(*names): targets (db, backend, ...) or checks (db.migrations_current) it needs"
     )
     config.addinivalue_line("markers", "service(role): its Compose service: backend, db, frontend or a name")
+    config.addinivalue_line("markers", "automates(*patterns): the runbook lines it automates, glob patterns")
     for level in SEVERITY_CHOICES:
+        # Both spellings select: -m p1 as pytest users write markers, -m P1 as every report writes severities.
         config.addinivalue_line("markers", f"{level.lower()}: checks of severity {level} (set by pytest-opscheck)")
+        config.addinivalue_line("markers", f"{level}: checks of severity {level} (set by pytest-opscheck)")
     if not config.getoption("opscheck"):
         given = [name for name in _NEEDS_OPSCHECK if config.getoption(name) is not None]
         if given:

@@ -50,6 +50,8 @@ class CheckMeta:
     topics: tuple[str, ...] = ()
     depends: tuple[str, ...] = ()
     service: str | None = None
+    # The runbook lines it automates, as glob patterns (`catalogue_lines`): "docker compose ps", "free -m".
+    automates: tuple[str, ...] = ()
 
 
 class MarkerError(Exception):
@@ -117,6 +119,7 @@ def evaluate(path: Path, name: str, markers: Callable[[str], Any], doc: str | No
     runbook_mark = markers("runbook")
     runbook = _call_marker("runbook", _runbook_marker, runbook_mark) if runbook_mark is not None else None
     topics_mark, depends_mark, service_mark = markers("topics"), markers("depends_on"), markers("service")
+    automates_mark = markers("automates")
     return CheckMeta(
         check_id(path, name),
         severity,
@@ -125,6 +128,7 @@ def evaluate(path: Path, name: str, markers: Callable[[str], Any], doc: str | No
         _call_marker("topics", _names_marker, topics_mark) if topics_mark is not None else (),
         _call_marker("depends_on", _names_marker, depends_mark) if depends_mark is not None else (),
         _call_marker("service", _service_marker, service_mark) if service_mark is not None else None,
+        _call_marker("automates", _names_marker, automates_mark) if automates_mark is not None else (),
     )
 
 

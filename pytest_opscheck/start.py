@@ -78,6 +78,9 @@ def context(config: pytest.Config) -> SweepContext:
 
 def start(config: pytest.Config) -> None:
     """Build the sweep context, start opening the targets, register the sweep's parts."""
+    from .report.paths import check_paths
+
+    check_paths(config)  # every file it reads or writes, before the config opens anything
     ctx = config.stash[CONTEXT] = context(config)
     coverage_only = bool(config.getoption("opscheck_coverage"))
     if not config.option.collectonly and not coverage_only:
@@ -102,7 +105,7 @@ def register(config: pytest.Config, ctx: SweepContext, coverage_only: bool) -> N
     plugins.register(Recorder(ctx), "opscheck-records")
     plugins.register(Gate(ctx, coverage_only, bool(config.option.collectonly)), "opscheck-gate")
     plugins.register(TerminalReport(ctx), "opscheck-terminal")
-    html.enable(config, ctx)
+    html.enable(config, ctx, coverage_only or bool(config.option.collectonly))
     files.register(config, ctx)
     seconds = config.getoption("opscheck_wait")
     if seconds:

@@ -46,7 +46,7 @@ _RESOURCES = "pytest_opscheck.probes.resource"
 TARGETS: dict[str, TargetSpec] = {
     spec.name: spec
     for spec in (
-        TargetSpec("stack", ("compose_project|compose_file",), f"{_RESOURCES}.compose:open_stack",
+        TargetSpec("stack", ("compose_project|compose_file|swarm_stack",), f"{_RESOURCES}.stacks:open_any",
                    "stack.services_running", ("docker",), fixture="stack"),
         TargetSpec("db", ("database_url",), f"{_RESOURCES}.database:open_db", "db.reachable", ("psycopg",),
                    service="db", fixture="db"),

@@ -176,7 +176,7 @@ def test_prisma_failed_and_missing_migrations(pytester: pytest.Pytester, postgre
     record = records["db.migrations_current"]
     assert record["outcome"] == "failed"
     assert record["message"] == (
-        "1 failed migration(s): 20240201_items; 2 not applied: 20240201_items, 20240301_index"
+        "1 failed migration(s): 20240201_items (blocks migrate deploy); 1 not applied: 20240301_index"
     )
     assert "already exists" in record["evidence"]["failed"]
 

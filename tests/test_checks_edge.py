@@ -88,6 +88,7 @@ def node(api: Uvicorn, websocket_url: str | None = None) -> str:
         health_path = "/health"
         metrics_path = "/metrics"
         websocket_url = "{websocket_url or f'ws://127.0.0.1:{ws_port}/realtime'}"
+        websocket_token = "header"
         api_paths = ["/api/suites"]
         timeout = 2
         [auth]

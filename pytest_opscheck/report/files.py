@@ -1,4 +1,8 @@
-"""The report files: the JSON records (SPEC.md) and the post-mortem draft, written when the sweep ends."""
+"""The report files: the JSON records (SPEC.md), the post-mortem draft, JUnit and Prometheus, written at the end.
+
+Each reads the summary the Recorder computed once (``ctx.summary``) and writes atomically; a write that
+fails is a line beside the terminal's verdict (`paths.write_report`), never a traceback instead of it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,19 @@ from pathlib import Path
 import pytest
 
 from ..context import SweepContext
+from .paths import write_report
 from .postmortem import render_postmortem
+from .record import CheckRecord, Summary
+
+
+def ordered(summary: Summary) -> list[CheckRecord]:
+    """Every record, worst severity first, then by id."""
+    return sorted([*summary.failed, *summary.passed_records, *summary.skipped], key=lambda r: (r.level, r.check_id))
+
+
+def json_payload(summary: Summary) -> dict[str, object]:
+    """The JSON file (SPEC.md): the verdict line and one record per check, worst first."""
+    return {"verdict": summary.verdict, "checks": [r.public() for r in ordered(summary)]}
 
 
 class JsonReport:
@@ -19,14 +35,12 @@ class JsonReport:
         self.ctx = ctx
         self.path = Path(path)
 
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         summary = self.ctx.summary
         if summary is None:
             return
-        records = sorted([*summary.failed, *summary.passed_records, *summary.skipped],
-                         key=lambda r: (r.level, r.check_id))
-        payload = {"verdict": summary.verdict, "checks": [r.public() for r in records]}
-        self.path.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+        text = json.dumps(json_payload(summary), indent=2, ensure_ascii=False) + "\n"
+        write_report(session.config, "--opscheck-json", self.path, text)
 
 
 class PostmortemReport:
@@ -36,7 +50,7 @@ class PostmortemReport:
         self.ctx = ctx
         self.path = Path(path)
 
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         summary = self.ctx.summary
         if summary is None:
             return
@@ -45,16 +59,26 @@ class PostmortemReport:
             records, self.ctx.started, datetime.now(), self.ctx.first_failures,
             self.ctx.runbooks.configured, self.ctx.redact,
         )
-        self.path.write_text(text, encoding="utf-8")
+        write_report(session.config, "--opscheck-postmortem", self.path, text)
 
 
 def register(config: pytest.Config, ctx: SweepContext) -> None:
-    """Register the file reporters that are asked for (none on an xdist worker)."""
+    """Register the file reporters that are asked for (none on an xdist worker: the controller writes)."""
     if hasattr(config, "workerinput"):
         return
+    plugins = config.pluginmanager
     json_path = config.getoption("opscheck_json")
     if json_path:
-        config.pluginmanager.register(JsonReport(ctx, json_path), "opscheck-json")
+        plugins.register(JsonReport(ctx, json_path), "opscheck-json")
     postmortem = config.getoption("opscheck_postmortem")
     if postmortem:
-        config.pluginmanager.register(PostmortemReport(ctx, postmortem), "opscheck-postmortem")
+        plugins.register(PostmortemReport(ctx, postmortem), "opscheck-postmortem")
+    prometheus = config.getoption("opscheck_prometheus")
+    if prometheus:
+        from .prometheus import PrometheusReport
+
+        plugins.register(PrometheusReport(ctx, prometheus), "opscheck-prometheus")
+    if config.getoption("xmlpath", None):
+        from .junit import JunitReport
+
+        plugins.register(JunitReport(ctx, config.getoption("xmlpath")), "opscheck-junit")

@@ -1,28 +1,26 @@
-"""The HTML report, through pytest-html: a Severity column, a summary, resolution and evidence extras.
+"""The HTML report, through pytest-html: the first screen for on-call (`html_summary`), a Severity and a Check
+column, each check's resolution and evidence in its row, always one self-contained file.
 
-Everything that came from a target is escaped here; pytest-html inserts these strings as HTML.
+What pytest-html counts and orders is made the checks': a check that failed in its fixture (a setup failure to
+pytest) shows as Failed, not as an Error, and the rows come root causes first, as on the first screen. Both
+are done on the report data pytest-html hands to `pytest_html_report_title`, when the summary is known.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 from typing import Any
 
 import pytest
 
-from ..causes import attributed, root_causes
 from ..context import SweepContext
-from ..severity import LABELS, Severity
+from .html_summary import extras_html, summary_html
 from .record import CheckRecord, Summary, record_of
+from .terminal import targets_swept
 
 DEFAULT_PATH = "opscheck-report.html"
-STYLE = (
-    "<style>#opscheck-summary table{border-collapse:collapse;margin:6px 0}"
-    "#opscheck-summary td,#opscheck-summary th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
-    ".opscheck-verdict{font-size:1.2em;font-weight:bold}"
-    ".opscheck-extra pre{background:#f6f8fa;color:#111;padding:6px;white-space:pre-wrap}"
-    ".opscheck-caused-by{font-style:italic}</style>"
-)
+_EXTRA_START = '<div class="opscheck-extra"'
 
 
 def severity_cell(record: CheckRecord | None) -> str:
@@ -34,59 +32,12 @@ def check_id_cell(record: CheckRecord | None) -> str:
     return f'<td class="col-check">{escape(record.check_id) if record else ""}</td>'
 
 
-def extras_html(record: CheckRecord, targets: dict[Severity, str]) -> str:
-    """The resolution steps and evidence of one check, escaped, as one block."""
-    parts = [
-        f'<div class="opscheck-extra"><p><strong>{escape(record.severity)}'
-        f" {escape(LABELS[record.level])}</strong> — {escape(targets[record.level])}</p>",
-    ]
-    if record.message:
-        parts.append(f'<p class="opscheck-cause">{escape(record.message)}</p>')
-    if record.caused_by:
-        parts.append(f'<p class="opscheck-caused-by">caused by {escape(record.caused_by)}: fix that first</p>')
-    if record.resolution and record.outcome == "failed":
-        parts.append(f'<h4>Resolution</h4><pre class="opscheck-resolution">{escape(record.resolution)}</pre>')
-    for title, text in record.evidence.items():
-        parts.append(f'<h4>{escape(title)}</h4><pre class="opscheck-evidence">{escape(text)}</pre>')
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def summary_html(summary: Summary) -> str:
-    """The verdict and a table of counts by severity, for the top of the report."""
-    rows = []
-    for level in Severity:
-        counts = summary.counts[level.name]
-        rows.append(
-            f"<tr><td>{level.name} {LABELS[level]}</td><td>{escape(summary.targets[level])}</td>"
-            f"<td>{counts['failed']}</td><td>{counts['passed']}</td><td>{counts['skipped']}</td></tr>"
-        )
-    escalation = (
-        "<h3>Escalation</h3><ol class=opscheck-escalation>"
-        + "".join(f"<li>{escape(step)}</li>" for step in summary.escalation)
-        + "</ol>"
-        if summary.escalation
-        else ""
-    )
-    coverage = (
-        "<h3>Runbook coverage</h3><ul class=opscheck-coverage>"
-        + "".join(f"<li>{escape(line)}</li>" for line in summary.coverage)
-        + "</ul>"
-        if summary.coverage
-        else ""
-    )
-    failed = "".join(
-        f"<li><strong>{escape(r.severity)}</strong> {escape(r.check_id)}: "
-        f"{escape(f'caused by {r.caused_by}' if r.caused_by else r.message)}</li>"
-        for r in summary.failed
-    )
-    return (
-        f'{STYLE}<div id="opscheck-summary"><h2>opscheck</h2><p class="opscheck-verdict">{escape(summary.verdict)}</p>'
-        "<table><tr><th>Severity</th><th>Response</th><th>Failed</th><th>Passed</th><th>Skipped</th></tr>"
-        f"{''.join(rows)}</table>"
-        f"{'<ol class=opscheck-failures>' + failed + '</ol>' if failed else ''}"
-        f"{escalation}{coverage}</div>"
-    )
+def row_order(summary: Summary, nodeids: list[str]) -> list[str]:
+    """The report's rows: failures as the summary orders them (root causes first), passed, skipped, the rest."""
+    ranked = [r.nodeid for r in [*summary.failed, *summary.passed_records, *summary.skipped]]
+    known = set(nodeids)
+    first = [n for n in dict.fromkeys(ranked) if n in known]
+    return first + [n for n in nodeids if n not in set(first)]
 
 
 class HtmlReport:
@@ -94,10 +45,13 @@ class HtmlReport:
 
     def __init__(self, ctx: SweepContext) -> None:
         self.ctx = ctx
+        self.data: Any = None  # pytest-html's report data (title, outcomes, tests), once it hands it over
+        self.relabelled = 0  # check rows shown as Failed that pytest-html counted as Errors
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = "opscheck report"
+        self.data = report
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
@@ -107,35 +61,72 @@ class HtmlReport:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         record = record_of(report)
+        if record is not None and record.outcome == "failed" and ">Error<" in cells[0]:
+            # A check whose fixture could not reach its target failed, as the terminal and JUnit say.
+            cells[0] = '<td class="col-result">Failed</td>'
+            self.relabelled += 1
         cells.insert(1, severity_cell(record))
         cells.insert(2, check_id_cell(record))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
-        if self.ctx.summary is not None:
-            prefix.append(summary_html(self.ctx.summary))
+        sweep = self.ctx.summary
+        if sweep is None:
+            return
+        seconds = (datetime.now() - self.ctx.started).total_seconds()
+        env = self.ctx.settings.env_name or "default"
+        targets = [("environment", f"{env} ({self.ctx.settings.source})"), *targets_swept(self.ctx)]
+        prefix.append(summary_html(sweep, targets, seconds, self.ctx.fail_on))
+        if self.data is not None:
+            self._finish(sweep)
+
+    def _finish(self, sweep: Summary) -> None:
+        """The rows' details from the summary (with root causes), the counts and the order made the checks'."""
+        outcomes = getattr(self.data, "outcomes", None)
+        if self.relabelled and isinstance(outcomes, dict) and "error" in outcomes and "failed" in outcomes:
+            outcomes["error"]["value"] -= self.relabelled
+            outcomes["failed"]["value"] += self.relabelled
+            self.relabelled = 0
+        data = getattr(self.data, "data", None)
+        tests = data.get("tests") if isinstance(data, dict) else None
+        if not isinstance(tests, dict):
+            return
+        by_node = {r.nodeid: r for r in [*sweep.failed, *sweep.passed_records, *sweep.skipped]}
+        for nodeid, entries in tests.items():
+            record = by_node.get(nodeid)
+            if record is None:
+                continue
+            for entry in entries:
+                for extra in entry.get("extras", []):
+                    if str(extra.get("content", "")).startswith(_EXTRA_START):
+                        extra["content"] = extras_html(record, self.ctx.response_targets)
+        order = row_order(sweep, list(tests))
+        rows = {n: tests[n] for n in order}
+        tests.clear()
+        tests.update(rows)
+        if data.get("initialSort") == "result":  # pytest-html's default: keep ours, not its outcome order
+            data["initialSort"] = "original"
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = record_of(report)
         if record is None or not (record.outcome == "failed" or record.evidence):
             return
-        # Checks that others depend on report first: the root cause among those reported so far.
-        others = [r for r in self.ctx.records.values() if r.nodeid != record.nodeid]
-        cause = root_causes([*others, record], self.ctx.reach, self.ctx.snapshots).get(record.check_id)
-        if cause:
-            record = attributed([record], {record.check_id: cause})[0]
         from pytest_html import extras
 
+        # Filled again from the summary when the session ends, with its root cause.
         html = extras.html(extras_html(record, self.ctx.response_targets))
         report.extras = [*getattr(report, "extras", []), html]  # type: ignore[attr-defined]
 
 
-def enable(config: pytest.Config, ctx: SweepContext) -> None:
-    """Register the HTML report when pytest-html is installed; written by default, self-contained."""
+def enable(config: pytest.Config, ctx: SweepContext, not_a_sweep: bool = False) -> None:
+    """Register the HTML report when pytest-html is installed: written by default on a sweep, and always
+    self-contained (an uploaded CI artifact renders as it did here)."""
     if not config.pluginmanager.hasplugin("html") or hasattr(config, "workerinput"):
         return
     if not config.getoption("htmlpath", None):
+        if not_a_sweep:
+            return  # --collect-only, --opscheck-coverage: nothing swept, no report unless asked for
         config.option.htmlpath = DEFAULT_PATH
-        config.option.self_contained_html = True
+    config.option.self_contained_html = True
     config.pluginmanager.register(HtmlReport(ctx), "opscheck-html")

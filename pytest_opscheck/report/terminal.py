@@ -1,76 +1,163 @@
-"""The closing ``opscheck`` section of the terminal report."""
+"""The terminal under ``--opscheck``: the header, a quiet progress line, each check by id under ``-v``, and the
+closing ``opscheck`` section, which is the report (pytest's FAILURES section would only repeat its causes).
+"""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from typing import Any
 
+import pytest
+
 from ..context import SweepContext
-from .record import Summary
+from ..severity import LABELS
+from .paths import write_errors
+from .record import CheckRecord, Summary
+
+DEFAULT_TBSTYLE = "auto"  # pytest's --tb default; any other value was asked for and is kept
+DEFAULT_REPORTCHARS = "fE"  # pytest's -r default
 
 
-def summary_lines(summary: Summary) -> list[str]:
-    """The section's lines: failures worst first with cause and steps, the gaps, the verdict."""
+def heading(record: CheckRecord) -> str:
+    """ "P1 CRITICAL" padded, so that the check ids of a list line up."""
+    return f"{record.severity} {LABELS[record.level]:<8}"
+
+
+def wait_lines(summary: Summary, seconds: float | None) -> list[str]:
+    """What ``--opscheck-wait`` did: each check it retried, how many runs, and when it became ready or why not."""
+    records = [*summary.failed, *summary.passed_records]
+    retried = sorted((r for r in records if r.attempts > 1 or "not waited for" in r.message),
+                     key=lambda r: (r.level, r.check_id))
+    if seconds is None:
+        return []
+    if not retried:
+        return [f"wait ({seconds:g} s): no check needed a retry"]
+    plural = "check" if len(retried) == 1 else "checks"
+    lines = [f"wait ({seconds:g} s): retried {len(retried)} {plural}"]
+    for r in retried:
+        runs = f"{r.attempts} attempts" if r.attempts > 1 else "1 attempt"
+        if r.outcome == "passed":
+            lines.append(f"  ready: {r.check_id} after {r.ready_after:g} s ({runs})")
+        elif "not waited for" in r.message:
+            reason = r.message.rpartition("(not waited for: ")[2].rstrip(")")
+            lines.append(f"  not retried: {r.check_id}: {reason} ({runs})")
+        else:
+            lines.append(f"  still failing: {r.check_id} when the wait ended ({runs})")
+    return lines
+
+
+def summary_lines(summary: Summary, wait: float | None = None, written: tuple[str, ...] = ()) -> list[str]:
+    """The section's lines: failures root causes first then worst first, with cause and steps; the consequences
+    one line each, pointing at their root; what the wait did; the gaps; the verdict."""
     lines: list[str] = []
     for record in summary.failed:
-        target = summary.targets[record.level]
         if record.caused_by:
-            lines.append(f"{record.severity} ({target})  FAILED {record.check_id} — caused by {record.caused_by}")
             continue
-        lines.append(f"{record.severity} ({target})  FAILED {record.check_id}")
+        lines.append(f"{heading(record)} FAILED {record.check_id} — {summary.targets[record.level]}")
         lines.append(f"    cause: {record.message}")
         if record.resolution:
             lines.append("    resolution:")
             lines.extend(textwrap.indent(record.resolution.strip(), "      ").splitlines())
         lines.append("")
+    for record in summary.failed:
+        if record.caused_by:
+            lines.append(f"{heading(record)} FAILED {record.check_id} — caused by {record.caused_by}")
+    if any(r.caused_by for r in summary.failed):
+        lines.append("")
     for record in summary.passed_records:
         if "warning" in record.evidence:
             lines.append(f"{record.severity} passed {record.check_id}, with a warning: {record.evidence['warning']}")
-    waited = [r for r in summary.passed_records if r.attempts > 1]
-    for record in waited:
-        lines.append(f"ready: {record.check_id} after {record.ready_after:g} s ({record.attempts} attempts)")
+    lines.extend(wait_lines(summary, wait))
     missing = summary.not_configured
     if missing:
         names = ", ".join(sorted({r.message.removeprefix("not configured: ") for r in missing}))
         checks = "check" if len(missing) == 1 else "checks"
         lines.append(f"{len(missing)} {checks} skipped as not configured: {names}")
+    lines.extend(f"report not written: {line}" for line in written)
     lines.append(summary.verdict)
+    if summary.no_verdict:
+        lines.append("nothing was checked: exit status 5 (a gate never passes on nothing)")
     if summary.escalation:
         lines.append("escalation:")
         lines.extend(f"  {step}" for step in summary.escalation)
     return lines
 
 
+def targets_swept(ctx: SweepContext) -> list[tuple[str, str]]:
+    """What the sweep is pointed at, secrets redacted: (what, where) for each configured target."""
+    s = ctx.settings
+    swarm = getattr(s, "swarm_stack", None)
+    stack = (
+        ("swarm stack", swarm) if swarm else ("compose", s.compose_project or s.compose_file)
+    )
+    rows = [
+        stack,
+        ("backend", s.backend_url),
+        ("frontend", s.frontend_url),
+        ("db", s.database_url),
+        ("ws", s.websocket_url),
+        ("smtp", s.smtp.host if s.smtp else None),
+    ]
+    if stack[1]:
+        rows.append(("engine", os.environ.get("DOCKER_HOST") or "local socket (unix:///var/run/docker.sock)"))
+    return [(name, ctx.redact(str(value))) for name, value in rows if value]
+
+
 def header_lines(ctx: SweepContext) -> list[str]:
-    """What the sweep is pointed at, secrets redacted: the config, the timeout, the gate, the targets."""
+    """What the sweep is pointed at: the config, the timeout, the gate, the targets."""
     s = ctx.settings
     env = f" [env {s.env_name}]" if s.env_name else ""
-    targets = [
-        f"{name} {ctx.redact(value)}"
-        for name, value in (
-            ("compose", s.compose_project or s.compose_file),
-            ("backend", s.backend_url),
-            ("frontend", s.frontend_url),
-            ("db", s.database_url),
-            ("ws", s.websocket_url),
-            ("smtp", s.smtp.host if s.smtp else None),
-        )
-        if value
-    ]
+    targets = [f"{name} {where}" for name, where in targets_swept(ctx)]
     return [
         f"opscheck: config {s.source}{env}, timeout {s.timeout:g}s, fail on {ctx.fail_on.name} and above",
         "opscheck targets: " + (", ".join(targets) or "none configured"),
     ]
 
 
+def check_status(report: pytest.TestReport, check_id: str, severity: str) -> tuple[str, str, str] | None:
+    """How a check's report shows in the progress line and under ``-v`` (by its id); None leaves it to pytest."""
+    if hasattr(report, "wasxfail"):
+        return None
+    if report.failed and report.when in ("setup", "call"):
+        return "failed", "F", f"FAILED {severity} {check_id}"
+    if report.skipped:
+        return "skipped", "s", f"SKIPPED {severity} {check_id}"
+    if report.passed and report.when == "call":
+        return "passed", ".", f"PASSED {severity} {check_id}"
+    return None
+
+
 class TerminalReport:
-    """The report header and the closing ``opscheck`` section."""
+    """The report header, the quiet progress line, and the closing ``opscheck`` section."""
 
     def __init__(self, ctx: SweepContext) -> None:
         self.ctx = ctx
+        self.sweep = True  # False under --collect-only and --opscheck-coverage: nothing to report on
+        self.deselected = 0
 
     def pytest_report_header(self) -> list[str]:
         return header_lines(self.ctx)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.sweep = not (session.config.option.collectonly or session.config.getoption("opscheck_coverage"))
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        if session.config.get_verbosity() == 0:
+            # Checks run worst first, across files: one line of letters, not a file name each time it changes.
+            reporter.showfspath = False
+        if session.config.option.reportchars == DEFAULT_REPORTCHARS:
+            reporter.reportchars = reporter.reportchars.replace("f", "")  # the opscheck section lists them
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += len(items)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # After every report is made (its longrepr kept whole for the HTML log and --tb), before the summary.
+        if self.sweep and session.config.option.tbstyle == DEFAULT_TBSTYLE:
+            session.config.option.tbstyle = "no"
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.ctx.coverage:
@@ -78,8 +165,35 @@ class TerminalReport:
             for line in self.ctx.coverage:
                 terminalreporter.line(line)
         summary = self.ctx.summary
-        if summary is None or not self.ctx.records:
+        if summary is None or not self.sweep:
             return
         terminalreporter.section("opscheck")
-        for line in summary_lines(summary):
-            terminalreporter.line(line)
+        written = tuple(write_errors(terminalreporter.config))
+        if not self.ctx.records:
+            for line in written:
+                terminalreporter.line(f"report not written: {line}", red=True)
+            terminalreporter.line(self.nothing_selected(terminalreporter.config), yellow=True, bold=True)
+            return
+        wait = terminalreporter.config.getoption("opscheck_wait")
+        for line in summary_lines(summary, wait, written):
+            terminalreporter.line(line, **self.markup(line, summary))
+
+    def nothing_selected(self, config: pytest.Config) -> str:
+        if not self.deselected:
+            return "NO VERDICT: no check collected: exit status 5 (a gate never passes on nothing)"
+        how = [f"-m {config.option.markexpr!r}" if config.option.markexpr else "",
+               f"-k {config.option.keyword!r}" if config.option.keyword else ""]
+        by = " and ".join(h for h in how if h) or "the selection"
+        return (
+            f"NO VERDICT: no check selected ({self.deselected} deselected by {by}): exit status 5. "
+            "Select by severity with -m P1 or -m 'p1 or p2', by check id with -k db.reachable"
+        )
+
+    @staticmethod
+    def markup(line: str, summary: Summary) -> dict[str, bool]:
+        if line == summary.verdict:
+            return {"bold": True, "red": bool(summary.failed), "green": not summary.failed and not summary.no_verdict,
+                    "yellow": summary.no_verdict}
+        if line.startswith("report not written"):
+            return {"red": True}
+        return {}

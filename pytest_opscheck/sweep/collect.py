@@ -13,6 +13,8 @@ from ..catalogue import TOPICS
 from ..context import META, SweepContext
 from ..runbook import RunbookError
 from ..severity import CheckMeta, MarkerError, Severity, evaluate
+from ..steps import frontend_service, render
+from ..steps import values as step_values
 from ..targets import depends_of, service_role
 
 
@@ -22,6 +24,8 @@ class Collection:
     def __init__(self, ctx: SweepContext, coverage_only: bool) -> None:
         self.ctx = ctx
         self.coverage_only = coverage_only
+        # The user's values for the resolutions' {placeholders}, computed once.
+        self.step_values = step_values(ctx.settings)
 
     def declare(self, item: pytest.Function) -> CheckMeta:
         """The check's metadata with its runbook linked, dependencies resolved to checks and service named."""
@@ -31,8 +35,11 @@ class Collection:
             raise MarkerError(f"@pytest.mark.topics: unknown topic {unknown[0]!r}; known: {', '.join(TOPICS)}")
         settings = self.ctx.settings
         role = service_role(meta.service, meta.depends, item.fixturenames)
-        service = {"backend": settings.backend_service, "db": settings.db_service}.get(role or "", role)
+        roles = {"backend": settings.backend_service, "db": settings.db_service, "frontend": frontend_service(settings)}
+        service = roles.get(role or "", role)
         depends = tuple(c for c in depends_of(meta.depends) if c != meta.check_id)
+        # The check's own steps with the user's values; a linked runbook section stays as the team wrote it.
+        meta = dataclasses.replace(meta, resolution=render(meta.resolution, self.step_values))
         return dataclasses.replace(self.ctx.runbooks.link(meta), depends=depends, service=service)
 
     @pytest.hookimpl(wrapper=True)
@@ -66,6 +73,7 @@ class Collection:
             if meta is None:
                 continue
             item.add_marker(meta.severity.name.lower())
+            item.add_marker(meta.severity.name)  # -m P1 selects as -m p1 does
             item.extra_keyword_matches.add(meta.check_id)
         # Worst first: at 3 a.m. the P1 checks report before anything else; within a severity, a check that
         # others depend on runs before them, so their causes are known as they report.

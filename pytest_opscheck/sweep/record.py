@@ -94,10 +94,13 @@ class Recorder:
         )
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
-        """A check whose fixture could not reach its target failed: shown as failed, not as an error."""
-        if report.when == "setup" and report.failed and getattr(report, KEY, None):
-            return "failed", "F", "FAILED"
-        return None
+        """A check shows by its id under -v; one whose fixture could not reach its target failed (not an error)."""
+        data = getattr(report, KEY, None)
+        if not data:
+            return None
+        from ..report.terminal import check_status
+
+        return check_status(report, str(data["check_id"]), str(data["severity"]))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = record_of(report)

@@ -3,9 +3,15 @@ metrics shows no leak."""
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from ..resource.site import Site
-from ..result import Evidence, Finding, table
+from ..result import Evidence, Finding, TargetUnreachable, table
+from ..transport.concurrent import BOUND, gather
 from ..transport.web import Answer, ms
+
+# Each site's answers, per path, once per sweep: the error and the latency checks share them.
+_ANSWERS: WeakKeyDictionary[Site, dict[str, Answer | str]] = WeakKeyDictionary()
 
 
 def _timing_rows(samples: list[tuple[str, Answer | str]]) -> list[list[str]]:
@@ -89,5 +95,29 @@ def connections_gauge(answer: Answer, metric: str, limit: int) -> Finding | None
 
 
 def api_samples(site: Site, paths: list[str]) -> list[tuple[str, Answer | str]]:
-    """GET each API path once per sweep (the error and the latency checks share the answers)."""
-    return [(path, site.sample(path)) for path in paths]
+    """GET each API path once per sweep (the error and the latency checks share the answers): `BOUND` at a
+    time, each through a client of its own, all within one probe timeout."""
+    answers = _ANSWERS.setdefault(site, {})
+    todo = [path for path in dict.fromkeys(paths) if path not in answers]
+    answers.update(zip(todo, fetch_all(site, todo, sample=True), strict=True))
+    return [(path, answers[path]) for path in paths]
+
+
+def fetch_all(site: Site, targets: list[str], sample: bool = False) -> list[Answer | str]:
+    """GET each of `targets` (paths or URLs on the site's hosts) at once, within one probe timeout: each one's
+    answer, or why there is none. `sample`: as `Site.sample` asks (a connection closed after)."""
+    seconds = site.timeout
+
+    def probe(client: Site, target: str, budget: float) -> Answer | str:
+        client.timeout = budget
+        if sample:
+            return client.sample(target)
+        try:
+            return client.get(target)
+        except TargetUnreachable as exc:
+            return exc.cause
+
+    def late(target: str) -> str:
+        return f"not asked: the check's {seconds:g} s deadline passed first ({len(targets)} paths, {BOUND} at a time)"
+
+    return gather(targets, probe, seconds, site.fork, Site.close, late)

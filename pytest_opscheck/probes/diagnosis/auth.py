@@ -7,8 +7,9 @@ import base64
 import json
 import secrets
 import time
+from dataclasses import dataclass
 
-from ..resource.auth import REFUSED, AuthSession, Login, post_login, read_login
+from ..resource.auth import AuthSession, Login, post_login, read_login
 from ..resource.site import Site
 from ..result import Finding, table
 from ..secrets import MIN_SECRET_LENGTH, PLACEHOLDERS
@@ -56,7 +57,9 @@ def _token_evidence(login: Login) -> dict[str, str]:
 def login(session: AuthSession) -> Finding:
     """The smoke account gets a token."""
     result = session.login
-    evidence = {"login": f"{result.answer.line()} ({session.config.style}, as {session.config.username})",
+    config = session.config
+    sent = f"{config.style}: {config.username_field}, {config.password_field}"
+    evidence = {"login": f"{result.answer.line()} ({sent}; as {config.username})",
                 **_token_evidence(result)}
     if result.token is None:
         evidence["body"] = result.answer.excerpt()
@@ -78,22 +81,52 @@ def token_accepted(session: AuthSession, probe_path: str) -> Finding:
     return Finding.failed(f"{probe_path} answers {answer.status} {answer.reason} with a valid token", evidence)
 
 
-def rejects_bad_password(session: AuthSession) -> Finding:
-    """A wrong password gets 400/401/403: a 2xx is a security failure, a 5xx a server failure."""
+@dataclass(frozen=True)
+class Inconclusive:
+    """A probe that could not tell: `reason` says why in one line (the check skips with it)."""
+
+    reason: str
+    ok: bool = False
+
+
+def rejects_bad_password(session: AuthSession) -> Finding | Inconclusive:
+    """A wrong password is refused (400/401/403, or a GraphQL error of a refused login) while the right one gets
+    a token. A 2xx with a token is a security failure, a 5xx a server failure; when the right password fails
+    too, a refusal proves nothing: inconclusive."""
     wrong = f"opscheck-wrong-{secrets.token_hex(8)}"
     answer = post_login(session.site, session.config, wrong)
-    evidence = {"wrong password": f"{answer.line()} (as {session.config.username}, a random wrong password)"}
-    if answer.status in REFUSED:
+    result = read_login(answer, session.config)
+    user = session.config.username
+    evidence = {"wrong password": f"{answer.line()} (as {user}, a random wrong password)"}
+    right = session.login
+    if result.token is not None:
+        evidence["body"] = "(token withheld)"
+        return Finding.failed(f"SECURITY: login accepts a wrong password for {user}: {answer.status} "
+                              f"{answer.reason}", evidence)
+    if right.token is None:
+        how = _how(right)
+        same = "as the wrong one does" if (right.kind, right.answer.status) == (result.kind, answer.status) \
+            else f"(the wrong one: {_how(result)})"
+        return Inconclusive(f"inconclusive: the right password fails too, {how}, {same}: a refused wrong password "
+                            "proves nothing until auth.login passes")
+    evidence["body"] = answer.excerpt()
+    if result.kind == "refused":
+        evidence.pop("body")
         return Finding.passed(evidence)
-    evidence["body"] = answer.excerpt() if read_login(answer, session.config).token is None else "(token withheld)"
-    if 200 <= answer.status < 300:
-        return Finding.failed(f"SECURITY: login accepts a wrong password for {session.config.username}: "
-                              f"{answer.status} {answer.reason}", evidence)
-    if answer.status >= 500:
+    if result.kind == "server":
         return Finding.failed(f"login fails with a server error on a wrong password: {answer.status} "
                               f"{answer.reason}", evidence)
+    if result.kind == "malformed":
+        return Inconclusive(f"inconclusive: the backend rejects the wrong password's request itself "
+                            f"({answer.status} {answer.reason}: {result.said or 'a validation error'}), not the "
+                            "password")
     return Finding.failed(f"login answers {answer.status} {answer.reason} to a wrong password "
-                          "(expected 400, 401 or 403)", evidence)
+                          "(expected 400, 401 or 403, or a GraphQL error)", evidence)
+
+
+def _how(login: Login) -> str:
+    said = f" {login.said}" if login.said and login.answer.status < 300 else ""
+    return f"{login.kind} ({login.answer.status} {login.answer.reason}{said})"
 
 
 def rejects_anonymous(site: Site, probe_path: str) -> Finding:

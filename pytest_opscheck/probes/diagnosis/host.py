@@ -1,4 +1,7 @@
-"""Resources: the disk under the engine's data, and each container's memory and CPU against its limit."""
+"""Resources: the disk under the engine's data, and each container's memory and CPU against its limit.
+
+Container figures come from its cgroup files when the engine is on this host, else from the engine's stats API;
+the evidence says which (`figures from`)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..resource.stack import Container, Stack
-from ..result import Finding, table
+from ..result import Evidence, Finding, table
+from ..transport.cgroup import SOURCE_KEY
 from .stack import _bytes, _steps
 
 
@@ -61,6 +65,18 @@ def _samples(stack: Stack) -> tuple[list[tuple[Container, dict[str, Any]]], list
     return samples, missing
 
 
+def _sources(samples: list[tuple[Container, dict[str, Any]]], missing: list[str]) -> Evidence:
+    """Where the figures came from, with the containers each source gave."""
+    by_source: dict[str, list[str]] = {}
+    for c, sample in samples:
+        by_source.setdefault(str(sample.get(SOURCE_KEY) or "the engine's stats API"), []).append(c.name)
+    lines = [f"{source}: {', '.join(names)}" for source, names in by_source.items()]
+    evidence: Evidence = {"figures from": "\n".join(lines)} if lines else {}
+    if missing:
+        evidence["not sampled"] = "\n".join(missing)
+    return evidence
+
+
 def memory_headroom(stack: Stack, percent_limit: float) -> Finding:
     """Each running container's memory usage against its limit."""
     rows, over = [], []
@@ -77,9 +93,8 @@ def memory_headroom(stack: Stack, percent_limit: float) -> Finding:
         rows.append([c.name, _bytes(used), _bytes(limit), f"{percent:.1f}%"])
         if percent >= percent_limit:
             over.append((c, f"{c.service} ({c.name}) at {percent:.0f}% of {_bytes(limit)}"))
-    evidence = {"memory": table(["container", "usage", "limit", "percent"], rows)} if rows else {}
-    if missing:
-        evidence["not sampled"] = "\n".join(missing)
+    evidence: Evidence = {"memory": table(["container", "usage", "limit", "percent"], rows)} if rows else {}
+    evidence |= _sources(samples, missing)
     if over:
         evidence |= _steps(stack, sorted({c.service for c, _ in over}), "restart {s}   # frees memory for now")
         evidence["then"] = "raise mem_limit in docker-compose.yml and look for the leak: docker stats --no-stream"
@@ -100,9 +115,8 @@ def cpu(stack: Stack, percent_limit: float) -> Finding:
         rows.append([c.name, f"{percent:.1f}%"])
         if percent >= percent_limit:
             over.append((c, f"{c.service} ({c.name}) at {percent:.0f}%"))
-    evidence = {"cpu": table(["container", "cpu"], rows)} if rows else {}
-    if missing:
-        evidence["not sampled"] = "\n".join(missing)
+    evidence: Evidence = {"cpu": table(["container", "cpu"], rows)} if rows else {}
+    evidence |= _sources(samples, missing)
     if over:
         evidence |= _steps(stack, sorted({c.service for c, _ in over}), "logs {s} --tail=100")
         return Finding.failed(f"CPU over {percent_limit:g}%: {', '.join(t for _, t in over)}", evidence)

@@ -1,52 +1,66 @@
-"""The WebSocket: the handshake upgrades (a non-upgrade answer named for what it is), and a ping gets its pong."""
+"""The WebSocket: the handshake upgrades and the protocol on top greets back (engine.io's open and socket.io's
+CONNECT, graphql-transport-ws's connection_ack), and the heartbeat answers: a pong to a ping frame, the
+server's own engine.io ping, a graphql-transport-ws pong."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from ..resource.websocket import WebSocketTarget
-from ..result import Finding, TargetUnreachable
-from ..transport.websocket import refusal, unreachable_cause
+from ..resource.websocket import Opened, WebSocketTarget
+from ..result import Finding
+from ..transport.ws_protocols import closed_how, graphql_ping, server_ping
+
+
+def _sent(target: WebSocketTarget) -> str:
+    if target.token:
+        return "with the token in ?token=" if target.token_in == "query" else "with the token (Authorization)"
+    return "without a token" + (" (websocket_token none)" if not target.needs_token else "")
 
 
 def handshake(target: WebSocketTarget) -> Finding:
-    """The WebSocket opens (with the token when there is one)."""
+    """The WebSocket opens (with the token when it takes one) and its protocol greets back."""
     result = target.handshake() if target.token else target.first
     assert result is not None
-    auth = "with the token" if target.token else "without a token"
-    outcome = "101 Switching Protocols" if result.ok else result.cause
-    evidence = {"handshake": f"{target.url} {auth}: {outcome} in {result.seconds * 1000:.0f} ms"}
+    outcome = "101 Switching Protocols" if result.status == 101 else (result.cause or "")
+    evidence = {"handshake": f"{target.url} {_sent(target)}: {outcome} in {result.seconds * 1000:.0f} ms"}
+    if target.protocol != "plain":
+        evidence[target.protocol] = (result.detail or result.cause or "") if result.status == 101 else "not reached"
     if result.cause is not None:
         return Finding.failed(result.cause, evidence)
     return Finding.passed(evidence)
 
 
 def ping(target: WebSocketTarget) -> Finding:
-    """A ping on a fresh connection gets its pong within the timeout."""
-    from websockets.exceptions import ConnectionClosed, InvalidHandshake
+    """The heartbeat answers on a fresh connection: a ping frame's pong (plain), the server's engine.io ping
+    (Socket.io, due pingInterval after the open), a graphql-transport-ws pong."""
+    first = target.first
+    if not target.token and first is not None and first.cause is not None:
+        return Finding.failed(f"no WebSocket to ping: {first.cause}")
+    with target.session() as (opened, connection):
+        if connection is None:
+            return Finding.failed(f"no WebSocket to ping: {opened.cause}")
+        return _heartbeat(target, opened, connection)
 
+
+def _heartbeat(target: WebSocketTarget, opened: Opened, connection: Any) -> Finding:
+    from websockets.exceptions import ConnectionClosed
+
+    if target.protocol == "socket.io":
+        assert opened.greeting is not None
+        cause, detail = server_ping(connection, opened.greeting, opened.since)
+        return Finding.failed(cause) if cause else Finding.passed({"heartbeat": f"{detail} on {target.url}"})
+    if target.protocol != "plain":
+        cause, detail = graphql_ping(connection, target.timeout)
+        return Finding.failed(cause) if cause else Finding.passed({"ping": f"{detail} on {target.url}"})
+    started = time.perf_counter()
     try:
-        connection = target.connect()
-    except InvalidHandshake as exc:
-        _, cause = refusal(exc, target)
-        return Finding.failed(f"no WebSocket to ping: {cause or type(exc).__name__}")
-    except (OSError, TimeoutError) as exc:
-        raise TargetUnreachable("ws", unreachable_cause(exc, target)) from None
-    with connection:
-        started = time.perf_counter()
-        try:
-            pong = connection.ping()
-        except ConnectionClosed as exc:
-            return Finding.failed(f"the server closed the WebSocket before the ping: {_closed(exc)}")
-        if not pong.wait(target.timeout):
-            return Finding.failed(f"no pong within {target.timeout:g} s: the server (or a proxy) does not answer "
-                                  "pings, idle connections will drop")
-        if connection.close_code is not None:
-            return Finding.failed(f"the server closed the WebSocket during the ping: code {connection.close_code}")
-        return Finding.passed({"ping": f"pong after {(time.perf_counter() - started) * 1000:.1f} ms on {target.url}"})
-
-
-def _closed(exc: Any) -> str:
-    received = getattr(exc, "rcvd", None)
-    return f"code {received.code} {received.reason}".strip() if received else "no close frame"
+        pong = connection.ping()
+    except ConnectionClosed as exc:
+        return Finding.failed(f"the server closed the WebSocket before the ping: {closed_how(exc)}")
+    if not pong.wait(target.timeout):
+        return Finding.failed(f"no pong within {target.timeout:g} s: the server (or a proxy) does not answer "
+                              "pings, idle connections will drop")
+    if connection.close_code is not None:
+        return Finding.failed(f"the server closed the WebSocket during the ping: code {connection.close_code}")
+    return Finding.passed({"ping": f"pong after {(time.perf_counter() - started) * 1000:.1f} ms on {target.url}"})

@@ -3,13 +3,14 @@ state, logs, stats and environment. It only reads: nothing is started, restarted
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ...config import Settings
 from ..result import TargetUnreachable
 from ..transport.engine import (
-    StatsPool,
+    ContainerStats,
     connect_engine,
     engine_address,
     engine_gone,
@@ -18,6 +19,7 @@ from ..transport.engine import (
     list_containers,
 )
 from .compose_file import ComposeFile, project_name, read_compose_file
+from .compose_hash import first_labels, prepare
 from .stack import Container, Stack
 
 PROJECT = "com.docker.compose.project"
@@ -41,7 +43,9 @@ class ComposeStack(Stack):
     engine_info: dict[str, Any] = field(default_factory=dict)
     engine_host: str = "127.0.0.1"
     lost: str | None = None
-    _stats: StatsPool | None = None
+    _stats: ContainerStats | None = None
+    # Today's Compose definition of the project, computed in the background as the stack opens (config_current).
+    _config: Future[Any] | None = None
 
     @property
     def name(self) -> str:
@@ -79,9 +83,35 @@ class ComposeStack(Stack):
         return None if handle is None else Container(container.name, container.service, handle.attrs, handle)
 
     def start_stats(self, running: list[str]) -> None:
-        """Sample the stats of the `running` containers (ids) at once, in the background."""
-        self._stats = StatsPool(self.client, self.timeout)
+        """Start sampling the `running` containers (ids): through the engine's stats API at once, in the
+        background, when their cgroup files cannot be read here; else `attach_stats` reads those."""
+        self._stats = ContainerStats(self.client, self.timeout, engine_address(), self.engine_info)
         self._stats.start(running)
+
+    def attach_stats(self) -> None:
+        """The first cgroup reading and the OOM-kill counter of each running container, once inspected."""
+        if self._stats is None:
+            return
+        running = [c for c in self.containers if c.status == "running"]
+        self._stats.attach([(c.attrs["Id"], int(c.state.get("Pid") or 0),
+                             str((c.attrs.get("HostConfig") or {}).get("CgroupParent") or "")) for c in running])
+        for container in running:
+            container.oom_kills = self._stats.oom_kills(container.attrs["Id"])
+
+    def start_config(self, settings: Settings) -> None:
+        """Start computing today's Compose definition (config hashes) in the background, if any container has one."""
+        labels = first_labels(self)
+        if labels is None:
+            return
+        compose_file = settings.path(settings.compose_file) if settings.compose_file else None
+        env_file = settings.path(settings.env_file) if settings.env_file else None
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opscheck-compose-config")
+        self._config = pool.submit(prepare, self.project, labels, compose_file, env_file, self.timeout)
+        pool.shutdown(wait=False)
+
+    def config_today(self) -> Any:
+        """What `start_config` computed (`compose_hash.Prepared`, or why not), None when no container has a hash."""
+        return self._config.result() if self._config is not None else None
 
     def stats_or_reason(self, container: Container) -> dict[str, Any] | str | None:
         return self._stats.sample(container.attrs["Id"]) if self._stats is not None else None
@@ -109,7 +139,8 @@ class ComposeStack(Stack):
 
 def open_stack(settings: Settings) -> ComposeStack:
     """Connect to the engine, list the project's containers, start sampling the stats of the running ones
-    (a sweep's slowest probe) at once, then inspect each container."""
+    through the engine's API when it is not local (a sweep's slowest probe) at once, inspect each container,
+    then read the cgroup files of those the engine's API does not sample."""
     compose = read_compose_file(settings.path(settings.compose_file), settings.timeout) \
         if settings.compose_file else None
     project = project_name(settings, compose)
@@ -117,9 +148,11 @@ def open_stack(settings: Settings) -> ComposeStack:
     stack = ComposeStack(project, client, [], compose, settings.timeout, engine_host=engine_host(engine_address()))
     try:
         listed = _listed(client, project)
+        stack.engine_info = client.info()  # its cgroup driver, and whether it is rootless
         stack.start_stats([c["Id"] for c in listed if c.get("State") == "running"])
         stack.containers = sorted(_inspected(client, [c["Id"] for c in listed]), key=lambda c: c.name)
-        stack.engine_info = client.info()
+        stack.attach_stats()
+        stack.start_config(settings)
     except TargetUnreachable:
         stack.close()
         raise

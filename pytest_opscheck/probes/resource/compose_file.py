@@ -103,11 +103,11 @@ def compose_variables(folder: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     dotenv = folder / ".env"
     if dotenv.is_file():
-        from dotenv import dotenv_values
+        from ...config_env import EnvFileError, read_env_file
 
         try:
-            values = {k: v for k, v in dotenv_values(dotenv, interpolate=False).items() if v is not None}
-        except (OSError, UnicodeDecodeError):
+            values = read_env_file(dotenv, os.environ)
+        except (OSError, UnicodeDecodeError, EnvFileError):
             values = {}
     values.update(os.environ)
     return values

@@ -1,5 +1,5 @@
 """The expected schema version, read from the migration files (never importing the user's application):
-Alembic's revisions parsed with `ast`, Prisma's migration folders."""
+Alembic's revisions parsed with `ast` (Prisma's migration folders: `prisma.py`)."""
 
 from __future__ import annotations
 
@@ -97,10 +97,3 @@ def in_order(revisions: dict[str, Revision], wanted: set[str]) -> list[str]:
     for rev in sorted(wanted):
         visit(rev)
     return [r for r in ordered if r in wanted]
-
-
-def prisma_migrations(migrations_dir: Path) -> list[str]:
-    """The migrations of a Prisma migrations folder, oldest first: every subfolder with a migration.sql."""
-    if not migrations_dir.is_dir():
-        raise MigrationsError(f"{migrations_dir}: no Prisma migrations folder (check migrations.migrations_dir)")
-    return sorted(p.name for p in migrations_dir.iterdir() if p.is_dir() and (p / "migration.sql").exists())

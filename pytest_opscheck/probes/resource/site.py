@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from ...config import Settings
 from ..result import TargetUnreachable
 from ..transport.tls import client_context
@@ -29,6 +31,14 @@ class Site(WebClient):
             except TargetUnreachable as exc:
                 self._memo[path] = exc.cause
         return self._memo[path]
+
+    def fork(self) -> Site:
+        """This target through a client of its own (its own connections; the same hosts, TLS and headers): for
+        one of several exchanges at once, so that a timeout, which closes a client, cuts no other exchange."""
+        twin = copy.copy(self)
+        twin.client = twin._new_client()
+        twin._memo = {}
+        return twin
 
 
 def open_site(name: str, base_url: str, path: str, settings: Settings) -> Site:

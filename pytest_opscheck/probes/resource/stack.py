@@ -34,6 +34,8 @@ class Container:
     service: str
     attrs: dict[str, Any]
     handle: Any
+    # Kills by the OOM killer in its memory cgroup since it started, main process or not; None: not readable here.
+    oom_kills: int | None = None
 
     @property
     def state(self) -> dict[str, Any]:

@@ -1,33 +1,119 @@
-"""The configured WebSocket, with the outcome of one handshake without a token (a refusal is not "down")."""
+"""The configured WebSocket: its protocol (plain, Socket.io, graphql-transport-ws), whether it takes the login's
+token (`websocket_token`), and the outcome of one handshake made when the sweep opened it (a refusal is not
+"down"; a path where no WebSocket answers while HTTP on the same origin does is named for what it is)."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from ...config import Settings
+from ..result import TargetUnreachable
 from ..transport.tls import client_context
-from ..transport.websocket import Handshake, WebSocketEndpoint
+from ..transport.websocket import Handshake, WebSocketEndpoint, refusal, unreachable_cause
+from ..transport.ws_protocols import GRAPHQL_TRANSPORT_WS, Greeting, greet, same_origin_http, socket_io_url
+
+NO_HANDLER = "no WebSocket answers at this path; HTTP on the same origin answers"
+
+
+@dataclass(frozen=True)
+class Opened(Handshake):
+    """A handshake and, on top of it, the protocol's own greeting (what it said, engine.io's heartbeat)."""
+
+    detail: str = ""
+    greeting: Greeting | None = None
+    since: float = 0.0  # monotonic time the protocol opened (engine.io's first ping is due pingInterval after)
 
 
 @dataclass(frozen=True)
 class WebSocketTarget(WebSocketEndpoint):
     """The configured WebSocket: `connect()` opens one (websockets' sync client), with the token when set;
-    `first` is the handshake made when the sweep opened it."""
+    `session()` opens one and greets in its protocol; `first` is the handshake made when the sweep opened it."""
 
-    first: Handshake | None = None
+    protocol: str = "plain"
+    token_mode: str = "none"  # websocket_token: none, header, query
+    first: Opened | None = None
+
+    @property
+    def needs_token(self) -> bool:
+        return self.token_mode != "none"
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path or "/"
 
     def with_token(self, token: str | None) -> WebSocketTarget:
         return dataclasses.replace(self, token=token)
+
+    @contextmanager
+    def session(self) -> Iterator[tuple[Opened, Any | None]]:
+        """Open a connection and greet in the protocol: how it went, and the connection when it did (closed on
+        leaving). Raises TargetUnreachable when nothing answers at that address at all."""
+        started = time.perf_counter()
+        try:
+            connection = self.connect()
+        except Exception as exc:  # noqa: BLE001 - every failure is classified below
+            yield self._not_opened(exc, started), None
+            return
+        with connection:
+            seconds = time.perf_counter() - started
+            greeting = greet(connection, self.protocol, self.timeout, self.token)
+            opened = Opened(greeting.cause, seconds, 101, greeting.detail, greeting, time.monotonic())
+            yield opened, (connection if greeting.cause is None else None)
+
+    def handshake(self) -> Opened:
+        """Open, greet and close one connection; raises TargetUnreachable when nothing answers at all."""
+        with self.session() as (opened, _):
+            return opened
+
+    def _not_opened(self, exc: Exception, started: float) -> Opened:
+        status, cause = refusal(exc, self)
+        if status is None and cause is None:
+            unreachable = unreachable_cause(exc, self)
+            plain = same_origin_http(self.url, self.timeout, self.context)
+            if plain is None:
+                raise TargetUnreachable("ws", unreachable) from None
+            cause = f"{NO_HANDLER}: {unreachable.replace('opening ', 'upgrading ')}, while {plain}"
+        elif self.protocol == GRAPHQL_TRANSPORT_WS and status is not None and 400 <= status < 500:
+            cause = f"{cause}{self._legacy_hint()}"
+        return Opened(cause, time.perf_counter() - started, status)
+
+    def _legacy_hint(self) -> str:
+        """Whether the server would have opened with the older subscriptions-transport-ws ("graphql-ws")."""
+        try:
+            with dataclasses.replace(self, subprotocols=("graphql-ws",)).connect() as legacy:
+                if legacy.subprotocol == "graphql-ws":
+                    return ('; it opens with the legacy subscriptions-transport-ws subprotocol "graphql-ws", not '
+                            f"{GRAPHQL_TRANSPORT_WS}")
+        except Exception:  # noqa: BLE001 - only a hint: no answer, no hint
+            return ""
+        return ""
 
     def close(self) -> None:
         """Nothing stays open: every probe closes its own connection."""
 
 
-def open_ws(settings: Settings) -> WebSocketTarget:
-    """One handshake without a token: the shared reachability result (a refusal is not "down")."""
+def websocket_address(settings: Settings) -> str:
+    """The URL the configured protocol opens: engine.io's path and query for Socket.io, the URL as it is else."""
     assert settings.websocket_url is not None
-    secure = urlsplit(settings.websocket_url).scheme == "wss"
-    target = WebSocketTarget(settings.websocket_url, settings.timeout, client_context(settings) if secure else None)
+    if settings.websocket_protocol == "socket.io":
+        return socket_io_url(settings.websocket_url)
+    return settings.websocket_url
+
+
+def open_ws(settings: Settings) -> WebSocketTarget:
+    """One handshake (and the protocol's greeting) without a token: the shared reachability result."""
+    url = websocket_address(settings)
+    secure = urlsplit(url).scheme == "wss"
+    target = WebSocketTarget(
+        url, settings.timeout, client_context(settings) if secure else None,
+        token_in="query" if settings.websocket_token == "query" else "header",
+        subprotocols=(GRAPHQL_TRANSPORT_WS,) if settings.websocket_protocol == GRAPHQL_TRANSPORT_WS else (),
+        protocol=settings.websocket_protocol, token_mode=settings.websocket_token,
+    )
     return dataclasses.replace(target, first=target.handshake())

@@ -1,5 +1,7 @@
 """The Docker engine: where it is, a client on it with the probe timeout on every request, whether it still
-answers, and a pool that samples container stats in the background. It only reads."""
+answers, and each running container's stats: from its cgroup files when the engine is on this host
+(`ContainerStats`, `cgroup`), else from the engine's stats API, sampled in the background (`StatsPool`).
+It only reads."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..result import TargetUnreachable
+from .cgroup import SOURCE_KEY, Cgroup, CgroupSampler, locate, mounts
 
 STATS_WORKERS = 16
 # What one stats sample may take beyond the probe timeout: the engine itself waits ~1 s between two readings.
@@ -151,3 +154,77 @@ class StatsPool:
             self._pool.shutdown(wait=True, cancel_futures=True)
         if self._client is not None:
             self._client.close()
+
+
+def cgroups_unavailable(address: str, info: dict[str, Any]) -> str | None:
+    """Why the containers' figures cannot come from their cgroup files here, in a few words; None when they can:
+    the engine listens on a unix socket of this host, is not rootless, and cgroups are mounted here."""
+    if not address.startswith("unix://"):
+        return f"the engine ({address}) is not on this host"
+    if any("rootless" in str(option) for option in info.get("SecurityOptions") or []):
+        return "the engine is rootless"
+    if not os.path.exists("/proc/self/mountinfo"):
+        return "no cgroups on this host"
+    return None
+
+
+class ContainerStats:
+    """Each running container's stats sample, in the engine's stats API shape, its `SOURCE_KEY` saying where
+    its figures came from: its cgroup files when the engine is on this host and they are readable (two readings
+    `cgroup.CPU_INTERVAL` apart), else the engine's stats API (a second or two per sample).
+
+    `start` (right after the listing) starts the API samples when the engine is not local; `attach` (once the
+    containers are inspected) finds each one's cgroup, takes the first reading and the OOM-kill counter, and
+    sends the containers whose cgroup cannot be read to the API.
+    """
+
+    def __init__(self, client: Any, timeout: float, address: str, info: dict[str, Any]) -> None:
+        self.reason = cgroups_unavailable(address, info)
+        self.driver = str(info.get("CgroupDriver") or "cgroupfs")
+        self._pool = StatsPool(client, timeout)
+        self._cgroups: CgroupSampler | None = None
+        self._why: dict[str, str] = {}  # container id -> why its figures come from the API
+
+    def start(self, running: list[str]) -> None:
+        """Start the API samples of the `running` containers (ids) when no cgroup can be read here."""
+        if self.reason is not None:
+            self._why = dict.fromkeys(running, self.reason)
+            self._pool.start(running)
+
+    def attach(self, running: list[tuple[str, int, str]]) -> None:
+        """Find the cgroup of each running container (id, main pid, CgroupParent), read it a first time; the API
+        samples those whose cgroup cannot be read."""
+        if self.reason is not None:
+            return
+        try:
+            where, unreadable = mounts(), ""
+        except OSError as exc:
+            where, unreadable = None, f"cgroup mounts not readable here: {type(exc).__name__}"
+        found: dict[str, Cgroup] = {}
+        for container_id, pid, parent in running:
+            located = locate(container_id, pid, self.driver, parent, where) if where is not None else unreadable
+            if isinstance(located, Cgroup):
+                found[container_id] = located
+            else:
+                self._why[container_id] = located
+        self._cgroups = CgroupSampler(found)
+        self._pool.start(list(self._why))
+
+    def oom_kills(self, container_id: str) -> int | None:
+        """Kills by the OOM killer in the container's memory cgroup since it started; None when not readable."""
+        return self._cgroups.oom_kills(container_id) if self._cgroups is not None else None
+
+    def sample(self, container_id: str) -> dict[str, Any] | str | None:
+        """The container's sample, or why there is none (one line); None when it was not running."""
+        sample = self._cgroups.sample(container_id) if self._cgroups is not None else None
+        if sample is not None:
+            return sample
+        sample = self._pool.sample(container_id)
+        if isinstance(sample, dict):
+            sample[SOURCE_KEY] = f"the engine's stats API ({self._why.get(container_id, 'not sampled here')})"
+        return sample
+
+    def close(self) -> None:
+        if self._cgroups is not None:
+            self._cgroups.close()
+        self._pool.close()

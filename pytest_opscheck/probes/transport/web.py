@@ -1,12 +1,16 @@
-"""HTTP over httpx: one client per target with the probe timeout in all on every exchange, that never
-follows a redirect off the allowed hosts, and the `Answer` each exchange gives."""
+"""HTTP over httpx: one client per target with the probe timeout in all on every exchange (its redirects
+included), that never follows a redirect off the allowed hosts nor down from https to plain http, never
+carries a credential to another origin, decodes bodies itself under one cap across every content-encoding
+layer, and the `Answer` each exchange gives."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import ssl
+import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -15,6 +19,14 @@ from ..result import TargetUnreachable
 from .deadline import within
 
 BODY_LIMIT = 2_000_000
+# Every content-encoding layer together may inflate this much, whatever the body keeps (a gzip, gzip bomb).
+INFLATE_LIMIT = 4 * BODY_LIMIT
+INFLATE_STEP = 65_536
+MAX_ENCODINGS = 3
+ACCEPT_ENCODING = "gzip, deflate"
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+# Headers that carry a credential: never sent to another origin than the one they were meant for.
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
 EXCERPT = 600
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -37,6 +49,20 @@ def address(url: str) -> str:
     return f"{host}:{port}"
 
 
+def shown(url: str) -> str:
+    """`url` as a cause may show it: no userinfo, no fragment, its query withheld (a redirect's `Location`
+    is the target's choice and may carry a token)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}" + ("?…" if parts.query else "")
+
+
+class InsecureRedirect(TargetUnreachable):
+    """An https exchange redirected down to plain http: a SECURITY failure, never followed."""
+
+
 def classify(exc: Exception, url: str, timeout: float) -> str:
     """One line naming why an HTTP exchange failed: refused, timed out, DNS, TLS, closed."""
     import httpx
@@ -46,7 +72,7 @@ def classify(exc: Exception, url: str, timeout: float) -> str:
     if isinstance(exc, httpx.ConnectTimeout):
         return f"timed out after {timeout:g} s connecting to {where}"
     if isinstance(exc, httpx.TimeoutException):
-        return f"timed out after {timeout:g} s waiting for {url}"
+        return f"timed out after {timeout:g} s waiting for {shown(url)}"
     if "certificate_verify_failed" in text or "certificate verify failed" in text:
         return f"TLS certificate of {where} not trusted"
     if "ssl" in text or "tls" in text:
@@ -75,6 +101,7 @@ class Answer:
     first_byte: float | None = None
     redirects: tuple[str, ...] = ()
     truncated: bool = False
+    note: str = ""  # why the body is not all there or not decoded, when it is not
 
     @property
     def text(self) -> str:
@@ -98,8 +125,10 @@ class Answer:
 
     @property
     def path(self) -> str:
+        """The path asked for, with its query; after a redirect, the query is withheld (the target's choice)."""
         parts = urlsplit(self.url)
-        return parts.path + (f"?{parts.query}" if parts.query else "")
+        query = ("?…" if self.redirects else f"?{parts.query}") if parts.query else ""
+        return parts.path + query
 
     def line(self) -> str:
         """`GET /path → 200 OK in 12 ms (text/html)`."""
@@ -109,8 +138,74 @@ class Answer:
 
     def excerpt(self) -> str:
         text = self.text.strip()
-        cut = f" (body truncated at {BODY_LIMIT} bytes)" if self.truncated else ""
+        cut = f" ({self.note})" if self.note else f" (body truncated at {BODY_LIMIT} bytes)" if self.truncated else ""
         return (text[:EXCERPT] + (" …" if len(text) > EXCERPT else "") if text else "(empty body)") + cut
+
+
+class BodyReader:
+    """A body decoded as it arrives, through each of its content-encoding layers, under caps: at most
+    `limit` bytes kept and `INFLATE_LIMIT` bytes inflated across all layers together, `INFLATE_STEP` at a
+    time, so a bomb costs neither memory nor much time, and a reader told to stop (`cancel`) stops at once.
+    An encoding it does not know, or more than `MAX_ENCODINGS` layers, leaves the body as it came."""
+
+    def __init__(self, encoding: str, limit: int = BODY_LIMIT, cancel: threading.Event | None = None) -> None:
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip().lower() not in ("", "identity")]
+        self.limit = limit
+        self.cancel = cancel or threading.Event()
+        self.body = bytearray()
+        self.inflated = 0
+        self.truncated = False
+        self.note = ""
+        unknown = [c for c in codings if c not in _WBITS]
+        if len(codings) > MAX_ENCODINGS:
+            self.note, codings = f"{len(codings)} content-encoding layers, not decoded", []
+        elif unknown:
+            self.note, codings = f"content-encoding {unknown[0]} not decoded", []
+        # The last encoding applied is the first undone.
+        self.kinds = list(reversed(codings))
+        self.layers = [zlib.decompressobj(_WBITS[kind]) for kind in self.kinds]
+
+    @property
+    def done(self) -> bool:
+        return self.truncated or self.cancel.is_set()
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self._push(0, data)
+        except zlib.error:
+            self.truncated = True
+            self.note = f"body does not decode as {', '.join(reversed(self.kinds))}: cut there"
+
+    def _push(self, level: int, data: bytes) -> None:
+        if level == len(self.layers):
+            room = self.limit - len(self.body)
+            self.body += data[:room]
+            if len(data) > room:
+                self.truncated = True
+            return
+        layer = self.layers[level]
+        while not self.done:
+            try:
+                piece = layer.decompress(data, INFLATE_STEP)
+            except zlib.error:
+                if self.kinds[level] != "deflate" or self.inflated or layer.unused_data:
+                    raise
+                # "deflate" as many servers send it: raw deflate, without the zlib wrapper.
+                layer = self.layers[level] = zlib.decompressobj(-zlib.MAX_WBITS)
+                self.kinds[level] = "raw deflate"
+                continue
+            stuck = not piece and layer.unconsumed_tail == data
+            data = layer.unconsumed_tail
+            self.inflated += len(piece)
+            if self.inflated > INFLATE_LIMIT:
+                self.truncated = True
+                self.note = (f"content-encoding {', '.join(reversed(self.kinds))} inflates past "
+                             f"{INFLATE_LIMIT} bytes: cut there")
+                return
+            if piece:
+                self._push(level + 1, piece)
+            elif not data or stuck:
+                return
 
 
 def ms(seconds: float | None, missing: str = "-") -> str:
@@ -142,7 +237,7 @@ class WebClient:
             follow_redirects=False,
             verify=self._context,
             trust_env=False,
-            headers={"User-Agent": "pytest-opscheck"},
+            headers={"User-Agent": "pytest-opscheck", "Accept-Encoding": ACCEPT_ENCODING},
         )
 
     def __repr__(self) -> str:
@@ -158,7 +253,10 @@ class WebClient:
         return self.request("GET", path, **kwargs)
 
     def request(self, method: str, path: str, *, follow: bool = True, **kwargs: Any) -> Answer:
-        """One exchange (and its on-host redirects unless `follow` is false)."""
+        """One exchange and, unless `follow` is false, its redirects on the allowed hosts, all within one
+        probe timeout. A redirect from https down to plain http raises `InsecureRedirect` (a SECURITY
+        failure, not followed); one to another allowed origin goes there without the credential headers,
+        and not at all when it would carry the request's body (a login's password) there."""
         url = self.url(path)
         hops: list[str] = []
         started = time.perf_counter()
@@ -169,11 +267,23 @@ class WebClient:
             if not follow or answer.status not in REDIRECTS or not location or len(hops) >= MAX_REDIRECTS:
                 break
             following = urljoin(url, location)
-            if origin_of(following) not in self.allowed:
+            here, there = origin_of(url), origin_of(following)
+            if here[0] == "https" and there[0] == "http":
+                raise InsecureRedirect(
+                    self.name, f"SECURITY: {method} {shown(url)} redirects ({answer.status}) down to plain http, "
+                    f"{shown(following)}: not followed, nothing sent in clear text")
+            if there not in self.allowed:
                 # Never followed, so no credential or cookie goes there; the answer says where it pointed.
-                reason = f"{answer.reason} to another host, {following}: not followed"
+                reason = f"{answer.reason} to another host, {shown(following)}: not followed"
                 answer = dataclasses.replace(answer, reason=reason)
                 break
+            keeps_body = answer.status in (307, 308) and any(k in kwargs for k in ("data", "json", "content", "files"))
+            if there != here and keeps_body:
+                reason = f"{answer.reason} to another origin, {shown(following)}: not followed with the request's body"
+                answer = dataclasses.replace(answer, reason=reason)
+                break
+            if there != here:
+                kwargs = {**kwargs, "headers": _without_credentials(kwargs.get("headers"))}
             hops.append(url)
             url = following
             if answer.status == 303 or (answer.status in (301, 302) and method == "POST"):
@@ -182,24 +292,33 @@ class WebClient:
         return Answer(
             answer.method, answer.url, answer.status, answer.reason, answer.headers, answer.body,
             time.perf_counter() - started, _connect(marks), answer.first_byte, tuple(hops), answer.truncated,
+            answer.note,
         )
 
     def _bounded(self, method: str, url: str, marks: dict[str, float], started: float, **kwargs: Any) -> Answer:
-        """`_once` within the probe timeout in all: a server that drips bytes cannot hold the sweep."""
+        """`_once` within what is left of the probe timeout: a server that drips bytes, or redirects again and
+        again, cannot hold the sweep; the abandoned exchange stops reading at once."""
         client = self.client
+        cancel = threading.Event()
 
         def abandon() -> None:
+            cancel.set()
             client.close()
 
+        left = self.timeout - (time.perf_counter() - started)
         try:
-            return within(self.timeout, self.name, f"waiting for {url}",
-                          lambda: self._once(client, method, url, marks, started, **kwargs), abandon)
+            if left <= 0:
+                raise TargetUnreachable(self.name, f"timed out after {self.timeout:g} s waiting for {shown(url)}")
+            return within(left, self.name, f"waiting for {shown(url)}",
+                          lambda: self._once(client, method, url, marks, started, cancel, **kwargs), abandon)
         except TargetUnreachable:
+            cancel.set()
             self.client = self._new_client()
             raise
 
     def _once(
-        self, client: Any, method: str, url: str, marks: dict[str, float], started: float, **kwargs: Any
+        self, client: Any, method: str, url: str, marks: dict[str, float], started: float,
+        cancel: threading.Event, **kwargs: Any,
     ) -> Answer:
         import httpx
 
@@ -212,21 +331,28 @@ class WebClient:
 
         try:
             with client.stream(method, url, extensions={"trace": trace}, **kwargs) as response:
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body.extend(chunk)
-                    if len(body) >= BODY_LIMIT:
+                reader = BodyReader(response.headers.get("content-encoding", ""), BODY_LIMIT, cancel)
+                # Raw bytes, decoded here under the caps: httpx would inflate a whole chunk at once.
+                for chunk in response.iter_raw():
+                    reader.feed(chunk)
+                    if reader.done:
                         break
         except httpx.HTTPError as exc:
             raise TargetUnreachable(self.name, classify(exc, url, self.timeout)) from None
         return Answer(
             method, url, response.status_code, response.reason_phrase,
-            {k.lower(): v for k, v in response.headers.items()}, bytes(body[:BODY_LIMIT]),
-            time.perf_counter() - started, first_byte=marks.get("first_byte"), truncated=len(body) >= BODY_LIMIT,
+            {k.lower(): v for k, v in response.headers.items()}, bytes(reader.body),
+            time.perf_counter() - started, first_byte=marks.get("first_byte"), truncated=reader.truncated,
+            note=reader.note,
         )
 
     def close(self) -> None:
         self.client.close()
+
+
+def _without_credentials(headers: Any) -> dict[str, str]:
+    """`headers` less those that carry a credential (for a hop to another origin)."""
+    return {k: v for k, v in dict(headers or {}).items() if k.lower() not in CREDENTIAL_HEADERS}
 
 
 def _connect(marks: dict[str, float]) -> float | None:

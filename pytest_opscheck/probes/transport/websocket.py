@@ -8,7 +8,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from ..result import TargetUnreachable
 
@@ -34,6 +34,8 @@ class WebSocketEndpoint:
     timeout: float
     context: ssl.SSLContext | None
     token: str | None = field(default=None, repr=False)
+    token_in: str = "header"  # "header": Authorization: Bearer; "query": ?token= (never in `url`, never shown)
+    subprotocols: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -44,7 +46,10 @@ class WebSocketEndpoint:
         """An open `websockets.sync.client.ClientConnection` (close it, or use it in a `with`)."""
         from websockets.sync.client import connect
 
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token and self.token_in == "header" else None
+        url = self.url
+        if self.token and self.token_in == "query":
+            url += ("&" if urlsplit(url).query else "?") + urlencode({"token": self.token})
         options: dict[str, Any] = {
             "open_timeout": self.timeout,
             "close_timeout": min(self.timeout, 1.0),
@@ -53,7 +58,9 @@ class WebSocketEndpoint:
             "additional_headers": headers,
             "ssl": self.context,
         }
-        return connect(self.url, **{**options, **kwargs})
+        if self.subprotocols:
+            options["subprotocols"] = list(self.subprotocols)
+        return connect(url, **{**options, **kwargs})
 
     def handshake(self) -> Handshake:
         """Open and close one connection; raises TargetUnreachable when nothing answers at all."""
@@ -85,7 +92,7 @@ def refusal(exc: Exception, target: WebSocketEndpoint) -> tuple[int | None, str 
             return status, (f"{status} {reason} instead of 101 Switching Protocols at {path}: the upgrade did not "
                             "reach a WebSocket handler (a proxy dropping the Upgrade header?)")
         if status in (401, 403):
-            sent = "the token was refused" if target.token else "no token sent: configure auth"
+            sent = "the token was refused" if target.token else 'no token sent: set websocket_token to "header"'
             return status, f"handshake refused: {status} {reason} ({sent})"
         if status >= 500:
             return status, f"handshake fails with a server error: {status} {reason}"

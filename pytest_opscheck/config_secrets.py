@@ -1,0 +1,155 @@
+"""The config's strings as a hostile file or environment may write them: refused when they hold NUL, a line
+break or a control character, or are too long; literal secrets in a URL refused; and what ``${NAME}`` puts
+into a URL's userinfo or query made a secret (and percent-encoded in the userinfo, so a password holding
+``/`` or ``@`` stays a password). A leaf: it imports nothing of the package."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+STRING_LIMIT = 4096
+MULTILINE_LIMIT = 65_536
+LIST_LIMIT = 1000
+# Keys whose value may span lines (a GraphQL login mutation).
+MULTILINE_KEYS = {"auth.query"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MULTILINE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# URL keys whose userinfo and query may not hold a literal secret.
+URL_KEYS = ("backend_url", "frontend_url", "websocket_url", "database_url")
+# Query parameters that hold a credential, written literally in a URL.
+_SECRET_PARAM = re.compile(
+    r"pass|pwd|secret|token|ticket|sig|signature|credential|api_?key|apikey|auth|jwt|session|^key$", re.IGNORECASE
+)
+# Query parameters that are settings, not secrets, even when they come from the environment.
+_PLAIN_PARAMS = {
+    "sslmode", "schema", "connection_limit", "pool_timeout", "application_name", "connect_timeout",
+    "target_session_attrs", "sslrootcert", "sslcert", "sslkey", "host", "port", "dbname", "user", "options",
+    "socket_timeout", "pgbouncer", "eio", "transport", "page", "limit", "offset", "lang", "format", "v", "version",
+}
+
+
+class TextError(ValueError):
+    """A config string refused; the message says what is wrong without repeating the value."""
+
+
+def check_text(key: str, value: str) -> None:
+    """Raise `TextError` when `value` (of config key `key`) holds NUL, a line break or a control character,
+    or is over the length a value of its kind may have."""
+    multiline = key in MULTILINE_KEYS
+    limit = MULTILINE_LIMIT if multiline else STRING_LIMIT
+    if len(value) > limit:
+        raise TextError(f"is {len(value)} characters long, over the {limit} a value may have")
+    bad = (_MULTILINE_CONTROL if multiline else _CONTROL).search(value)
+    if bad is None:
+        return
+    char = bad.group()
+    if char == "\0":
+        raise TextError("holds a NUL byte: write the value without it")
+    if char in "\r\n":
+        raise TextError("holds a line break (CR or LF): a value of this key is one line")
+    raise TextError(f"holds the control character 0x{ord(char):02x}: write the value without it")
+
+
+def check_list(key: str, values: list[str]) -> None:
+    if len(values) > LIST_LIMIT:
+        raise TextError(f"has {len(values)} items, over the {LIST_LIMIT} a list may have")
+    for value in values:
+        check_text(key, value)
+
+
+def _url_like(key: str) -> bool:
+    """Whether config key `key` holds a URL or a path whose `?` begins a query."""
+    name = key.rpartition(".")[2]
+    return name.endswith(("_url", "_path", "_paths", "_routes")) or key == "auth.origin"
+
+
+def _userinfo(text: str) -> tuple[int, int] | None:
+    """The span of the userinfo of URL `text` (between `://` and the `@` of its authority), if any."""
+    scheme = text.find("://")
+    if scheme < 0:
+        return None
+    start = scheme + 3
+    ends = [i for i in (text.find(c, start) for c in "/?#") if i >= 0]
+    at = text.rfind("@", start, min(ends, default=len(text)))
+    return (start, at) if at >= 0 else None
+
+
+def _query_values(text: str) -> list[tuple[str, int, int]]:
+    """(name, start, end) of each value in the query of `text`."""
+    info = _userinfo(text)
+    begin = text.find("?", info[1] if info else 0)
+    if begin < 0:
+        return []
+    end = text.find("#", begin)
+    end = len(text) if end < 0 else end
+    found, at = [], begin + 1
+    for piece in text[begin + 1 : end].split("&"):
+        name, equals, _ = piece.partition("=")
+        if equals:
+            found.append((name, at + len(name) + 1, at + len(piece)))
+        at += len(piece) + 1
+    return found
+
+
+def substitute(key: str, template: str, variables: Mapping[str, str]) -> tuple[str, set[str]]:
+    """`template` with each ``${NAME}`` filled in, and the secrets that made: in a URL (or a path) of `key`,
+    what the environment put into the userinfo's password or into a query value (not a known setting such as
+    ``sslmode``). What goes into a userinfo is percent-encoded first."""
+    url = _url_like(key)
+    info = _userinfo(template) if url else None
+    parts: list[str] = []
+    filled: list[tuple[int, int]] = []
+    pos = length = 0
+    for match in VAR.finditer(template):
+        literal = template[pos : match.start()]
+        value = variables[match.group(1)]
+        if info is not None and info[0] <= match.start() < info[1]:
+            value = quote(value, safe="")
+        parts += [literal, value]
+        length += len(literal)
+        filled.append((length, length + len(value)))
+        length += len(value)
+        pos = match.end()
+    parts.append(template[pos:])
+    text = "".join(parts)
+    if not url:
+        return text, set()
+
+    def from_environment(start: int, end: int) -> bool:
+        return any(a < end and start < b for a, b in filled)
+
+    secrets: set[str] = set()
+    info = _userinfo(text)
+    if info is not None:
+        colon = text.find(":", info[0], info[1])
+        if colon >= 0 and from_environment(colon + 1, info[1]):
+            secrets.update({text[colon + 1 : info[1]], unquote(text[colon + 1 : info[1]])})
+    for name, start, end in _query_values(text):
+        if name.lower() not in _PLAIN_PARAMS and from_environment(start, end):
+            secrets.update({text[start:end], unquote(text[start:end].replace("+", " "))})
+    return text, {s for s in secrets if s}
+
+
+def refuse_url_literals(table: Mapping[str, object], path: Path) -> str | None:
+    """The one-line error for a literal secret in a URL key (a userinfo password or a credential query
+    parameter not written as ``${NAME}``), else None."""
+    for key in URL_KEYS:
+        url = table.get(key)
+        if not isinstance(url, str):
+            continue
+        info = _userinfo(url)
+        if info is not None:
+            password = url[info[0] : info[1]].partition(":")[2]
+            if password and not VAR.fullmatch(password):
+                return (f"{path}: {key}: the password in the URL must come from the environment; write "
+                        "scheme://user:${PASSWORD}@host and set PASSWORD in the environment or the .env file")
+        for name, start, end in _query_values(url):
+            value = url[start:end]
+            if value and _SECRET_PARAM.search(name) and not VAR.fullmatch(value):
+                return (f"{path}: {key}: ?{name}= holds a literal secret: write ?{name}=${{NAME}} and set NAME "
+                        "in the environment or the .env file")
+    return None

@@ -1,0 +1,210 @@
+"""The Swarm variants of the container diagnoses, where Compose's do not hold: a restart is a new task, so a
+crash loop is a slot's failed tasks; an OOM kill is an exit 137 whose container says OOMKilled (read where the
+container is on the engine talked to); an unhealthy container is killed and replaced; logs come per task
+through the manager, ordered here by time."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from ..resource.stack import CRASH_WINDOW, LOG_LINES, LOG_SCAN_LINES, _ago, _span
+from ..resource.swarm import SwarmStack
+from ..resource.swarm_model import Service, Task, current, slot_crash_loop, slots
+from ..result import Evidence, Finding, TargetUnreachable
+from .swarm_evidence import engine_lost, excerpt, own, size, steps, task_table
+
+# An OOM kill is reported while its task is its slot's current one, or for this long after it.
+OOM_WINDOW = 3600.0
+UNHEALTHY = "unhealthy container"
+
+
+def _task_logs(stack: SwarmStack, task: Task, lines: int = LOG_LINES) -> str:
+    try:
+        found = stack.service_logs(task.service, lines, {task.id})
+    except Exception as exc:  # noqa: BLE001 - logs are evidence; their absence is said, not fatal
+        return f"(logs unavailable: {type(exc).__name__})"
+    return "\n".join(line.text for line in found) or "(empty)"
+
+
+def no_crash_loop(stack: SwarmStack) -> Finding:
+    """No slot of the stack with a task that failed within `CRASH_WINDOW` (read again now)."""
+    if lost := engine_lost(stack):
+        return lost
+    try:
+        tasks = stack.tasks_now()
+    except TargetUnreachable as exc:
+        return Finding.failed(f"the Docker engine stopped answering during the sweep: {exc.cause}")
+    seen, now = {t.id for t in stack.tasks}, time.time()
+    problems: list[str] = []
+    failing: list[str] = []
+    evidence: Evidence = {}
+    for (service, slot), history in sorted(slots(tasks).items()):
+        why = slot_crash_loop(history, now, stack.history_limit)
+        if why is None:
+            continue
+        failed = [t for t in history if t.state == "failed"]
+        new = sum(1 for t in failed if t.id not in seen)
+        label = current(history).label
+        problems.append(f"{label} ({stack.full_name(service)}.{slot}) {why}"
+                        + (f", {new} failed during the sweep" if new else ""))
+        failing.append(service)
+        evidence[f"{label}: tasks"] = task_table(stack, history)
+        evidence[f"{label}: last {LOG_LINES} log lines of task {failed[-1].id[:12]}"] = _task_logs(stack, failed[-1])
+    if problems:
+        evidence |= steps(stack, sorted(set(failing)), "docker service ps --no-trunc {s}",
+                          "docker service logs --timestamps --tail 100 {s}")
+        return Finding.failed("; ".join(problems), evidence)
+    return Finding.passed({"tasks": f"{len(tasks)} checked, {len(slots(tasks))} slots, failures within the last "
+                                    f"{_span(CRASH_WINDOW)} count"})
+
+
+def no_oom_kill(stack: SwarmStack) -> Finding:
+    """No task killed by the OOM killer: an exit 137 (or a completed task) whose container says OOMKilled, read
+    on this engine; an exit 137 on another node is named with where to confirm it."""
+    now = time.time()
+    currents = {t.id for t in stack.current_tasks()}
+    killed: dict[str, list[Task]] = {}
+    elsewhere: dict[str, list[Task]] = {}
+    for task in stack.tasks:
+        recent = task.id in currents or now - task.timestamp < OOM_WINDOW
+        if not task.container_id or not recent or task.state not in ("failed", "complete", "shutdown", "running"):
+            continue
+        if stack.is_local(task):
+            attrs = stack.inspect_task(task)
+            if attrs and (attrs.get("State") or {}).get("OOMKilled"):
+                killed.setdefault(task.service, []).append(task)
+        elif task.exit_code == 137 and UNHEALTHY not in task.err:
+            elsewhere.setdefault(task.service, []).append(task)
+    if not killed and not elsewhere:
+        return Finding.passed({"tasks": f"{len(stack.tasks)} checked"})
+    evidence: Evidence = {}
+    parts = []
+    for service, tasks in sorted(killed.items()):
+        last = max(tasks, key=lambda t: t.timestamp)
+        how = last.why if last.state == "failed" else f"{last.state} (exit {last.exit_code}: a process in it was killed)"
+        parts.append(f"{service} ({_times(tasks)}, the last {_ago(now - last.timestamp)}: {how})")
+        evidence[service] = _memory_line(stack, stack.service(service), tasks)
+    for service, tasks in sorted(elsewhere.items()):
+        last = max(tasks, key=lambda t: t.timestamp)
+        parts.append(f"{service} (exit 137 on node {stack.where(last)}, {_times(tasks)}: its OOMKilled flag is on "
+                     "that node's engine)")
+        evidence[service] = _memory_line(stack, stack.service(service), tasks)
+        evidence[f"{service}: on node {stack.where(last)}"] = (
+            f"docker inspect --format '{{{{.State.OOMKilled}}}}' {last.container_id[:12]}\ndmesg | grep -i oom")
+    services = sorted({*killed, *elsewhere})
+    for service in services:
+        evidence[f"{service}: tasks"] = task_table(stack, own(stack, stack.service(service) or _unknown(service)))
+    evidence |= steps(stack, services, "docker service ps --no-trunc {s}", "docker service logs --tail 100 {s}")
+    evidence["on the node"] = "dmesg | grep -i oom\ndocker stats --no-stream"
+    return Finding.failed("killed by the OOM killer: " + ", ".join(parts), evidence)
+
+
+def _times(tasks: list[Task]) -> str:
+    return f"{len(tasks)} task" + ("" if len(tasks) == 1 else "s")
+
+
+def _unknown(short: str) -> Service:
+    return Service("", short, short, "replicated", None)
+
+
+def _memory_line(stack: SwarmStack, service: Service | None, tasks: list[Task]) -> str:
+    limit = service.memory_limit if service else 0
+    usage = "not measured"
+    for container in stack.of_service(tasks[0].service):
+        mem = (stack.stats(container) or {}).get("memory_stats") or {}
+        if mem.get("max_usage") or mem.get("usage"):
+            usage = f"{size(mem.get('max_usage') or mem['usage'])} ({container.name})"
+            break
+    return f"memory limit {size(limit) if limit else 'none (the host ran out)'}, last usage {usage}"
+
+
+def healthchecks(stack: SwarmStack) -> Finding:
+    """Every service with a healthcheck: no container killed as unhealthy within `CRASH_WINDOW`, and each slot's
+    current task healthy (its replacement waiting in `starting` is not)."""
+    now = time.time()
+    by_container = {c.attrs.get("Id"): c for c in stack.containers}
+    problems: list[str] = []
+    failing: list[str] = []
+    evidence: Evidence = {}
+    for service in stack.swarm_services:
+        tasks = own(stack, service)
+        local = [by_container[t.container_id] for t in tasks if t.container_id in by_container]
+        test = (service.container_spec.get("Healthcheck") or {}).get("Test") or []
+        if test[:1] == ["NONE"] or not (test or any(c.health for c in local)):
+            continue
+        killed = [t for t in tasks if UNHEALTHY in t.err and now - t.timestamp < CRASH_WINDOW]
+        bad = []
+        for task in (current(h) for h in slots(tasks).values()):
+            container = by_container.get(task.container_id)
+            health = (container.health or {}).get("Status") if container is not None else None
+            if task.state in ("running", "starting") and (health or task.state) not in ("healthy", "running"):
+                bad.append(f"{task.label} {health or task.state}")
+        if not killed and not bad:
+            continue
+        said = []
+        if killed:
+            said.append(f"the swarm killed {_times(killed).replace('task', 'unhealthy container')} in the last "
+                        f"{_span(CRASH_WINDOW)}, the last {_ago(now - killed[-1].timestamp)} ({killed[-1].err})")
+        said.extend(f"{b} now" for b in bad)
+        problems.append(f"{service.short}: " + "; ".join(said))
+        failing.append(service.short)
+        evidence[f"{service.short}: last healthcheck outputs"] = stack.scrub(service.short,
+                                                                             _health_outputs(stack, killed, tasks))
+        evidence[f"{service.short}: tasks"] = task_table(stack, tasks)
+    if problems:
+        evidence |= steps(stack, failing, "docker service ps --no-trunc {s}", "docker service logs --tail 100 {s}",
+                          "docker service inspect --format '{{{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}}}' {s}")
+        return Finding.failed("healthcheck not healthy: " + "; ".join(problems), evidence)
+    return Finding.passed()
+
+
+def _health_outputs(stack: SwarmStack, killed: list[Task], tasks: list[Task]) -> str:
+    """The last outputs of the healthcheck, from the latest killed container on this engine, else the current one."""
+    for task in [*reversed(killed), *sorted(tasks, key=lambda t: -t.created)]:
+        attrs = stack.inspect_task(task)
+        health: dict[str, Any] = ((attrs or {}).get("State") or {}).get("Health") or {}
+        if health.get("Log"):
+            return "\n".join(f"exit {e.get('ExitCode')}: {' '.join(str(e.get('Output', '')).split())[:300]}"
+                             for e in health["Log"][-5:])
+    where = {stack.where(t) for t in killed or tasks}
+    return f"(not on this engine: the containers ran on {', '.join(sorted(where))}; docker inspect them there)"
+
+
+def logs_clean(stack: SwarmStack, patterns: list[str]) -> Finding:
+    """No error pattern in the recent logs of each slot's current task, gathered through the manager and
+    interleaved by time."""
+    if lost := engine_lost(stack):
+        return lost
+    regex = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    currents = {t.id: t for t in stack.current_tasks()}
+    evidence: Evidence = {}
+    dirty, services, unread = [], [], []
+    for service in stack.swarm_services:
+        ids = {tid for tid, t in currents.items() if t.service == service.short}
+        try:
+            lines = stack.service_logs(service.short, LOG_SCAN_LINES, ids)
+        except Exception as exc:  # noqa: BLE001 - a service whose logs cannot be read is said, not guessed
+            unread.append(f"{service.short}: {type(exc).__name__}")
+            continue
+        shown = [f"{currents[line.task_id].label}@{_host(stack, currents[line.task_id])} | {line.text}"
+                 for line in lines]
+        hits = [i for i, line in enumerate(lines) if regex.search(line.text)]
+        if not hits:
+            continue
+        dirty.append(f"{service.short}: {len(hits)} matching line(s)")
+        services.append(service.short)
+        evidence[f"{service.short}: matching lines"] = excerpt(shown, hits)
+    if unread:
+        evidence["logs not read"] = "\n".join(unread)
+    if dirty:
+        evidence |= steps(stack, services, "docker service logs --timestamps --tail 100 {s}")
+        return Finding.failed("; ".join(dirty), evidence)
+    return Finding.passed(evidence | {"services": f"{len(stack.swarm_services)} scanned, the last {LOG_SCAN_LINES} "
+                                                 "lines of each current task, ordered by time"})
+
+
+def _host(stack: SwarmStack, task: Task) -> str:
+    node = stack.node(task.node_id)
+    return node.hostname if node else task.node_id[:12]

@@ -1,0 +1,151 @@
+"""The files a sweep reads and writes: checked before the first probe, written atomically at the end.
+
+A path that cannot be written is a usage error naming the option and the path, before any target opens;
+a write that still fails at the end (the folder went away during the sweep) is kept as one line that the
+terminal prints beside the verdict, never a traceback in its place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+# The lines of the writes that failed at the end, for the terminal's opscheck section.
+WRITE_ERRORS = pytest.StashKey[list[str]]()
+# Our own files: the folder must exist. pytest's junitxml and pytest-html create missing folders themselves.
+OWN_OUTPUTS = ("opscheck_json", "opscheck_prometheus", "opscheck_postmortem")
+PYTEST_OUTPUTS = (("xmlpath", "--junitxml"), ("htmlpath", "--html"))
+
+
+def option_name(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _folder_problem(folder: Path, creates_folders: bool) -> str | None:
+    """Why no file can be created in `folder`, None when one can (tried for real: root ignores mode bits)."""
+    if creates_folders:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+    if not folder.exists():
+        return f"folder {folder} does not exist: create it first"
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"cannot write in {folder}: {exc.strerror or exc}"
+    return None
+
+
+def output_problem(path: str, creates_folders: bool = False) -> str | None:
+    """Why `path` cannot be written as a report file, None when it can."""
+    target = Path(os.path.expanduser(os.path.expandvars(path)))
+    if not target.name or path.endswith(("/", os.sep)):
+        return "expected a file name, got a folder"
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        return f"cannot use it: {exc.strerror or exc}"
+    if mode is not None and not stat.S_ISREG(mode):
+        return f"is {_kind(mode)}, not a file"
+    return _folder_problem(target.absolute().parent, creates_folders)
+
+
+def config_problem(path: str) -> str | None:
+    """Why the ``--opscheck-config`` file cannot be read as TOML, None when it can (or does not exist)."""
+    target = Path(path)
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return None  # the config loader says "no such file"
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        return f"is {_kind(mode)}, expected a TOML file"
+    if not os.access(target, os.R_OK):
+        return "cannot read it: permission denied"
+    return None
+
+
+def check_paths(config: pytest.Config) -> None:
+    """Every path of the command line, before the first probe: a usage error names the option and the path."""
+    explicit = config.getoption("opscheck_config")
+    if explicit:
+        problem = config_problem(explicit)
+        if problem:
+            raise pytest.UsageError(f"--opscheck-config {explicit}: {problem}")
+    outputs: list[tuple[str, str, bool]] = []
+    for dest in OWN_OUTPUTS:
+        value = config.getoption(dest)
+        if value:
+            outputs.append((option_name(dest), value, False))
+    for dest, flag in PYTEST_OUTPUTS:
+        value = config.getoption(dest, None)
+        if value:
+            outputs.append((flag, value, True))
+    seen: dict[Path, str] = {}
+    for flag, value, creates in outputs:
+        problem = output_problem(value, creates)
+        if problem:
+            raise pytest.UsageError(f"{flag} {value}: {problem}")
+        resolved = Path(os.path.expanduser(os.path.expandvars(value))).absolute()
+        if resolved in seen:
+            raise pytest.UsageError(f"{flag} {value}: {seen[resolved]} writes the same file: give each its own")
+        seen[resolved] = flag
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same folder and a rename: a reader (node_exporter,
+    a CI upload) sees the old file or the new one, never half of one. An existing file keeps its mode, a new one is 0644."""
+    target = Path(path)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        try:
+            mode = stat.S_IMODE(target.stat().st_mode)
+        except FileNotFoundError:
+            mode = 0o644  # readable by a collector running as another user, as a plain write would be
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def write_report(config: pytest.Config, flag: str, path: str | Path, text: str) -> bool:
+    """Write one report file at the end of the sweep; a failure is kept for the terminal, not raised."""
+    try:
+        write_atomically(path, text)
+    except OSError as exc:
+        config.stash.setdefault(WRITE_ERRORS, []).append(
+            f"{flag} {path}: not written: {exc.strerror or exc}"
+        )
+        return False
+    return True
+
+
+def write_errors(config: pytest.Config) -> Iterable[str]:
+    return config.stash.get(WRITE_ERRORS, [])

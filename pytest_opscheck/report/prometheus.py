@@ -1,0 +1,89 @@
+"""``--opscheck-prometheus PATH``: the sweep in the Prometheus text format, for node_exporter's textfile collector.
+
+A sweep run every few minutes from cron or a systemd timer writes `opscheck.prom` into the collector's folder;
+the file is replaced atomically (a temporary file in the same folder, then a rename), so a scrape never reads
+half of it. A skipped check has no `opscheck_check_up` sample (absent is not down: no alert on a gap), and is
+counted in `opscheck_checks{outcome="skipped"}`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from ..context import SweepContext
+from ..severity import Severity
+from .paths import write_report
+from .record import CheckRecord, Summary
+
+OUTCOMES = ("failed", "passed", "skipped")
+
+
+def _label(value: str) -> str:
+    """A label value escaped as the text format wants it."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    return repr(float(value)) if value != int(value) else str(int(value))
+
+
+def _family(name: str, help_text: str, samples: Iterable[tuple[dict[str, str], float]]) -> list[str]:
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+    for labels, value in samples:
+        inner = ",".join(f'{key}="{_label(text)}"' for key, text in labels.items())
+        lines.append(f"{name}{{{inner}}} {_number(value)}" if inner else f"{name} {_number(value)}")
+    return lines
+
+
+def render_metrics(summary: Summary, finished: float, duration: float) -> str:
+    """The metrics of one sweep: each check up or down and its duration, the counts, when the sweep ran."""
+    ran: list[CheckRecord] = sorted([*summary.failed, *summary.passed_records], key=lambda r: (r.level, r.check_id))
+    labels = [({"id": r.check_id, "severity": r.severity}, r) for r in ran]
+    counts = [
+        ({"severity": level.name, "outcome": outcome}, float(summary.counts[level.name][outcome]))
+        for level in Severity
+        for outcome in OUTCOMES
+    ]
+    lines = [
+        *_family(
+            "opscheck_check_up",
+            "1 when the check passed in the last sweep, 0 when it failed (a skipped check has no sample)",
+            ((label, 1.0 if r.outcome == "passed" else 0.0) for label, r in labels),
+        ),
+        *_family(
+            "opscheck_check_duration_seconds",
+            "How long the check took in the last sweep",
+            ((label, r.duration) for label, r in labels),
+        ),
+        *_family("opscheck_checks", "Checks of the last sweep by severity and outcome", counts),
+        *_family(
+            "opscheck_last_sweep_timestamp_seconds",
+            "When the last sweep finished, in seconds since the epoch",
+            [({}, round(finished, 3))],
+        ),
+        *_family("opscheck_last_sweep_duration_seconds", "How long the last sweep took", [({}, round(duration, 3))]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class PrometheusReport:
+    """Writes the metrics file when the session finishes (on the controller under xdist)."""
+
+    def __init__(self, ctx: SweepContext, path: str) -> None:
+        self.ctx = ctx
+        self.path = Path(path)
+        self.started = time.monotonic()
+
+    def pytest_sessionstart(self) -> None:
+        self.started = time.monotonic()
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        summary = self.ctx.summary
+        if summary is None:
+            return
+        text = render_metrics(summary, time.time(), time.monotonic() - self.started)
+        write_report(session.config, "--opscheck-prometheus", self.path, text)
