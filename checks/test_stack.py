@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_opscheck.config import Settings
-from pytest_opscheck.probes.diagnosis import config_current, host, network
+from pytest_opscheck.probes.diagnosis import config_current, host, network, swarm
 from pytest_opscheck.probes.diagnosis import stack as diagnose
 from pytest_opscheck.probes.resource.compose import ComposeStack
 from pytest_opscheck.probes.resource.stack import Stack
@@ -107,12 +107,14 @@ def test_ports_bound(stack: Stack, opscheck_config: Settings) -> None:
 
 @pytest.mark.severity("P1")
 @pytest.mark.resolution(
-    """The backend container cannot reach the database over the stack's network.
+    """The backend container cannot reach the database at the address it is configured with (its
+DATABASE_URL, or POSTGRES_SERVER/POSTGRES_HOST/DB_HOST and the port; or stack_db_address):
   {compose} ps {db}
-  {compose} exec {backend} ping db
+  {compose} exec {backend} ping -c 1 <host>
   docker network ls
 Name does not resolve: both services must share a network in {compose_file} (and the name must be the
-service's). Does not connect: the database is down or listens elsewhere: {compose} restart {db} ;
+service's); a host-networked backend (network_mode: host) reaches the database at 127.0.0.1 and its
+published port. Does not connect: the database is down or listens elsewhere: {compose} restart {db} ;
 grep -e POSTGRES -e DATABASE_URL {env_file}"""
 )
 @pytest.mark.topics("network", "database", "outage")
@@ -123,9 +125,13 @@ grep -e POSTGRES -e DATABASE_URL {env_file}"""
 )
 def test_backend_reaches_db(stack: Stack, opscheck_config: Settings) -> None:
     s = opscheck_config
-    if not (s.stack_db_address or s.database_url) and s.db_service not in stack.services:
-        skip_unless_configured(f"not configured: stack_db_address (no {s.db_service} service and no database_url)")
-    expect(network.backend_reaches_db(stack, s.backend_service, network.db_address(s), s.timeout))
+    # The address the backend itself is configured with; when nothing tells it, a skip saying what to set.
+    found = network.backend_db_address(stack, s)
+    if isinstance(found, str):
+        skip_unless_configured(found)
+        return
+    address, source = found
+    expect(network.backend_reaches_db(stack, s.backend_service, address, s.timeout, source))
 
 
 @pytest.mark.severity("P2")
@@ -188,3 +194,41 @@ def test_config_current(stack: Stack, opscheck_config: Settings) -> None:
     if isinstance(finding, str):
         pytest.skip(finding)
     expect(finding)
+
+
+@pytest.mark.severity("P1")
+@pytest.mark.resolution(
+    """A node of the swarm is down or unreachable: the managers stopped hearing its heartbeat. Its tasks are
+not counted as running; the swarm places what it can on the other nodes.
+  docker node ls
+  docker node ps <node>
+  docker node inspect --format '{{json .Status}}' <node>
+On that node: is dockerd running (systemctl status docker), does it reach a manager on TCP 2377 (and the
+other nodes on TCP/UDP 7946, UDP 4789)? Bring it back; or take it out of the swarm:
+  docker node update --availability drain <node>   # then, if it is gone for good: docker node rm <node>
+Then see where its tasks went: docker stack ps --no-trunc <stack>"""
+)
+@pytest.mark.topics("outage", "network")
+def test_nodes_ready(opscheck_config: Settings, request: pytest.FixtureRequest) -> None:
+    skip_unless_configured(opscheck_config.missing("swarm_stack"))
+    expect(swarm.nodes_ready(request.getfixturevalue("stack")))
+
+
+@pytest.mark.severity("P1")
+@pytest.mark.resolution(
+    """A task of the stack cannot be placed or started; the swarm's own reason is in the message.
+  docker service ps --no-trunc <stack>_<service>
+  docker node ls
+- "no suitable node (insufficient resources on N nodes)": lower deploy.resources.reservations in the stack
+  file, or add capacity
+- "(scheduling constraints not satisfied on N nodes)": fix deploy.placement.constraints, or label a node:
+  docker node update --label-add KEY=VALUE <node>
+- "(max replicas per node limit exceed)": more ready nodes, or raise deploy.placement.max_replicas_per_node
+- "No such image": push the image to a registry every node pulls from (deploy with
+  docker stack deploy --with-registry-auth), or load it on each node
+Then deploy again: docker stack deploy -c docker-compose.yml <stack>"""
+)
+@pytest.mark.topics("outage", "resources")
+def test_tasks_scheduled(opscheck_config: Settings, request: pytest.FixtureRequest) -> None:
+    skip_unless_configured(opscheck_config.missing("swarm_stack"))
+    expect(swarm.tasks_scheduled(request.getfixturevalue("stack")))

@@ -20,7 +20,7 @@ from pytest_opscheck.verdict import expect, fail, skip_unless_configured
   WebSocket upgrade headers are passed, nginx:  proxy_http_version 1.1;
   proxy_set_header Upgrade $http_upgrade;  proxy_set_header Connection "upgrade";
 - 401/403: the token is missing or refused (see auth.token_accepted); websocket_token says whether the
-  channel takes one ("none", "header": Authorization: Bearer, "query": ?token=)
+  channel takes one ("none"; "header": as a bearer header; "query": as a query parameter)
 - "no WebSocket answers at this path; HTTP on the same origin answers": the server upgrades other paths
   only (a ws/socket.io server attached to one path): fix websocket_url or the server's WebSocket path
 - Socket.io: no engine.io open packet, or the CONNECT refused (44): websocket_protocol and the path

@@ -5,6 +5,7 @@ the words that name each topic in a heading."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,8 +59,23 @@ def _names(heading: list[str], phrase: list[str]) -> bool:
 
 def topic_score(section: Section, topic: str) -> int:
     """How specifically the section's heading names `topic`: the words of its longest keyword, 0 if none."""
-    heading = _words(section.title)
-    return max((len(p) for p in map(_words, TOPICS.get(topic, ())) if _names(heading, p)), default=0)
+    return _title_score(section.title, topic)
+
+
+@functools.lru_cache(maxsize=65_536)  # every check of a topic asks of every section: scored once per sweep
+def _title_score(title: str, topic: str) -> int:
+    heading = " ".join(_words(title))
+    return max((size for size, phrase in _phrases(topic) if phrase.search(heading)), default=0)
+
+
+@functools.cache
+def _phrases(topic: str) -> tuple[tuple[int, re.Pattern[str]], ...]:
+    """`_names` as one pattern per keyword of `topic`, over the heading's words joined by spaces."""
+    found = []
+    for words in map(_words, TOPICS.get(topic, ())):
+        parts = [re.escape(w) + ("[a-z0-9]*" if len(w) >= 4 else "") for w in words]
+        found.append((len(words), re.compile(r"(?<![a-z0-9])" + " ".join(parts) + r"(?![a-z0-9])")))
+    return tuple(found)
 
 
 def section_topics(section: Section) -> set[str]:

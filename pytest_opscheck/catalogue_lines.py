@@ -38,6 +38,12 @@ UNMARKED: dict[str, tuple[str, ...]] = {
     "ws.connections_gauge": ("curl */metrics* | grep *websocket*", "*check websocket connections*"),
 }
 
+# Lines the sweep's own evidence steps do, on every failing check they concern: (patterns, what does it).
+EVIDENCE: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("*rollback if recent deploy*", "*recent deploy*"),
+     "evidence of every failing stack and backend check: when each container was created, from which image"),
+)
+
 # Lines for people, not for a sweep: (patterns, reason).
 MANUAL: tuple[tuple[tuple[str, ...], str], ...] = (
     (("*sentry*",), "a human step: read the error tracker's dashboard"),
@@ -73,17 +79,18 @@ class LineVerdict:
     line: RunbookLine
     checks: tuple[str, ...]
     reason: str = ""
+    by: str = ""  # an evidence step of the sweep that does it, when no check does
 
     @property
     def status(self) -> str:
-        return "automated" if self.checks else "manual" if self.reason else "not automated"
+        return "automated" if self.checks or self.by else "manual" if self.reason else "not automated"
 
     def format(self) -> str:
         shown = f"{self.line.text}  # {self.line.note}" if self.line.note else self.line.text
         if self.line.header:
             return f"    {shown}:"
-        verdict = ", ".join(self.checks) if self.checks else f"manual: {self.reason}" if self.reason else \
-            "NOT AUTOMATED"
+        verdict = ", ".join(self.checks) if self.checks else self.by or (f"manual: {self.reason}" if self.reason
+                                                                          else "NOT AUTOMATED")
         return f"    {shown}  -> {verdict}"
 
 
@@ -199,6 +206,9 @@ def verdict(line: RunbookLine, metas: list[CheckMeta]) -> LineVerdict:
     checks = () if line.header else automated_by(line, metas)
     if checks or line.header:
         return LineVerdict(line, checks)
+    for patterns, by in EVIDENCE:
+        if any(matches(p, line) for p in patterns):
+            return LineVerdict(line, (), by=by)
     for patterns, reason in MANUAL:
         if any(matches(p, line, notes=False) for p in patterns):
             return LineVerdict(line, (), reason)

@@ -96,6 +96,7 @@ def register(config: pytest.Config, ctx: SweepContext, coverage_only: bool) -> N
     from .report import files, html
     from .report.terminal import TerminalReport
     from .sweep.collect import Collection
+    from .sweep.failure_evidence import FailureEvidence
     from .sweep.gate import Gate
     from .sweep.record import Recorder
 
@@ -103,6 +104,7 @@ def register(config: pytest.Config, ctx: SweepContext, coverage_only: bool) -> N
     register_fixtures(config)
     plugins.register(Collection(ctx, coverage_only), "opscheck-collection")
     plugins.register(Recorder(ctx), "opscheck-records")
+    plugins.register(FailureEvidence(ctx), "opscheck-failure-evidence")
     plugins.register(Gate(ctx, coverage_only, bool(config.option.collectonly)), "opscheck-gate")
     plugins.register(TerminalReport(ctx), "opscheck-terminal")
     html.enable(config, ctx, coverage_only or bool(config.option.collectonly))

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import pytest
 from realservices import (
+    DOCKER_CONFIG,
     ComposeProject,
     Postgres,
     ServiceUnavailable,
@@ -27,6 +28,9 @@ from realservices import (
 )
 
 pytest_plugins = ["pytester"]
+# The docker CLI of a sweep (`docker compose config`) finds its plugins where the tests' own CLI does, though
+# pytester moves HOME for the runs it makes.
+os.environ.setdefault("DOCKER_CONFIG", DOCKER_CONFIG)
 
 # Import the docker SDK (and with it requests, http.cookiejar) once, up front: pytester's in-process runs drop the
 # modules first imported inside them, and a docker client made from a half re-imported requests then fails every

@@ -454,11 +454,12 @@ class Postgres:
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
 
-def start_postgres() -> Postgres:
+def start_postgres(initdb_args: tuple[str, ...] = ()) -> Postgres:
     """`OPSCHECK_TEST_DATABASE_URL` when set (used as is), else a throwaway cluster on a free loopback port.
 
     The cluster runs as the `postgres` user from a temp folder it owns, listens on 127.0.0.1 only, has its unix
     socket in that folder and preloads pg_stat_statements; the superuser `postgres` has a password.
+    `initdb_args` go to initdb as well (`--data-checksums`).
     """
     url = os.environ.get("OPSCHECK_TEST_DATABASE_URL")
     if url:
@@ -504,7 +505,7 @@ def start_postgres() -> Postgres:
             raise ServiceUnavailable(f"PostgreSQL {what} failed: {result.stderr[-1200:]}{log}")
 
     run([str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "--pwfile", str(pwfile), "-A", "scram-sha-256",
-         "--no-sync", "-E", "UTF8", "--locale=C"], "initdb", 120)
+         "--no-sync", "-E", "UTF8", "--locale=C", *initdb_args], "initdb", 120)
     pwfile.unlink()
     port = free_port()
     options = (

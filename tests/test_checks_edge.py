@@ -159,10 +159,13 @@ def test_fastapi_stack_healthy(pytester: pytest.Pytester, api: Uvicorn, frontend
 
 def test_node_stack_healthy(pytester: pytest.Pytester, api: Uvicorn, faults: Faults) -> None:
     records = sweep(pytester, node(api), "backend. or api. or auth. or ws.", faults)
-    for check in ("backend.health", "backend.health_memory", "api.no_server_errors", "auth.login",
+    for check in ("backend.health", "api.no_server_errors", "auth.login",
                   "auth.token_accepted", "auth.rejects_bad_password", "auth.rejects_anonymous",
                   "auth.cors_preflight", "ws.handshake", "ws.ping", "ws.connections_gauge"):
         assert records[check]["outcome"] == "passed", records[check]
+    # heapUsed / heapTotal is no headroom (heapTotal is V8's reserved heap): unreadable, never a failure
+    assert records["backend.health_memory"]["outcome"] == "skipped"
+    assert "no limit to compare them with" in records["backend.health_memory"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -171,7 +174,6 @@ def test_node_stack_healthy(pytester: pytest.Pytester, api: Uvicorn, faults: Fau
         ("fastapi", "health_down", "backend.health",
          "health /api/v1/utils/health-check/ answers 503 Service Unavailable"),
         ("node", "health_degraded", "backend.health", "health /health reports status 'degraded' (database: down)"),
-        ("node", "memory_high", "backend.health_memory", "backend reports memory at 95% (limit 90%)"),
         ("fastapi", "server_errors", "api.no_server_errors", "1 of 1 API path(s) fail: /api/v1/items/ → 500"),
         ("fastapi", "slow", "api.latency", "1 API path(s) slower than 0.5 s: /api/v1/items/ 1."),
         ("fastapi", "login_broken", "auth.login",
@@ -197,10 +199,6 @@ def test_backend_fault_fails_its_check(
     records = sweep(pytester, config, check, faults)
     assert records[check]["outcome"] == "failed", records[check]
     assert records[check]["message"].startswith(message), records[check]["message"]
-    if check == "backend.health_memory":
-        assert records[check]["evidence"]["memory"] == (
-            "checks.memory: heapUsed / heapTotal = 95000000 / 100000000 → 95.0% (limit 90%)"
-        )
     if check == "api.latency":
         header = records[check]["evidence"]["timings"].splitlines()[0]
         assert header.split() == ["path", "status", "connect", "first", "byte", "total", "error"]

@@ -29,6 +29,8 @@ STACK_CHECKS = (
     "stack.memory_headroom",
     "stack.cpu",
     "host.disk_free",
+    "host.memory_free",
+    "stack.config_current",
 )
 
 
@@ -266,7 +268,9 @@ def test_faulty_stack_fails_each_check(pytester: pytest.Pytester, faulty: tuple[
     assert "Traceback (most recent call last)" in worker_lines and "KeyError: boom" in worker_lines
     assert "starting with key ***" in worker_lines
 
-    assert set(STACK_CHECKS) - set(failed) == {"stack.memory_headroom", "stack.cpu", "host.disk_free"}
+    assert set(STACK_CHECKS) - set(failed) == {
+        "stack.memory_headroom", "stack.cpu", "host.disk_free", "host.memory_free", "stack.config_current"
+    }
     result.stdout.fnmatch_lines(["*P1 CRITICAL:*checks failing*"])
     assert result.ret == 1
 

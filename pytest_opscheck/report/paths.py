@@ -63,8 +63,8 @@ def output_problem(path: str, creates_folders: bool = False) -> str | None:
         return "expected a file name, got a folder"
     try:
         mode = target.stat().st_mode
-    except FileNotFoundError:
-        mode = None
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None  # the folder says why
     except OSError as exc:
         return f"cannot use it: {exc.strerror or exc}"
     if mode is not None and not stat.S_ISREG(mode):
@@ -148,4 +148,5 @@ def write_report(config: pytest.Config, flag: str, path: str | Path, text: str) 
 
 
 def write_errors(config: pytest.Config) -> Iterable[str]:
-    return config.stash.get(WRITE_ERRORS, [])
+    """The writes that failed at the end, by option."""
+    return sorted(config.stash.get(WRITE_ERRORS, []))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ..catalogue import matching_section
+from ..probes.diagnosis.deploys import DEPLOY_LINE, DEPLOYED
 from ..runbook import Runbook, escalate_after, escalation, severity_targets
 from ..severity import LABELS, RESPONSE_TARGETS, Severity
 from .record import CheckRecord
@@ -14,6 +15,7 @@ from .record import CheckRecord
 _TITLE_LIMIT = 120
 _LINE_LIMIT = 200
 _COMMANDS_SHOWN = 3
+_DEPLOYS_SHOWN = 10
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -131,6 +133,7 @@ def render_postmortem(
         f"**Impact**: {_impact(failed, text)}",
         "",
         "### Timeline",
+        *_deploys(failed, started, text),  # the timeline starts from the deploys the failures are seen against
         f"- {_clock(started)} - opscheck sweep started",
     ]
     if failed:
@@ -177,6 +180,26 @@ def render_postmortem(
         lines += ["", "### Escalation", *(f"{i}. {text(step)}" for i, step in enumerate(steps, start=1))]
     lines += ["", "### Lessons Learned", "- What went well: [fill in]", "- What could be improved: [fill in]", ""]
     return redact("\n".join(lines))
+
+
+def _deploys(failed: list[CheckRecord], started: datetime, text: Callable[[str], str]) -> list[str]:
+    """Timeline entries for the containers the failures' evidence says were created before the sweep (the
+    `deployed` lines of `probes.diagnosis.deploys`), oldest first, the last few."""
+    seen: dict[str, tuple[datetime, str]] = {}
+    for record in failed:
+        for line in record.evidence.get(DEPLOYED, "").splitlines():
+            match = DEPLOY_LINE.match(line)
+            if match is None or match.group("name") in seen:
+                continue
+            at = datetime.strptime(match.group("at"), "%Y-%m-%d %H:%M:%S")
+            if at <= started:
+                built = match.group("built")
+                what = f"{match.group('name')} created from {match.group('image')} (image {match.group('id')}" + \
+                    (f", built {built})" if built != "unknown" else ")")
+                seen[match.group("name")] = (at, what)
+    entries = sorted(seen.values())[-_DEPLOYS_SHOWN:]
+    return [f"- {at:%H:%M:%S}" + ("" if at.date() == started.date() else f" ({at:%Y-%m-%d})") + f" - {text(what)}"
+            for at, what in entries]
 
 
 def _severity(worst: Severity | None, runbook: Runbook | None) -> str:

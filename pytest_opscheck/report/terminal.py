@@ -155,8 +155,11 @@ class TerminalReport:
         self.deselected += len(items)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        # After every report is made (its longrepr kept whole for the HTML log and --tb), before the summary.
-        if self.sweep and session.config.option.tbstyle == DEFAULT_TBSTYLE:
+        # After every report is made (its longrepr kept whole for the HTML log and --tb), before the summary:
+        # no FAILURES section repeating the causes. Errors (a collection error, a broken conftest) keep theirs.
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        errors = reporter.stats.get("error") if reporter is not None else None
+        if self.sweep and not errors and session.config.option.tbstyle == DEFAULT_TBSTYLE:
             session.config.option.tbstyle = "no"
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from ..catalogue import TOPICS
+from ..catalogue_lines import coverage_by_line
 from ..context import META, SweepContext
 from ..runbook import RunbookError
 from ..severity import CheckMeta, MarkerError, Severity, evaluate
 from ..steps import frontend_service, render
 from ..steps import values as step_values
+from ..swarm_steps import swarm_terms
 from ..targets import depends_of, service_role
 
 
@@ -39,7 +41,8 @@ class Collection:
         service = roles.get(role or "", role)
         depends = tuple(c for c in depends_of(meta.depends) if c != meta.check_id)
         # The check's own steps with the user's values; a linked runbook section stays as the team wrote it.
-        meta = dataclasses.replace(meta, resolution=render(meta.resolution, self.step_values))
+        steps = swarm_terms(meta.resolution, settings.swarm_stack) if settings.swarm_stack else meta.resolution
+        meta = dataclasses.replace(meta, resolution=render(steps, self.step_values))
         return dataclasses.replace(self.ctx.runbooks.link(meta), depends=depends, service=service)
 
     @pytest.hookimpl(wrapper=True)
@@ -81,8 +84,8 @@ class Collection:
                    else (Severity.P4, 0))
         if self.coverage_only:
             metas = [i.stash[META] for i in items if META in i.stash]
-            declared = {m.check_id: (m.runbook, m.topics) for m in metas}
-            self.ctx.coverage = self.ctx.runbooks.coverage_lines(declared)
+            assert self.ctx.runbooks.configured is not None  # --opscheck-coverage needs one (start.context)
+            self.ctx.coverage = coverage_by_line(self.ctx.runbooks.configured, metas)
             self.ctx.coverage += _undeclared(metas)
             if items:
                 items[0].config.hook.pytest_deselected(items=items[:])

@@ -52,6 +52,10 @@ class Recorder:
             # Shown as its cause alone: pytest need not walk (and filter) the fixtures' frames of its traceback.
             assert call.excinfo is not None
             call.excinfo.traceback = call.excinfo.traceback[-1:]
+        elif isinstance(failure, TargetUnreachable) and META in item.stash:
+            # Shown as its cause alone too: no frame for pytest to read the source of (~20 ms a failure).
+            assert call.excinfo is not None
+            call.excinfo.traceback = call.excinfo.traceback[:0]
         report: pytest.TestReport = yield
         _redact_report(report, self.ctx.redact)
         meta = item.stash.get(META, None)

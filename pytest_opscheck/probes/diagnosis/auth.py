@@ -104,11 +104,10 @@ def rejects_bad_password(session: AuthSession) -> Finding | Inconclusive:
         return Finding.failed(f"SECURITY: login accepts a wrong password for {user}: {answer.status} "
                               f"{answer.reason}", evidence)
     if right.token is None:
-        how = _how(right)
-        same = "as the wrong one does" if (right.kind, right.answer.status) == (result.kind, answer.status) \
-            else f"(the wrong one: {_how(result)})"
-        return Inconclusive(f"inconclusive: the right password fails too, {how}, {same}: a refused wrong password "
-                            "proves nothing until auth.login passes")
+        same = (right.kind, right.answer.status) == (result.kind, answer.status)
+        wrong_way = "the wrong one the same way" if same else f"the wrong one: {_how(result)}"
+        return Inconclusive(f"inconclusive: the right password fails too ({_how(right)}), {wrong_way}: a refused "
+                            "wrong password proves nothing until auth.login passes")
     evidence["body"] = answer.excerpt()
     if result.kind == "refused":
         evidence.pop("body")
@@ -124,9 +123,12 @@ def rejects_bad_password(session: AuthSession) -> Finding | Inconclusive:
                           "(expected 400, 401 or 403, or a GraphQL error)", evidence)
 
 
+_KINDS = {"refused": "refused", "malformed": "the request does not match the backend", "server": "a server error",
+          "path": "no login at this path", "other": "no token"}
+
+
 def _how(login: Login) -> str:
-    said = f" {login.said}" if login.said and login.answer.status < 300 else ""
-    return f"{login.kind} ({login.answer.status} {login.answer.reason}{said})"
+    return f"{_KINDS.get(login.kind, login.kind)}: {login.answer.status} {login.answer.reason}"
 
 
 def rejects_anonymous(site: Site, probe_path: str) -> Finding:

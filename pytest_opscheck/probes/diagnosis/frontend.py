@@ -5,9 +5,10 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from urllib.parse import urljoin
 
-from ..resource.site import Site
-from ..result import Finding, TargetUnreachable, table
+from ..resource.site import NAVIGATION, SUBRESOURCE, Site
+from ..result import Finding, table
 from ..transport.web import Answer, origin_of
+from .api import fetch_all
 
 
 class _Shell(HTMLParser):
@@ -69,12 +70,12 @@ def spa_routes(site: Site, routes: list[str]) -> Finding:
     assert site.first is not None
     root = shell_of(site.first.text)
     rows, bad = [], []
-    for route in routes:
-        try:
-            answer = site.get(route)
-        except TargetUnreachable as exc:
-            rows.append([route, "-", "-", exc.cause])
-            bad.append(f"{route} ({exc.cause})")
+    # As a browser navigates to each (FastAPI's app.frontend and Accept-checking fallbacks answer by it).
+    browser = site.as_browser(NAVIGATION)
+    for route, answer in zip(routes, fetch_all(browser, routes), strict=True):  # at once, within one timeout
+        if isinstance(answer, str):
+            rows.append([route, "-", "-", answer])
+            bad.append(f"{route} ({answer})")
             continue
         if answer.status != 200:
             verdict = f"{answer.status} {answer.reason}"
@@ -100,16 +101,19 @@ def frontend_assets(site: Site) -> Finding:
     if not refs:
         return Finding.passed({"assets": "index.html references no script or stylesheet"})
     rows, bad = [], []
+    urls = {ref: urljoin(site.first.url, ref) for _, ref in refs}
+    on_hosts = [url for url in dict.fromkeys(urls.values()) if origin_of(url) in site.allowed]
+    kinds = {urls[ref]: kind for kind, ref in refs}
+    browser = site.as_browser(lambda url: SUBRESOURCE.get(kinds.get(url, "script"), SUBRESOURCE["script"]))
+    answers = dict(zip(on_hosts, fetch_all(browser, on_hosts), strict=True))  # at once, within one timeout
     for kind, ref in refs:
-        url = urljoin(site.first.url, ref)
-        if origin_of(url) not in site.allowed:
+        answer = answers.get(urls[ref])
+        if answer is None:
             rows.append([kind, ref, "-", "-", "not checked: off the configured hosts"])
             continue
-        try:
-            answer = site.get(url)
-        except TargetUnreachable as exc:
-            rows.append([kind, ref, "-", "-", exc.cause])
-            bad.append(f"{ref} ({exc.cause})")
+        if isinstance(answer, str):
+            rows.append([kind, ref, "-", "-", answer])
+            bad.append(f"{ref} ({answer})")
             continue
         if answer.status != 200:
             verdict = f"{answer.status} {answer.reason}"

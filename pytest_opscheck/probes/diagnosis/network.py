@@ -132,22 +132,65 @@ _UNRESOLVED = re.compile(
 )
 
 
-def db_address(settings: Settings) -> str:
-    """`stack_db_address`, else the database service on the port of `database_url` (5432 by default)."""
+# Where a backend keeps its database's address, in the order a backend reads them: a URL, or a host variable
+# with its port variable (FastAPI's POSTGRES_SERVER/POSTGRES_PORT, libpq's PGHOST/PGPORT, ...).
+_URL_VARIABLES = ("DATABASE_URL", "POSTGRES_URL", "POSTGRESQL_URL", "DB_URL", "DATABASE_URI", "SQLALCHEMY_DATABASE_URI")
+_HOST_VARIABLES = (
+    ("POSTGRES_SERVER", "POSTGRES_PORT"), ("POSTGRES_HOST", "POSTGRES_PORT"), ("DB_HOST", "DB_PORT"),
+    ("DATABASE_HOST", "DATABASE_PORT"), ("PGHOST", "PGPORT"),
+)
+
+
+def configured_db_address(env: dict[str, str]) -> tuple[str, str] | None:
+    """The database's host:port as a container's environment configures it, and the variables it came from;
+    None when the environment does not say (never a guess). Values are secrets: only host and port are read."""
+    for name in _URL_VARIABLES:
+        value = env.get(name, "")
+        if "://" not in value:
+            continue
+        parts = urlsplit(value)
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            continue
+        if parts.hostname:
+            return f"{parts.hostname}:{port}", name
+    for host_name, port_name in _HOST_VARIABLES:
+        host = env.get(host_name, "").strip()
+        if host and not host.startswith("/"):  # a path is a Unix socket: nothing to test over TCP
+            port = env.get(port_name, "").strip()
+            return f"{host}:{port if port.isdigit() else 5432}", host_name + (f"/{port_name}" if port else "")
+    return None
+
+
+def backend_db_address(stack: Stack, settings: Settings) -> tuple[str, str] | str:
+    """(host:port, where it comes from) that `stack.backend_reaches_db` tests: `stack_db_address`, else what the
+    backend's own container is configured with; or, when nothing tells it, the reason to skip and what to set."""
     if settings.stack_db_address:
-        return settings.stack_db_address
-    port = urlsplit(settings.database_url).port if settings.database_url else None
-    return f"{settings.db_service}:{port or 5432}"
+        return settings.stack_db_address, "stack_db_address"
+    containers = stack.of_service(settings.backend_service)
+    if not containers:  # nothing to read the address from, nor to test from: backend_reaches_db says so
+        return "", ""
+    container = next((c for c in containers if c.status == "running"), containers[0])
+    found = configured_db_address(container.env)
+    if found is None:
+        return (
+            f"not configured: stack_db_address (the {settings.backend_service} container has no DATABASE_URL, "
+            'POSTGRES_SERVER, POSTGRES_HOST or DB_HOST: set stack_db_address = "host:port" as the backend '
+            "reaches the database)"
+        )
+    address, variables = found
+    return address, f"{variables} of {container.name}"
 
 
-def backend_reaches_db(stack: Stack, service: str, address: str, timeout: float) -> Finding:
+def backend_reaches_db(stack: Stack, service: str, address: str, timeout: float, source: str = "") -> Finding:
     """From inside the backend container, the database host resolves and its port accepts TCP."""
     if lost := _engine_lost(stack):
         return lost
-    host, _, port_text = address.rpartition(":")
-    if not host or not port_text.isdigit() or not re.fullmatch(r"[A-Za-z0-9._-]+", host):
-        return Finding.failed(f"stack_db_address {address!r} is not host:port")
     containers = stack.of_service(service)
+    host, _, port_text = address.rpartition(":")
+    if containers and (not host or not port_text.isdigit() or not re.fullmatch(r"[A-Za-z0-9._-]+", host)):
+        return Finding.failed(f"{source or 'stack_db_address'} {address!r} is not host:port")
     if not containers:
         return Finding.failed(
             f"no container of service {service} in {stack.noun} {stack.name} to test from "
@@ -164,8 +207,9 @@ def backend_reaches_db(stack: Stack, service: str, address: str, timeout: float)
     except Exception as exc:  # noqa: BLE001 - the engine refused the exec (container stopped meanwhile)
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
         return Finding.failed(f"cannot run a probe inside {container.name}: {type(exc).__name__}: {first}")
-    evidence = {f"from {container.name}": " ".join(text.replace("OPSCHECK_OK", "connected").split())[:500]
-                or "(no output)"}
+    evidence = {"database address": f"{address} ({source})"} if source else {}
+    evidence[f"from {container.name}"] = " ".join(text.replace("OPSCHECK_OK", "connected").split())[:500] or \
+        "(no output)"
     steps = {"commands to run": "\n".join([
         stack.command(f"ps {host}" if host in stack.services else "ps"),
         stack.command(f"exec {service} ping -c 1 {host}"),

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import re
 
-from ..resource.stack import LOG_LINES, LOG_SCAN_LINES, Stack, crash_loop
+from ..resource.stack import LOG_LINES, LOG_SCAN_LINES, Container, Stack, crash_loop
 from ..result import Evidence, Finding, table
 from ..secrets import MIN_SECRET_LENGTH, PLACEHOLDERS
+from . import oom
+from .swarm import swarm_variant  # on a Swarm stack, the diagnoses marked with it run their Swarm variant
 
 STRONG_SECRETS = {"SECRET_KEY", "JWT_SECRET"}
+LAST_RUN_LINES = 20
 
 
 def ps_table(stack: Stack) -> str:
@@ -39,6 +42,7 @@ def _engine_lost(stack: Stack) -> Finding | None:
     return Finding.failed(f"the Docker engine stopped answering during the sweep: {lost}") if lost else None
 
 
+@swarm_variant
 def services_running(stack: Stack) -> Finding:
     """Every service has a running container; a declared service with none counts as down."""
     evidence = {"docker compose ps": ps_table(stack)}
@@ -63,6 +67,7 @@ def services_running(stack: Stack) -> Finding:
     return Finding.passed(evidence)
 
 
+@swarm_variant
 def no_crash_loop(stack: Stack) -> Finding:
     """No container restarting, exited non-zero, restarted during the sweep, or just restarted by its policy."""
     if lost := _engine_lost(stack):
@@ -97,28 +102,39 @@ def no_crash_loop(stack: Stack) -> Finding:
     return Finding.passed({"containers": f"{len(stack.containers)} checked"})
 
 
+@swarm_variant
 def no_oom_kill(stack: Stack) -> Finding:
-    """No container killed by the kernel's OOM killer."""
+    """No container killed by the kernel's OOM killer, nor any process inside one (counted by its memory cgroup
+    where the engine is local: such a kill leaves the container running, OOMKilled false)."""
     killed = [c for c in stack.containers if c.state.get("OOMKilled")]
-    if not killed:
-        return Finding.passed({"containers": f"{len(stack.containers)} checked"})
-    evidence = {}
-    for c in killed:
+    inside = oom.killed_inside(stack.containers)
+    if not killed and not inside:
+        return Finding.passed({"containers": f"{len(stack.containers)} checked", **oom.not_counted(stack.containers)})
+
+    def memory(c: Container) -> str:
         limit = c.attrs.get("HostConfig", {}).get("Memory") or 0
         sample = stack.stats(c)
         mem = (sample or {}).get("memory_stats") or {}
         usage = mem.get("max_usage") or mem.get("usage")
         last = _bytes(usage) if usage else f"not measured ({c.describe()})"
-        evidence[c.name] = (
-            f"memory limit {_bytes(limit) if limit else 'none (the host ran out)'}, last usage {last}, "
-            f"state {c.describe()}"
-        )
-    evidence |= _steps(stack, sorted({c.service for c in killed}), "logs {s} --tail=100")
+        return f"memory limit {_bytes(limit) if limit else 'none (the host ran out)'}, last usage {last}"
+
+    evidence: Evidence = {}
+    same_kernel = any(c.oom_kills is not None for c in stack.containers)  # a cgroup of the stack was read here
+    for c in killed:
+        evidence[c.name] = f"{memory(c)}, state {c.describe()}"
+        if same_kernel:
+            evidence |= oom.log_evidence(c, oom.kernel_log(c))
+    logs = {c.name: oom.kernel_log(c) for c in inside}
+    for c in inside:
+        evidence |= oom.inside_evidence(c, memory(c), logs[c.name])
+    evidence |= _steps(stack, sorted({c.service for c in [*killed, *inside]}), "logs {s} --tail=100")
     evidence["on the host"] = "dmesg | grep -i oom\ndocker stats --no-stream"
-    names = ", ".join(f"{c.service} ({c.name})" for c in killed)
-    return Finding.failed(f"killed by the OOM killer: {names}", evidence)
+    names = [f"{c.service} ({c.name})" for c in killed] + [oom.inside_cause(c, logs[c.name]) for c in inside]
+    return Finding.failed(f"killed by the OOM killer: {', '.join(names)}", evidence)
 
 
+@swarm_variant
 def healthchecks(stack: Stack) -> Finding:
     """Every container with a healthcheck reports healthy."""
     bad = []
@@ -180,6 +196,7 @@ def env_verdict(name: str, value: str | None) -> str | None:
     return None
 
 
+@swarm_variant
 def logs_clean(stack: Stack, patterns: list[str]) -> Finding:
     """No error pattern in the log tail of any container since it (last) started."""
     if lost := _engine_lost(stack):
@@ -189,12 +206,18 @@ def logs_clean(stack: Stack, patterns: list[str]) -> Finding:
     dirty = []
     services: list[str] = []
     for c in stack.containers:
-        lines = c.logs_since_start(LOG_SCAN_LINES).splitlines()
+        # A crash loop's tracebacks are in its earlier runs: a restarting or exited container counts them all.
+        looping = crash_loop(c.attrs) is not None or c.status in ("restarting", "exited")
+        lines = (c.logs(LOG_SCAN_LINES) if looping else c.logs_since_start(LOG_SCAN_LINES)).splitlines()
         hits = [i for i, line in enumerate(lines) if regex.search(line)]
         if not hits:
             continue
-        dirty.append(f"{c.service} ({c.name}): {len(hits)} matching line(s)")
+        runs = f" across its runs (restart count {c.restart_count})" if looping and c.restart_count else ""
+        dirty.append(f"{c.service} ({c.name}): {len(hits)} matching line(s){runs}")
         services.append(c.service)
+        if looping:
+            evidence[f"{c.name}: last lines of its last run ({c.describe()})"] = c.last_run_logs(LAST_RUN_LINES) \
+                or "(empty)"
         shown: list[str] = []
         last = -1
         for i in hits[:10]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any, ParamSpec
+from typing import ParamSpec
 
 from ..resource.stack import CRASH_WINDOW, Stack, _ago, _span
 from ..resource.swarm import SwarmStack
@@ -151,8 +151,8 @@ def services_running(stack: SwarmStack) -> Finding:
 
 def _missing(stack: SwarmStack, counts: Replicas) -> str:
     """Why the missing replicas are missing, in a few words each."""
-    said = [f"{t.label} on {node_line(stack.node(t.node_id))}, which is "
-            f"{(stack.node(t.node_id) or _GONE).state}" for t in counts.lost]
+    said = [f"{t.label} on {node_line(node)}, which is {node.state if node else 'gone from the swarm'}"
+            for t in counts.lost for node in [stack.node(t.node_id)]]
     said += [_task_words(stack, t) for t in counts.missing if t.id not in {x.id for x in counts.lost}]
     return "".join(f"; {s}" for s in said)
 
@@ -161,14 +161,10 @@ def _task_words(stack: SwarmStack, task: Task) -> str:
     if task.state == "ready" and task.desired == "ready":
         return f"{task.label} waiting out its restart delay after {task.why}" if task.err else \
             f"{task.label} waiting out its restart delay"
-    return f"{task.label} {task.state}" + (f": {task.err}" if task.err else "")
+    words = f"{task.label} {task.state}" + (f" (exit {task.exit_code})" if task.exit_code is not None else "")
+    words += f": {task.err}" if task.err else ""
+    return words + (", not restarted" if task.desired == "shutdown" else "")
 
-
-class _Gone:
-    state = "gone from the swarm"
-
-
-_GONE: Any = _Gone()
 
 VARIANTS: dict[str, Callable[..., Finding]] = {
     "services_running": services_running,

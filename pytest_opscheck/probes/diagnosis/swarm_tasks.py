@@ -18,6 +18,7 @@ from .swarm_evidence import engine_lost, excerpt, own, size, steps, task_table
 # An OOM kill is reported while its task is its slot's current one, or for this long after it.
 OOM_WINDOW = 3600.0
 UNHEALTHY = "unhealthy container"
+HEALTHCHECK = ".Spec.TaskTemplate.ContainerSpec.Healthcheck"
 
 
 def _task_logs(stack: SwarmStack, task: Task, lines: int = LOG_LINES) -> str:
@@ -77,13 +78,19 @@ def no_oom_kill(stack: SwarmStack) -> Finding:
                 killed.setdefault(task.service, []).append(task)
         elif task.exit_code == 137 and UNHEALTHY not in task.err:
             elsewhere.setdefault(task.service, []).append(task)
+    for container in stack.containers:  # a process killed in a container that kept running (its cgroup says so)
+        running = next((t for t in stack.tasks if t.container_id == container.attrs.get("Id")), None)
+        if container.oom_kills and running is not None and running not in killed.get(running.service, []):
+            killed.setdefault(running.service, []).append(running)
     if not killed and not elsewhere:
         return Finding.passed({"tasks": f"{len(stack.tasks)} checked"})
     evidence: Evidence = {}
     parts = []
     for service, tasks in sorted(killed.items()):
         last = max(tasks, key=lambda t: t.timestamp)
-        how = last.why if last.state == "failed" else f"{last.state} (exit {last.exit_code}: a process in it was killed)"
+        how = last.why if last.state == "failed" else \
+            f"{last.state}" + (f" (exit {last.exit_code})" if last.exit_code is not None else "") + \
+            ": a process in it was killed"
         parts.append(f"{service} ({_times(tasks)}, the last {_ago(now - last.timestamp)}: {how})")
         evidence[service] = _memory_line(stack, stack.service(service), tasks)
     for service, tasks in sorted(elsewhere.items()):
@@ -155,7 +162,7 @@ def healthchecks(stack: SwarmStack) -> Finding:
         evidence[f"{service.short}: tasks"] = task_table(stack, tasks)
     if problems:
         evidence |= steps(stack, failing, "docker service ps --no-trunc {s}", "docker service logs --tail 100 {s}",
-                          "docker service inspect --format '{{{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}}}' {s}")
+                          f"docker service inspect --format '{{{{{{{{json {HEALTHCHECK}}}}}}}}}' {{s}}")
         return Finding.failed("healthcheck not healthy: " + "; ".join(problems), evidence)
     return Finding.passed()
 
@@ -178,22 +185,28 @@ def logs_clean(stack: SwarmStack, patterns: list[str]) -> Finding:
     if lost := engine_lost(stack):
         return lost
     regex = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
-    currents = {t.id: t for t in stack.current_tasks()}
+    now = time.time()
+    read = {}  # each slot's current task, and a crash loop's failed tasks too: its tracebacks are in them
+    for history in slots(stack.tasks).values():
+        read[current(history).id] = current(history)
+        if slot_crash_loop(history, now, stack.history_limit) is not None:
+            read.update({t.id: t for t in history if t.state == "failed" and now - t.timestamp < CRASH_WINDOW})
     evidence: Evidence = {}
     dirty, services, unread = [], [], []
     for service in stack.swarm_services:
-        ids = {tid for tid, t in currents.items() if t.service == service.short}
+        ids = {tid for tid, t in read.items() if t.service == service.short}
         try:
             lines = stack.service_logs(service.short, LOG_SCAN_LINES, ids)
         except Exception as exc:  # noqa: BLE001 - a service whose logs cannot be read is said, not guessed
             unread.append(f"{service.short}: {type(exc).__name__}")
             continue
-        shown = [f"{currents[line.task_id].label}@{_host(stack, currents[line.task_id])} | {line.text}"
+        shown = [f"{read[line.task_id].label}.{line.task_id[:12]}@{_host(stack, read[line.task_id])} | {line.text}"
                  for line in lines]
         hits = [i for i, line in enumerate(lines) if regex.search(line.text)]
         if not hits:
             continue
-        dirty.append(f"{service.short}: {len(hits)} matching line(s)")
+        tasks = len({lines[i].task_id for i in hits})
+        dirty.append(f"{service.short}: {len(hits)} matching line(s)" + (f" in {tasks} tasks" if tasks > 1 else ""))
         services.append(service.short)
         evidence[f"{service.short}: matching lines"] = excerpt(shown, hits)
     if unread:
@@ -202,7 +215,7 @@ def logs_clean(stack: SwarmStack, patterns: list[str]) -> Finding:
         evidence |= steps(stack, services, "docker service logs --timestamps --tail 100 {s}")
         return Finding.failed("; ".join(dirty), evidence)
     return Finding.passed(evidence | {"services": f"{len(stack.swarm_services)} scanned, the last {LOG_SCAN_LINES} "
-                                                 "lines of each current task, ordered by time"})
+                                                 "lines of each slot's current task, ordered by time"})
 
 
 def _host(stack: SwarmStack, task: Task) -> str:

@@ -22,7 +22,8 @@ def handshake(target: WebSocketTarget) -> Finding:
     """The WebSocket opens (with the token when it takes one) and its protocol greets back."""
     result = target.handshake() if target.token else target.first
     assert result is not None
-    outcome = "101 Switching Protocols" if result.status == 101 else (result.cause or "")
+    outcome = "101 Switching Protocols" if result.status == 101 else f"answered {result.status}" if result.status \
+        else "no answer to the upgrade"
     evidence = {"handshake": f"{target.url} {_sent(target)}: {outcome} in {result.seconds * 1000:.0f} ms"}
     if target.protocol != "plain":
         evidence[target.protocol] = (result.detail or result.cause or "") if result.status == 101 else "not reached"

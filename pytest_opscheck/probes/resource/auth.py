@@ -117,6 +117,10 @@ def _hint(config: Auth, reading: Reading) -> str:
     if unsent:
         key = "password_field" if "pass" in unsent[0].lower() else "username_field"
         return f'the backend asks for {unsent[0]}: set auth.{key} to "{unsent[0]}"'
+    if reading.named:
+        other = "json" if config.style == "form" else "form"
+        return (f"it finds no {' and '.join(reading.named[:2])} in the {config.style} body it was sent: does it "
+                f'expect style = "{other}"?')
     return (f"it was sent {config.style} with {config.username_field} and {config.password_field}: check "
             "auth.style, auth.username_field and auth.password_field")
 

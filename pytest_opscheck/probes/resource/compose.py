@@ -20,7 +20,7 @@ from ..transport.engine import (
 )
 from .compose_file import ComposeFile, project_name, read_compose_file
 from .compose_hash import first_labels, prepare
-from .stack import Container, Stack
+from .stack import Container, Stack, _timestamp
 
 PROJECT = "com.docker.compose.project"
 SERVICE = "com.docker.compose.service"
@@ -46,6 +46,7 @@ class ComposeStack(Stack):
     _stats: ContainerStats | None = None
     # Today's Compose definition of the project, computed in the background as the stack opens (config_current).
     _config: Future[Any] | None = None
+    _images: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -108,6 +109,16 @@ class ComposeStack(Stack):
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opscheck-compose-config")
         self._config = pool.submit(prepare, self.project, labels, compose_file, env_file, self.timeout)
         pool.shutdown(wait=False)
+
+    def image_created(self, image_id: str) -> float | None:
+        """When the image was built (`docker image inspect`), asked once per image; None when the engine cannot say."""
+        if image_id not in self._images:
+            try:
+                created = self.client.api.inspect_image(image_id).get("Created")
+            except Exception:  # noqa: BLE001 - a removed or unreadable image: its build time is unknown
+                created = None
+            self._images[image_id] = _timestamp(created)
+        return self._images[image_id]
 
     def config_today(self) -> Any:
         """What `start_config` computed (`compose_hash.Prepared`, or why not), None when no container has a hash."""

@@ -86,7 +86,7 @@ def compose_cli() -> list[str] | None:
 def definition(labels: Mapping[str, str], compose_file: Path | None, env_file: Path | None) -> Definition | str:
     """The project's files: those its containers were created from when they are on this machine, else the
     configured compose file; a one-line reason when neither can be read."""
-    env_files = (env_file,) if env_file is not None and env_file.is_file() else ()
+    env_files: tuple[Path, ...] = (env_file,) if env_file is not None and env_file.is_file() else ()
     labelled = tuple(Path(p) for p in (labels.get(CONFIG_FILES) or "").split(",") if p)
     folder = labels.get(WORKING_DIR)
     if labelled and folder and all(p.is_file() for p in labelled):

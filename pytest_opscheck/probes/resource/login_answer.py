@@ -29,7 +29,8 @@ _GRAPHQL_MALFORMED_CODES = {"GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED",
 _REFUSED_CODES = {"UNAUTHENTICATED", "UNAUTHORIZED", "FORBIDDEN"}
 # Words of a refused login (Laravel answers a wrong password with a 422 on the email field, in these words).
 _REFUSAL_WORDS = re.compile(
-    r"credential|incorrect|wrong|do(es)? not match|invalid (login|user|e-?mail|password|username)|unauthori"
+    r"credential|incorrect|wrong|do(es)? not match|invalid ((e-?mail|user(name)?|login) or password|password|login)"
+    r"|unauthori"
     r"|not authori|denied|log ?in failed|failed to log ?in|bad password|mismatch|not found|inactive|disabled",
     re.IGNORECASE,
 )
@@ -59,11 +60,13 @@ def read_answer(status: int, data: Any, token_field: str, graphql: bool) -> Read
         return Reading("other")
     if status in (400, 401, 403, 415, 422):
         validation = field_errors(data)
-        if validation is not None and not _REFUSAL_WORDS.search(validation[0]):
+        if validation is not None and _REFUSAL_WORDS.search(validation[0]):
+            return Reading("refused", validation[0])  # Laravel: a wrong password is a 422 on the email field
+        if validation is not None:
             return Reading("malformed", *validation)
         if status in (415, 422):
-            return Reading("malformed", validation[0] if validation else "")
-        return Reading("refused", validation[0] if validation else message_of(data))
+            return Reading("malformed", message_of(data))
+        return Reading("refused", message_of(data))
     if status in (404, 405):
         return Reading("path")
     if status >= 500:

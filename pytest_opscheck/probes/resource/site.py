@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any
 
 from ...config import Settings
 from ..result import TargetUnreachable
 from ..transport.tls import client_context
 from ..transport.web import Answer, WebClient, origin_of
+
+# What a browser sends when it navigates to a page (typed URL, link, reload): frontends that serve the app
+# shell only to navigation requests (FastAPI's app.frontend, Express fallbacks that check Accept) answer
+# deep links by these.
+NAVIGATION = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Sec-Fetch-Dest": "document",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Site": "none",
+    "Sec-Fetch-User": "?1",
+    "Upgrade-Insecure-Requests": "1",
+}
+# What a browser sends for the subresources a page references (never text/html: a fallback hides nothing).
+SUBRESOURCE = {
+    "script": {"Accept": "*/*", "Sec-Fetch-Dest": "script", "Sec-Fetch-Mode": "no-cors",
+               "Sec-Fetch-Site": "same-origin"},
+    "stylesheet": {"Accept": "text/css,*/*;q=0.1", "Sec-Fetch-Dest": "style", "Sec-Fetch-Mode": "no-cors",
+                   "Sec-Fetch-Site": "same-origin"},
+}
 
 
 class Site(WebClient):
@@ -22,6 +43,20 @@ class Site(WebClient):
         super().__init__(name, base_url, settings.timeout, allowed, client_context(settings))
         self.first: Answer | None = None
         self._memo: dict[str, Answer | str] = {}
+        self._browser: Callable[[str], dict[str, str]] | None = None
+
+    def as_browser(self, headers: dict[str, str] | Callable[[str], dict[str, str]] = NAVIGATION) -> Site:
+        """This target (the same client) asked as a browser asks: every request carries `headers` (or the
+        headers for its URL); `fork` keeps them."""
+        twin = copy.copy(self)
+        twin._memo = {}
+        twin._browser = headers if callable(headers) else (lambda _url: headers)
+        return twin
+
+    def request(self, method: str, path: str, *, follow: bool = True, **kwargs: Any) -> Answer:
+        if self._browser is not None:  # the browser's headers, under any the caller gives
+            kwargs["headers"] = {**self._browser(self.url(path)), **(kwargs.get("headers") or {})}
+        return super().request(method, path, follow=follow, **kwargs)
 
     def sample(self, path: str) -> Answer | str:
         """GET `path` once per sweep (API checks share it): the answer, or why there was none."""
@@ -41,12 +76,12 @@ class Site(WebClient):
         return twin
 
 
-def open_site(name: str, base_url: str, path: str, settings: Settings) -> Site:
-    """A `Site` whose first answer (GET `path`) is already in; TargetUnreachable when none comes."""
+def open_site(name: str, base_url: str, path: str, settings: Settings, headers: dict[str, str] | None = None) -> Site:
+    """A `Site` whose first answer (GET `path`, with `headers`) is in; TargetUnreachable when none comes."""
     site = Site(name, base_url, settings)
     try:
         # No kept-alive socket is left behind by the opener: a sweep may end before it returns.
-        site.first = site.get(path, headers={"Connection": "close"})
+        site.first = site.get(path, headers={**(headers or {}), "Connection": "close"})
     except TargetUnreachable:
         site.close()
         raise
@@ -60,6 +95,7 @@ def open_backend(settings: Settings) -> Site:
 
 
 def open_frontend(settings: Settings) -> Site:
-    """GET the frontend's root once: the shared reachability result of every frontend check."""
+    """GET the frontend's root once, as a browser navigates to it: the shared reachability result of every
+    frontend check."""
     assert settings.frontend_url is not None
-    return open_site("frontend", settings.frontend_url, "/", settings)
+    return open_site("frontend", settings.frontend_url, "/", settings, NAVIGATION)

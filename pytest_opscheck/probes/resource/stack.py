@@ -87,10 +87,12 @@ class Container:
             text = text.replace(value, "***")
         return text
 
-    def logs(self, lines: int = LOG_LINES, since: float | None = None) -> str:
-        """The last `lines` of the container's log (since `since`, epoch seconds), capped and scrubbed."""
+    def logs(self, lines: int = LOG_LINES, since: float | None = None, until: float | None = None) -> str:
+        """The last `lines` of the container's log (since `since`, up to `until`, epoch seconds), capped and
+        scrubbed; its earlier runs included (the engine keeps one log across a container's restarts)."""
         try:
-            raw = self.handle.logs(tail=lines, timestamps=False, since=int(since) if since else None)
+            window = {"until": until} if until else {}
+            raw = self.handle.logs(tail=lines, timestamps=False, since=int(since) if since else None, **window)
         except Exception as exc:  # noqa: BLE001 - a vanished container has no logs; say so
             return f"(logs unavailable: {type(exc).__name__})"
         text = raw.decode("utf-8", errors="replace")
@@ -99,6 +101,21 @@ class Container:
     def logs_since_start(self, lines: int = LOG_SCAN_LINES) -> str:
         """The log tail of the container's current (or last) run."""
         return self.logs(lines, since=_timestamp(self.state.get("StartedAt")))
+
+    def last_run_logs(self, lines: int) -> str:
+        """The last `lines` its last finished run wrote (the crash), not the banner of a run that started since."""
+        finished = _timestamp(self.state.get("FinishedAt"))
+        return self.logs(lines, until=finished + 0.01 if finished else None)
+
+    @property
+    def created(self) -> float | None:
+        """When the container was created (a deploy), epoch seconds."""
+        return _timestamp(self.attrs.get("Created"))
+
+    @property
+    def image(self) -> tuple[str, str]:
+        """The image it was created from: the reference as given (tag) and the image id."""
+        return str((self.attrs.get("Config") or {}).get("Image") or "?"), str(self.attrs.get("Image") or "?")
 
     def exec(self, command: list[str]) -> tuple[int | None, str]:
         """Run `command` inside the container (read-only commands only); exit code and output."""
@@ -337,6 +354,10 @@ class Stack(ABC):
         is gone); else as they were inspected when the stack was opened (no engine request)."""
         containers = self.inspected_now() if fresh else self.containers
         return snapshot_of(self.declared, [(c.service, c.attrs) for c in containers], self.jobs())
+
+    def image_created(self, image_id: str) -> float | None:
+        """When the image `image_id` was built, epoch seconds; None when the engine cannot say."""
+        return None
 
     def stats(self, container: Container) -> dict[str, Any] | None:
         """The stats sample of `container` (None when it was not running)."""

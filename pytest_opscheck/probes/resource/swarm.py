@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 from ...config import Settings
 from ..result import TargetUnreachable
-from ..transport.engine import StatsPool, connect_engine, engine_address, engine_gone, engine_host, inspect
+from ..transport.engine import ContainerStats, connect_engine, engine_address, engine_gone, engine_host, inspect
 from .stack import LOG_LINE_LIMIT, Container, Stack, StackSnapshot
 from .swarm_model import (
     DEFAULT_HISTORY,
@@ -72,7 +72,7 @@ class SwarmStack(Stack):
     engine_info: dict[str, Any] = field(default_factory=dict)
     engine_host: str = "127.0.0.1"
     lost: str | None = None
-    _stats: StatsPool | None = None
+    _stats: ContainerStats | None = None
 
     @property
     def name(self) -> str:
@@ -123,7 +123,12 @@ class SwarmStack(Stack):
         return f"docker service {args}"
 
     def host_network_ports(self, service: str) -> list[int] | None:
-        return None  # a stack file's services publish through the endpoint, not declared here
+        """A host-networked service's ports: those its endpoint publishes in host mode (`ports: mode: host`)."""
+        found = self.service(service)
+        ports = ((found.spec.get("EndpointSpec") or {}).get("Ports") or []) if found else []
+        published = [int(p["PublishedPort"]) for p in ports
+                     if p.get("PublishMode") == "host" and p.get("Protocol", "tcp") == "tcp" and p.get("PublishedPort")]
+        return sorted(set(published)) or None
 
     def of_service(self, service: str) -> list[Container]:
         """The service's containers, those on the engine talked to first."""
@@ -214,8 +219,19 @@ class SwarmStack(Stack):
             task_id = unquote(attrs.get("com.docker.swarm.task.id", ""))
             if task_ids is not None and task_id not in task_ids:
                 continue
-            found.append(LogLine(at, task_id, self.scrub(short, rest[details.end():] if details else rest)[:LOG_LINE_LIMIT]))
+            message = rest[details.end():] if details else rest
+            found.append(LogLine(at, task_id, self.scrub(short, message)[:LOG_LINE_LIMIT]))
         return sorted(found, key=lambda entry: entry.at)
+
+    def attach_stats(self) -> None:
+        """The first cgroup reading of each running container on this engine, once inspected (as Compose's)."""
+        if self._stats is None:
+            return
+        local = [c for c in self.containers if not isinstance(c.handle, RemoteTask) and c.status == "running"]
+        self._stats.attach([(c.attrs["Id"], int(c.state.get("Pid") or 0),
+                             str((c.attrs.get("HostConfig") or {}).get("CgroupParent") or "")) for c in local])
+        for container in local:
+            container.oom_kills = self._stats.oom_kills(container.attrs["Id"])
 
     def scrub(self, short: str, text: str) -> str:
         """`text` with the values of the service's secret-named variables masked (as a container's are)."""
@@ -239,14 +255,16 @@ class RemoteTask:
     def where(self) -> str:
         return self.stack.where(self.task)
 
-    def logs(self, tail: int = 100, timestamps: bool = False, since: int | None = None) -> bytes:
+    def logs(self, tail: int = 100, **_: Any) -> bytes:
+        """The task's last `tail` lines through the manager (its one run: a restart is a new task)."""
         lines = self.stack.service_logs(self.task.service, tail, {self.task.id})
         return "\n".join(line.text for line in lines).encode()
 
     def exec_run(self, command: list[str], demux: bool = False) -> tuple[int, bytes]:
+        service = self.stack.full_name(self.task.service)
         raise NotOnThisEngine(
             f"it runs on node {self.where}, not on the engine this sweep talks to: run the sweep with DOCKER_HOST "
-            f"on that node's engine to test from inside it (docker service ps {self.stack.full_name(self.task.service)})"
+            f"on that node's engine to test from inside it (docker service ps {service})"
         )
 
 
@@ -283,10 +301,10 @@ def open_swarm(settings: Settings) -> SwarmStack:
         stack.tasks = _tasks(client, name, {s.id: s for s in stack.swarm_services})
         stack.nodes = sorted((node_of(raw) for raw in client.api.nodes()), key=lambda n: (n.hostname, n.id))
         running = [t.container_id for t in stack.current_tasks() if stack.is_local(t) and t.state == "running"]
-        if running:
-            stack._stats = StatsPool(client, settings.timeout)
-            stack._stats.start(running)
+        stack._stats = ContainerStats(client, settings.timeout, engine_address(), stack.engine_info)
+        stack._stats.start(running)
         stack.containers = stack.containers_of(stack.tasks)
+        stack.attach_stats()
     except TargetUnreachable:
         stack.close()
         raise

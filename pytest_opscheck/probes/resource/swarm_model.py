@@ -212,7 +212,8 @@ def slot_crash_loop(history: list[Task], now: float, kept: int = DEFAULT_HISTORY
     last, newest = failed[-1], current(history)
     count = f"{len(failed)}{'+' if len(failed) >= kept else ''} task" + ("" if len(failed) == 1 else "s")
     now_is = "" if newest is last else f"; now {_doing(newest, now)}"
-    return f"{count} failed in the last {_span(CRASH_WINDOW)}, the last {_ago(now - last.timestamp)}: {last.why}{now_is}"
+    when = f"the last {_ago(now - last.timestamp)}"
+    return f"{count} failed in the last {_span(CRASH_WINDOW)}, {when}: {last.why}{now_is}"
 
 
 def _doing(task: Task, now: float) -> str:
@@ -240,8 +241,8 @@ def replicas(service: Service, tasks: list[Task], nodes: dict[str, Node]) -> Rep
     lost = tuple(t for t in own if t.state == "running" and t.node_id not in ready)
     histories = slots(own)
     missing = tuple(
-        current(h) for h in histories.values()
-        if not any(t.running and t.node_id in ready for t in h) and current(h).desired != "shutdown"
+        current(h) for (_, slot), h in histories.items()
+        if not any(t.running and t.node_id in ready for t in h) and _wanted(service, slot, current(h))
     )
     completed = sum(1 for t in own if t.state == "complete")
     if service.mode == "global" or service.mode == "global-job":
@@ -251,6 +252,14 @@ def replicas(service: Service, tasks: list[Task], nodes: dict[str, Node]) -> Rep
     else:
         desired = service.replicas if service.replicas is not None else len(histories)
     return Replicas(len(running), desired, lost, missing, completed)
+
+
+def _wanted(service: Service, slot: str, task: Task) -> bool:
+    """Whether the slot is one the service still wants: its task is not shut down on purpose, or it is a replica
+    within the service's count (a task that ended without a restart: `restart_policy: condition: none`)."""
+    if task.desired != "shutdown":
+        return True
+    return service.mode == "replicated" and slot.isdigit() and int(slot) <= (service.replicas or 0)
 
 
 def service_state(service: Service, tasks: list[Task], nodes: dict[str, Node], now: float) -> ServiceState:

@@ -63,8 +63,11 @@ class WebSocketTarget(WebSocketEndpoint):
         with connection:
             seconds = time.perf_counter() - started
             greeting = greet(connection, self.protocol, self.timeout, self.token)
-            opened = Opened(greeting.cause, seconds, 101, greeting.detail, greeting, time.monotonic())
-            yield opened, (connection if greeting.cause is None else None)
+            cause = greeting.cause
+            if cause and self.protocol == GRAPHQL_TRANSPORT_WS and connection.subprotocol != GRAPHQL_TRANSPORT_WS:
+                cause += self._legacy_hint()
+            opened = Opened(cause, seconds, 101, greeting.detail, greeting, time.monotonic())
+            yield opened, (connection if cause is None else None)
 
     def handshake(self) -> Opened:
         """Open, greet and close one connection; raises TargetUnreachable when nothing answers at all."""
