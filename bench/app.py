@@ -48,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, json.dumps({"status": "ok", "checks": {"memory": {"percent": 12.5}}}).encode())
         elif path == "/metrics":
             self.send(200, b"# TYPE websocket_connections gauge\nwebsocket_connections 3\n", "text/plain")
-        elif path == "/api/items":
+        elif path == "/api/items" or path.startswith("/api/items/"):
             self.send(200, b"[]")
         elif path == "/api/me":
             ok = self.headers.get("Authorization", "").startswith("Bearer ")

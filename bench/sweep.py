@@ -1,86 +1,42 @@
-"""The sweep's wall time and peak memory on a healthy, a refusing and a blackholed local target, beside
-the tools an on-call engineer would reach for instead (monitoring-plugins one after another, and
-pytest-testinfra for the containers), on the same target in the same run.
+"""The sweep's wall time and peak memory on a healthy, a refusing and a blackholed local target, beside the tools
+an on-call engineer would reach for instead (monitoring-plugins one after another, and pytest-testinfra for the
+containers), on the same target in the same run; the sweep of stacks of 5, 20 and 50 containers and of 10 and 100
+API paths; and each goal beside the floor under it, measured in the same run.
 
 Run (as root on this machine, or with a Docker engine and PostgreSQL at hand):
-    python bench/sweep.py [--runs 5] [--timeout 2]
+    python bench/sweep.py [--runs 7] [--timeout 2] [--readme]
+--readme writes the figures into README.md's speed section (between its speed markers).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import re
 import secrets
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench")]
 import realservices  # noqa: E402 - the tests' provisioning of a Docker engine and PostgreSQL
+import scale  # noqa: E402
+from measure import Runs, blackholes, runs  # noqa: E402
 
 PLUGINS = Path("/usr/lib/nagios/plugins")
 DB_PASSWORD = "bench-db-password"
 SMOKE_PASSWORD = "bench-password-1"
 CONTAINERS = ("backend", "worker", "db")
-PYTEST_MODULES = "pytest, pytest_html.plugin"
-
-
-def measured(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS (KiB) and exit status of `command`, run in a child of a fresh process."""
-    probe = (
-        "import resource, subprocess, sys, time; t = time.perf_counter(); "
-        "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, *command], cwd=cwd, env=env, capture_output=True, text=True)
-    wall, rss, code = out.stdout.split()
-    return float(wall), int(rss), int(code)
-
-
-def median_run(commands: list[list[str]], cwd: Path, env: dict[str, str], runs: int) -> tuple[float, int]:
-    """Median wall time and the peak RSS of running `commands` one after another, `runs` times."""
-    walls, peak = timed_runs(commands, cwd, env, runs)
-    return statistics.median(walls), peak
-
-
-def timed_runs(commands: list[list[str]], cwd: Path, env: dict[str, str], runs: int) -> tuple[list[float], int]:
-    """The wall time of each of `runs` runs of `commands` one after another, and their peak RSS."""
-    walls, peaks = [], []
-    for _ in range(runs):
-        total, peak = 0.0, 0
-        for command in commands:
-            wall, rss, _ = measured(command, cwd, env)
-            total += wall
-            peak = max(peak, rss)
-        walls.append(total)
-        peaks.append(peak)
-    return walls, max(peaks)
-
-
-@contextlib.contextmanager
-def blackholes(count: int) -> Iterator[list[int]]:
-    """Ports that accept TCP connections and never answer."""
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        sockets.append(sock)
-    try:
-        yield [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+IMPORTS = "pytest, pytest_html.plugin, docker, httpx, httpcore, psycopg, websockets.sync.client"
+MARKERS = ("<!-- speed:start -->", "<!-- speed:end -->")
 
 
 def config_text(http: int, ws: int, smtp: int, db: int, project: str, timeout: float) -> str:
@@ -139,55 +95,80 @@ def testinfra_file(folder: Path, project: str) -> Path:
     return path
 
 
-def slowest_probe(client: Any, project: str, url: str, http: int) -> tuple[str, float]:
-    """Each probe alone, once; the slowest of them. The stats of every container at once is what a sweep
-    waits for (the engine answers concurrent samples on its one-second tick, often two ticks apart)."""
-    import httpx
-    import psycopg
-
-    containers = client.containers.list(filters={"label": f"com.docker.compose.project={project}"})
-
-    def stats_one() -> None:
-        containers[0].stats(stream=False)
-
-    def stats_all() -> None:
-        with ThreadPoolExecutor(len(containers)) as pool:
-            list(pool.map(lambda c: c.stats(stream=False), containers))
-
-    def database() -> None:
-        with psycopg.connect(url, connect_timeout=5) as conn:
-            conn.execute("SELECT 1")
-
-    def health() -> None:
-        httpx.get(f"http://127.0.0.1:{http}/health", timeout=5)
-
-    timings = {}
-    probes = (
-        ("docker stats sample, one container", stats_one),
-        (f"docker stats samples, {len(containers)} containers at once", stats_all),
-        ("PostgreSQL SELECT 1", database),
-        ("HTTP health", health),
-    )
-    for name, probe in probes:
-        started = time.perf_counter()
-        probe()
-        timings[name] = time.perf_counter() - started
-        print(f"probe alone: {name}: {timings[name]:.2f} s")
-    name = max(timings, key=lambda k: timings[k])
-    return name, timings[name]
+def engine_stats_seconds(client: Any, project: str) -> tuple[float, float]:
+    """What the engine's stats API takes (no longer the sweep's source on a local engine): one container's
+    sample, and every container's at once."""
+    found = client.containers.list(filters={"label": f"com.docker.compose.project={project}"})
+    started = time.perf_counter()
+    found[0].stats(stream=False)
+    one = time.perf_counter() - started
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(found)) as pool:
+        list(pool.map(lambda c: c.stats(stream=False), found))
+    return one, time.perf_counter() - started
 
 
-def python_floor(env: dict[str, str], runs: int, modules: str) -> float:
-    """Median wall time of a Python that only imports `modules` and exits: what a sweep pays before the probes
-    that need them can start."""
-    wall, _ = median_run([[sys.executable, "-c", f"import {modules}"]], ROOT, env, runs)
-    return wall
+class Bench:
+    """The sweeps and the tools beside them, in one work folder, with one environment."""
+
+    def __init__(self, work: Path, count: int, timeout: float) -> None:
+        self.work, self.count, self.timeout = work, count, timeout
+        # Only pytest, pytest-html and this plugin: other plugins installed here (hypothesis alone costs ~2 s
+        # to load) are not part of the tool being measured.
+        self.env = {**os.environ, "BENCH_DB_PASSWORD": DB_PASSWORD, "BENCH_PASSWORD": SMOKE_PASSWORD,
+                    "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        self.command = [sys.executable, "-m", "pytest", "-p", "pytest_opscheck.plugin", "-p",
+                        "pytest_metadata.plugin", "-p", "pytest_html.plugin", "--opscheck", "-p", "no:cacheprovider",
+                        "-q"]
+        self.rows: list[tuple[str, Runs, Runs | None]] = []
+
+    def sweep(self, label: str, config: str, extra_env: dict[str, str] | None = None) -> Runs:
+        folder = self.work / label
+        folder.mkdir()
+        (folder / "opscheck.toml").write_text(config)
+        return runs([self.command], folder, {**self.env, **(extra_env or {})}, self.count)
+
+    def row(self, label: str, measured: Runs, against: Runs | None = None) -> Runs:
+        self.rows.append((label, measured, against))
+        return measured
+
+    def tool(self, label: str, commands: list[list[str]], against: Runs, count: int | None = None) -> Runs:
+        return self.row(label, runs(commands, self.work, self.env, count or self.count), against)
+
+    def import_floor(self) -> Runs:
+        return runs([[sys.executable, "-c", f"import {IMPORTS}"]], ROOT, self.env, self.count)
+
+    def probes_alone(self, label: str) -> dict[str, float]:
+        """Each probe of the healthy target alone, the median of three fresh processes."""
+        seen: dict[str, list[float]] = {}
+        for _ in range(3):
+            out = subprocess.run([sys.executable, str(ROOT / "bench" / "probes.py"), str(self.work / label)],
+                                 env=self.env, capture_output=True, text=True, check=True)
+            for name, seconds in json.loads(out.stdout.splitlines()[-1]).items():
+                seen.setdefault(name, []).append(seconds)
+        return {name: sorted(values)[1] for name, values in seen.items()}
+
+
+def table(bench: Bench) -> list[str]:
+    lines = [f"| {'what (median of ' + str(bench.count) + ' runs)':58} | {'wall':>8} | {'peak RSS':>9} | "
+             f"{'vs opscheck':>11} |", f"| {'-' * 58} | {'-' * 7}:| {'-' * 8}:| {'-' * 10}:|"]
+    for label, measured, against in bench.rows:
+        ratio = f"{measured.median / against.median:.1f}x" if against else "-"
+        failed = "" if measured.codes <= {0, 1} else f" (exit {sorted(measured.codes)})"
+        lines.append(f"| {label + failed:58} | {measured.median:7.2f}s | {measured.peak_mb:7.0f}MB | {ratio:>11} |")
+    return lines
+
+
+def goal(what: str, measured: float, floor: str, bound: float) -> str:
+    verdict = "met" if measured <= bound else "NOT met"
+    return f"| {what:44} | {measured:6.2f} s | {floor:52} | {bound:6.2f} s | {verdict:7} |"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=2.0)
+    parser.add_argument("--readme", action="store_true", help="write the figures into README.md's speed section")
     args = parser.parse_args()
     engine = realservices.ensure_docker_engine()
     realservices.ensure_compose_plugin()
@@ -202,82 +183,97 @@ def main() -> None:
     ports = [realservices.free_port() for _ in range(3)]
     app = subprocess.Popen([sys.executable, str(ROOT / "bench" / "app.py"), *map(str, ports)], stdout=subprocess.PIPE,
                            text=True)
+    projects: list[realservices.ComposeProject] = []
+
+    def up(name: str, text: str) -> None:
+        projects.append(realservices.ComposeProject(name, work / name))
+        projects[-1].up(text, wait_seconds=600)
+
+    def down(name: str) -> None:
+        for one in [p for p in projects if p.name == name]:
+            one.down(timeout=600)
+            projects.remove(one)
+
     try:
         assert app.stdout is not None and app.stdout.readline().strip() == "ready"
         signing_key = f"    environment:\n      SECRET_KEY: {secrets.token_hex(24)}\n"
-        services = "".join(
+        compose.up("services:\n" + "".join(
             f"  {name}:\n    image: {image}\n    network_mode: host\n    command: sleep 3600\n"
-            + (signing_key if name == "backend" else "")
-            for name in CONTAINERS
-        )
-        compose.up(f"services:\n{services}")
+            + (signing_key if name == "backend" else "") for name in CONTAINERS))
         with contextlib.closing(__import__("psycopg").connect(postgres.url, autocommit=True)) as conn:
             conn.execute(f"ALTER ROLE postgres PASSWORD '{DB_PASSWORD}'")
-        # Only pytest, pytest-html and this plugin: other plugins installed here (hypothesis alone costs ~2 s
-        # to load) are not part of the tool being measured.
-        env = {**os.environ, "BENCH_DB_PASSWORD": DB_PASSWORD, "BENCH_PASSWORD": SMOKE_PASSWORD,
-               "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-        sweep = [sys.executable, "-m", "pytest", "-p", "pytest_opscheck.plugin", "-p", "pytest_metadata.plugin",
-                 "-p", "pytest_html.plugin", "--opscheck", "-p", "no:cacheprovider", "-q"]
-        http, ws, smtp = ports
-        rows: list[tuple[str, float, int, float | None]] = []
+        bench, timeout, (http, ws, smtp) = Bench(work, args.runs, args.timeout), args.timeout, ports
 
-        spreads: dict[str, list[float]] = {}
-
-        def ours(label: str, config: str, extra_env: dict[str, str]) -> float:
-            folder = work / label
-            folder.mkdir()
-            (folder / "opscheck.toml").write_text(config)
-            walls, peak = timed_runs([sweep], folder, {**env, **extra_env}, args.runs)
-            spreads[label] = walls
-            rows.append((f"opscheck sweep, {label}", statistics.median(walls), peak, None))
-            return statistics.median(walls)
-
-        healthy = ours("healthy", config_text(http, ws, smtp, postgres.port, project, args.timeout), {})
-        plugins = monitoring_plugins(http, ws, smtp, postgres.port, args.timeout)
-        wall, peak = median_run(plugins, work, env, args.runs)
-        rows.append((f"monitoring-plugins, healthy ({len(plugins)} commands in a row)", wall, peak, wall / healthy))
+        healthy = bench.row("opscheck sweep, healthy", bench.sweep(
+            "healthy", config_text(http, ws, smtp, postgres.port, project, timeout)))
+        plugins = monitoring_plugins(http, ws, smtp, postgres.port, timeout)
+        bench.tool(f"monitoring-plugins, healthy ({len(plugins)} commands in a row)", plugins, healthy)
         infra = testinfra_file(work, project)
-        wall, peak = median_run([[sys.executable, "-m", "pytest", "-p", "testinfra.plugin", "-p", "no:cacheprovider",
-                                  "-q", "--hosts=local://", str(infra)]], work, env, args.runs)
-        rows.append((f"pytest-testinfra, {len(CONTAINERS)} containers running", wall, peak, wall / healthy))
-
+        bench.tool(f"pytest-testinfra, {len(CONTAINERS)} containers running", [[
+            sys.executable, "-m", "pytest", "-p", "testinfra.plugin", "-p", "no:cacheprovider", "-q",
+            "--hosts=local://", str(infra)]], healthy)
         dead = [realservices.free_port() for _ in range(5)]
-        refusing = ours("refusing", config_text(dead[0], dead[1], dead[2], dead[3], project, args.timeout),
-                        {"DOCKER_HOST": f"tcp://127.0.0.1:{dead[4]}"})
-        wall, peak = median_run(monitoring_plugins(dead[0], dead[1], dead[2], dead[3], args.timeout), work, env,
-                                args.runs)
-        rows.append(("monitoring-plugins, refusing", wall, peak, wall / refusing))
+        refusing = bench.row("opscheck sweep, refusing", bench.sweep(
+            "refusing", config_text(dead[0], dead[1], dead[2], dead[3], project, timeout),
+            {"DOCKER_HOST": f"tcp://127.0.0.1:{dead[4]}"}))
+        bench.tool("monitoring-plugins, refusing", monitoring_plugins(*dead[:4], timeout), refusing)
         with blackholes(5) as holes:
-            black = ours("blackholed", config_text(holes[0], holes[1], holes[2], holes[3], project, args.timeout),
-                         {"DOCKER_HOST": f"tcp://127.0.0.1:{holes[4]}"})
-            nagios = monitoring_plugins(holes[0], holes[1], holes[2], holes[3], args.timeout)
-            wall, peak = median_run(nagios, work, env, 1)
-            rows.append(("monitoring-plugins, blackholed (1 run)", wall, peak, wall / black))
+            black = bench.row("opscheck sweep, blackholed", bench.sweep(
+                "blackholed", config_text(holes[0], holes[1], holes[2], holes[3], project, timeout),
+                {"DOCKER_HOST": f"tcp://127.0.0.1:{holes[4]}"}))
+            bench.tool("monitoring-plugins, blackholed (1 run)", monitoring_plugins(*holes[:4], timeout), black, 1)
 
-        db_url = postgres.url.replace(postgres.password, DB_PASSWORD)
-        probe, probe_seconds = slowest_probe(client, project, db_url, http)
-        floor = python_floor(env, args.runs, f"{PYTEST_MODULES}, docker, httpx, psycopg, websockets.sync.client")
-        before_stats = python_floor(env, args.runs, f"{PYTEST_MODULES}, docker")
-        print(f"runs: {args.runs} (median), probe timeout {args.timeout:g} s, {os.cpu_count()} cores\n")
-        print(f"| {'what':58} | {'wall':>8} | {'peak RSS':>9} | {'vs opscheck':>11} |")
-        print(f"| {'-' * 58} | {'-' * 8}:| {'-' * 9}:| {'-' * 11}:|")
-        for label, wall, peak, ratio in rows:
-            print(f"| {label:58} | {wall:7.2f}s | {peak / 1024:7.0f}MB | {f'{ratio:.1f}x' if ratio else '-':>11} |")
-        print(f"\nslowest probe: {probe} {probe_seconds:.2f} s; healthy sweep {healthy:.2f} s "
-              f"(target: <= slowest probe + 0.5 s = {probe_seconds + 0.5:.2f} s)")
-        for label, walls in spreads.items():
-            print(f"opscheck sweep, {label}, each run: " + " ".join(f"{w:.2f}" for w in walls) + " s")
-        print(f"python start, imports of pytest, pytest-html and the client libraries, exit (no probe): {floor:.2f} s")
-        print(f"floor of a healthy sweep: python start with pytest, pytest-html, docker imported ({before_stats:.2f} s)"
-              f" + the stats samples ({probe_seconds:.2f} s) = {before_stats + probe_seconds:.2f} s")
-        print(f"floor of a blackholed sweep: python start with every client library imported ({floor:.2f} s)"
-              f" + the timeout ({args.timeout:g} s) = {floor + args.timeout:.2f} s")
-        print(f"refusing sweep {refusing:.2f} s (target < 2 s); blackholed sweep {black:.2f} s "
-              f"(target about timeout + 1 s = {args.timeout + 1:.1f} s)")
+        probes = bench.probes_alone("healthy")
+        floor = bench.import_floor()
+        api_one, api_all = engine_stats_seconds(client, project)
+        stacks = scale.containers(up, down, image, bench.sweep, timeout)
+        paths = scale.paths(http, bench.sweep, timeout)
+
+        slowest = max(probes, key=lambda k: probes[k])
+        healthy_floor = floor.median + probes[slowest]
+        lines = [
+            f"`python bench/sweep.py --runs {args.runs} --timeout {timeout:g}` ({os.cpu_count()} cores, "
+            f"probe timeout {timeout:g} s)", "", *table(bench), "",
+            f"| {'scale (median of ' + str(args.runs) + ' runs)':58} | {'wall':>8} | {'peak RSS':>9} | "
+            f"{'vs smallest':>11} |", f"| {'-' * 58} | {'-' * 7}:| {'-' * 8}:| {'-' * 10}:|",
+            *scale.table(stacks), *scale.table(paths), "",
+            f"| {'goal':44} | measured | {'floor, measured in the same run':52} |    bound | verdict |",
+            f"| {'-' * 44} | {'-' * 7}:| {'-' * 52} | {'-' * 7}:| {'-' * 7} |",
+            goal("healthy <= floor + 0.3 s", healthy.median,
+                 f"{healthy_floor:.2f} s = imports {floor.median:.2f} + {slowest} {probes[slowest]:.2f}",
+                 healthy_floor + 0.3),
+            goal("refusing <= import floor + 0.5 s", refusing.median, f"imports {floor.median:.2f} s",
+                 floor.median + 0.5),
+            goal("blackholed <= import floor + timeout + 0.3 s", black.median,
+                 f"{floor.median + timeout:.2f} s = imports {floor.median:.2f} + timeout {timeout:g}",
+                 floor.median + timeout + 0.3),
+            goal(f"{stacks[-1].size} containers <= 1.5 x {stacks[0].size}", stacks[-1].runs.median,
+                 f"{stacks[0].size} containers {stacks[0].runs.median:.2f} s", 1.5 * stacks[0].runs.median),
+            goal(f"{paths[-1].size} API paths <= 1.5 x {paths[0].size}", paths[-1].runs.median,
+                 f"{paths[0].size} paths {paths[0].runs.median:.2f} s", 1.5 * paths[0].runs.median),
+            "",
+            f"- memory: {scale.per_item_mb(stacks) * 1024:.0f} KB more peak RSS per container "
+            f"({stacks[0].size} to {stacks[-1].size}), {scale.per_item_mb(paths) * 1024:.0f} KB per API path",
+            "- each probe alone, after the imports (median of 3): " + ", ".join(
+                f"{name} {seconds:.2f} s" for name, seconds in sorted(probes.items(), key=lambda kv: -kv[1])),
+            f"- import floor (python -c 'import {IMPORTS}'): {floor.median:.2f} s",
+            f"- the engine's stats API, no longer the source on a local engine: one container {api_one:.2f} s, "
+            f"{len(CONTAINERS)} at once {api_all:.2f} s",
+            *[f"- opscheck sweep, {label.removeprefix('opscheck sweep, ')}, each run: {m.each()}"
+              for label, m, _ in bench.rows if label.startswith("opscheck")],
+        ]
+        print("\n".join(lines))
+        if args.readme:
+            readme = ROOT / "README.md"
+            text = readme.read_text()
+            block = f"{MARKERS[0]}\n" + "\n".join(lines) + f"\n{MARKERS[1]}"
+            readme.write_text(re.sub(f"{re.escape(MARKERS[0])}.*?{re.escape(MARKERS[1])}", lambda _: block, text,
+                                     flags=re.DOTALL))
     finally:
         app.terminate()
         app.wait(timeout=10)
+        for one in projects:
+            one.down(timeout=600)
         compose.down()
         postgres.stop()
         client.close()

@@ -4,14 +4,12 @@ steps, the severity table, the escalation path, and the diagnosis sections the c
 from __future__ import annotations
 
 import difflib
-import functools
-import os
 import re
-import stat
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+
+from .runbook_text import Unreadable, plain, read_bytes
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+$")
@@ -36,16 +34,6 @@ _RESPONSE_ITEM = re.compile(r"^\s*[-*+]\s*(?:\*\*|__)?response(?: time)?(?:\*\*|
 _NUMBERED = re.compile(r"^ {0,3}\d+[.)][ \t]+(.*)$")
 _BULLET = re.compile(r"^ {0,3}[-*+][ \t]+(.*)$")
 _DURATION = re.compile(r"\b(\d+(?:\.\d+)?\s*(?:minutes?|mins?|hours?|hrs?|days?|[hm])\b)", re.I)
-# A runbook is read whole: a regular file of at most this size, within `READ_SECONDS`.
-SIZE_LIMIT = 2_000_000
-READ_SECONDS = 5.0
-# Inline Markdown, matched in linear time: no pattern retries a long stretch from every opening mark.
-_LINK = re.compile(r"!?\[([^\[\]]*)\]\([^()]*\)")
-_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
-_TICKS = re.compile(r"`+")
-_STRONG = re.compile(r"(\*\*|__)(.{1,500}?)\1")
-_STAR = re.compile(r"(?<![\w*])\*(?!\s)(.{1,500}?)(?<!\s)\*(?![\w*])")
-_UNDERSCORE = re.compile(r"(?<!\w)_(?!\s)(.{1,500}?)(?<!\s)_(?!\w)")
 
 
 class RunbookError(Exception):
@@ -92,43 +80,6 @@ class Runbook:
         raise RunbookError(f"{self.path}: no section #{wanted}{hint}")
 
 
-@functools.lru_cache(maxsize=65_536)
-def plain(markdown: str) -> str:
-    """Inline Markdown as plain text: links, images, code spans, emphasis and HTML tags unwrapped (in time
-    linear in the text; an emphasis spans at most 500 characters)."""
-    text = _TAG.sub("", _LINK.sub(r"\1", markdown))
-    text = _code_spans(text)
-    text = _STRONG.sub(r"\2", text)
-    text = _STAR.sub(r"\1", text)
-    return _UNDERSCORE.sub(r"\1", text)
-
-
-def _code_spans(text: str) -> str:
-    """`text` with each code span's backticks dropped: a run of backticks closed by the next run of the same
-    length (CommonMark), found in one pass over the runs."""
-    runs = [(m.start(), m.end()) for m in _TICKS.finditer(text)]
-    if len(runs) < 2:
-        return text
-    following: list[int | None] = [None] * len(runs)
-    last: dict[int, int] = {}
-    for index in range(len(runs) - 1, -1, -1):
-        width = runs[index][1] - runs[index][0]
-        following[index] = last.get(width)
-        last[width] = index
-    parts, at, index = [], 0, 0
-    while index < len(runs):
-        close = following[index]
-        start, end = runs[index]
-        if close is None or runs[close][0] == end:  # unclosed, or nothing inside: literal backticks
-            index += 1
-            continue
-        parts += [text[at:start], text[end : runs[close][0]]]
-        at = runs[close][1]
-        index = close + 1
-    parts.append(text[at:])
-    return "".join(parts)
-
-
 def slug(title: str) -> str:
     """GitHub's anchor of a heading: lowercase, punctuation dropped (but `-` and `_`), spaces to hyphens."""
     return re.sub(r"[^\w\- ]", "", plain(title).lower()).replace(" ", "-")
@@ -164,51 +115,11 @@ def _trim(lines: list[str]) -> str:
     return "\n".join(lines[start:end])
 
 
-def _read_bytes(path: Path, limit: int = SIZE_LIMIT, seconds: float = READ_SECONDS) -> bytes:
-    """The bytes of the regular file at `path` (at most `limit`), read within `seconds`: a FIFO, a device
-    (/dev/zero), a directory or a file too big is refused, and a file system that stops answering is too."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise RunbookError(f"{path}: runbook not found (check `runbook` in the config)") from None
-    except OSError as exc:
-        raise RunbookError(f"{path}: cannot read the runbook: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise RunbookError(f"{path}: is a directory, not a runbook file")
-    if not stat.S_ISREG(info.st_mode):
-        raise RunbookError(f"{path}: not a regular file (a pipe, a socket or a device): point runbook at a file")
-    if info.st_size > limit:
-        raise RunbookError(f"{path}: {info.st_size} bytes, over the {limit} a runbook may have")
-    outcome: dict[str, bytes | OSError] = {}
-
-    def read() -> None:
-        try:
-            # O_NONBLOCK: should the path become a FIFO since the stat, opening it does not wait for a writer.
-            descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-            with os.fdopen(descriptor, "rb") as handle:
-                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    raise OSError(0, "not a regular file")
-                outcome["data"] = handle.read(limit + 1)
-        except OSError as exc:
-            outcome["error"] = exc
-
-    reader = threading.Thread(target=read, name="opscheck-runbook", daemon=True)
-    reader.start()
-    reader.join(seconds)
-    if reader.is_alive():
-        raise RunbookError(f"{path}: not read within {seconds:g} s (a file system that does not answer?)")
-    error = outcome.get("error")
-    if isinstance(error, OSError):
-        raise RunbookError(f"{path}: cannot read the runbook: {error.strerror or error}")
-    data = outcome["data"]
-    assert isinstance(data, bytes)
-    if len(data) > limit:
-        raise RunbookError(f"{path}: over the {limit} bytes a runbook may have")
-    return data
-
-
 def _read(path: Path) -> list[str]:
-    data = _read_bytes(path)
+    try:
+        data = read_bytes(path)
+    except Unreadable as exc:
+        raise RunbookError(str(exc)) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

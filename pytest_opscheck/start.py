@@ -42,13 +42,24 @@ def _settings(config: pytest.Config) -> Settings:
 
 
 def _folders(settings: Settings) -> list[Path]:
+    """The built-in checks and the configured folders, each collected once (a loop is a usage error)."""
+    from .folders import FolderError, distinct_folders
+
     folders = [builtin_checks_dir()]
     for folder in settings.checks:
-        path = settings.path(folder)
-        if not path.is_dir():
+        try:
+            path = settings.path(folder)
+            found = path.is_dir()
+        except (OSError, RuntimeError):  # resolving a symlink loop
+            raise pytest.UsageError(f"{settings.source}: checks: folder {folder} is a symlink loop: remove it") \
+                from None
+        if not found:
             raise pytest.UsageError(f"{settings.source}: checks: folder {folder} does not exist ({path})")
         folders.append(path)
-    return folders
+    try:
+        return distinct_folders(folders)
+    except FolderError as exc:
+        raise pytest.UsageError(f"{settings.source}: checks: {exc}") from None
 
 
 def context(config: pytest.Config) -> SweepContext:

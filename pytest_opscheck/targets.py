@@ -147,6 +147,12 @@ class Targets:
         future = self._future(name)
         return None if future.exception() is not None else future.result()
 
+    def ready(self) -> list[Any]:
+        """The handles opened so far without error (never waits on one still opening)."""
+        with self._lock:
+            futures = list(self._futures.values())
+        return [f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None]
+
     def reset(self) -> None:
         """Forget every opened target so the next `get` opens it afresh (a retry after a deploy)."""
         with self._lock:

@@ -232,6 +232,8 @@ def test_form_login_sent_as_json_names_the_style(fastapi: Uvicorn) -> None:
         # a token under the usual names: {"data": {"token"}} (Express), a mutation returning the token itself
         (200, {"success": True, "data": {"token": "opaque-token-1"}}, False, "token"),
         (200, {"data": {"login": "opaque-token-2"}}, True, "token"),
+        # ... but a REST answer's message under `data` is no token
+        (200, {"data": {"message": "Invalid credentials"}}, False, "other"),
     ],
 )
 def test_login_answers_as_frameworks_write_them(status: int, body: Any, graphql: bool, kind: str) -> None:

@@ -6,6 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -65,6 +66,7 @@ def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
         "--opscheck-wait=SECONDS",
         "--opscheck-timeout=SECONDS",
         "--opscheck-json=PATH",
+        "--opscheck-prometheus=PATH",
         "--opscheck-postmortem=PATH",
         "--opscheck-coverage",
     ):
@@ -404,6 +406,10 @@ def test_wait_gives_up_when_time_is_up(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(failed=1)
     record = json.loads((pytester.path / "out.json").read_text())["checks"][0]
     assert record["attempts"] >= 2
+    runs = record["attempts"]
+    result.stdout.fnmatch_lines(
+        ["wait (1 s): retried 1 check", f"  still failing: user.never_up when the wait ended ({runs} attempts)"]
+    )
 
 
 def test_xdist_reports_match_serial(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -411,11 +417,20 @@ def test_xdist_reports_match_serial(pytester: pytest.Pytester, monkeypatch: pyte
     project(pytester, 'auth = { login_path = "/login", password = "${OPSCHECK_PASSWORD}" }\n')
 
     def run(*extra: str) -> tuple[list[dict[str, Any]], list[str], str]:
-        result = pytester.runpytest_subprocess(*user_only("--opscheck-json", "out.json", *extra))
+        result = pytester.runpytest_subprocess(*user_only("--opscheck-json", "out.json", "--junitxml", "j.xml", *extra))
         assert result.ret == pytest.ExitCode.TESTS_FAILED
         records = json.loads((pytester.path / "out.json").read_text())["checks"]
         for record in records:
             record.pop("duration")
+        # The JUnit testcases as the controller shaped them: name, class, properties, failure message.
+        cases = ElementTree.parse(pytester.path / "j.xml").getroot().iter("testcase")
+        junit = sorted(
+            (c.get("name"), c.get("classname"), [(p.get("name"), p.get("value")) for p in c.iter("property")],
+             [f.get("message") for f in c.iter("failure")])
+            for c in cases
+        )
+        assert ("user.db_down", "opscheck.P1") in [(name, cls) for name, cls, _, _ in junit]
+        records.append({"junit": junit})
         out = result.stdout.lines
         section = out[out.index(next(line for line in out if "= opscheck =" in line)) + 1 :]
         section = section[: section.index(next(line for line in section if line.startswith("P1 CRITICAL")))]

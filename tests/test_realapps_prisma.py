@@ -50,7 +50,8 @@ CREATE TABLE "Post" (
 );
 
 -- AddForeignKey
-ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") """ \
+        """ON DELETE RESTRICT ON UPDATE CASCADE;
 """,
     NAME: """-- AlterTable
 ALTER TABLE "User" ADD COLUMN     "name" TEXT;

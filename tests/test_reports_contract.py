@@ -8,6 +8,8 @@ import json
 import re
 import socket
 import stat
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,19 +98,14 @@ def test_no_verdict_is_exit_5_whether_everything_skipped_or_nothing_selected(
     # --collect-only and --opscheck-coverage check nothing on purpose: not a gate, no exit 5.
     listing = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "--collect-only", "-q")
     assert listing.ret == pytest.ExitCode.OK
-    assert not (pytester.path / "opscheck-report.html").exists() or "NO VERDICT" not in listing.stdout.str()
+    assert "NO VERDICT" not in listing.stdout.str()
 
 
 def test_severity_markers_select_in_either_case(pytester: pytest.Pytester) -> None:
     project(pytester)
-    upper = pytester.runpytest(*user_only("-m", "P1", "--collect-only", "-q", "--strict-markers"))
-    lower = pytester.runpytest(*user_only("-m", "p1", "--collect-only", "-q", "--strict-markers"))
-    assert upper.ret == lower.ret == pytest.ExitCode.OK
-    selected = [line for line in upper.stdout.lines if "::" in line]
-    assert selected == ["ops/test_user.py::test_db_down"]
-    assert selected == [line for line in lower.stdout.lines if "::" in line]
-    mixed = pytester.runpytest(*user_only("-m", "P1 or p3", "--collect-only", "-q"))
-    assert [line for line in mixed.stdout.lines if "::" in line] == [
+    upper = pytester.runpytest(*user_only("-m", "P1 or p3", "--collect-only", "-q", "--strict-markers"))
+    assert upper.ret == pytest.ExitCode.OK
+    assert [line for line in upper.stdout.lines if "::" in line] == [
         "ops/test_user.py::test_db_down", "ops/test_user.py::test_slow_page"
     ]
 
@@ -189,10 +186,11 @@ def test_a_write_failing_at_the_end_keeps_the_verdict(pytester: pytest.Pytester)
     pytester.mkdir("reports")
     result = pytester.runpytest(*user_only(
         "--opscheck-json", "reports/out.json", "--opscheck-prometheus", "reports/opscheck.prom",
-        "--opscheck-postmortem", "reports/pm.md",
+        "--opscheck-postmortem", "reports/pm.md", "--html", "reports/report.html",
     ))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
+        "report not written: --html reports/report.html: not written: No such file or directory",
         "report not written: --opscheck-json reports/out.json: not written: No such file or directory",
         "report not written: --opscheck-postmortem reports/pm.md: not written: No such file or directory",
         "report not written: --opscheck-prometheus reports/opscheck.prom: not written: No such file or directory",
@@ -206,11 +204,24 @@ def test_report_files_replace_the_old_ones_whole_and_stay_readable(pytester: pyt
     project(pytester)
     old = pytester.path / "out.json"
     old.write_text("old")
+    old.chmod(0o600)
     inode = old.stat().st_ino
-    pytester.runpytest(*user_only("--opscheck-json", "out.json"))
+    pytester.runpytest(*user_only("--opscheck-json", "out.json", "--opscheck-prometheus", "fresh.prom"))
     assert json.loads(old.read_text())["checks"]
     assert old.stat().st_ino != inode, "replaced by a rename, not rewritten in place"
-    assert [p.name for p in pytester.path.iterdir() if p.name.startswith(".out.json")] == []
-    fresh = pytester.path / "fresh.json"
-    pytester.runpytest(*user_only("--opscheck-json", "fresh.json"))
-    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600, "an existing file keeps its mode"
+    assert stat.S_IMODE((pytester.path / "fresh.prom").stat().st_mode) == 0o644, "node_exporter must read it"
+    assert [p.name for p in pytester.path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_the_default_html_report_in_a_folder_that_cannot_be_written_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    """Run from a folder nothing can be created in: the default report's path is refused before any probe."""
+    project(pytester)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--opscheck", "-p", "no:cacheprovider", "--rootdir", str(pytester.path),
+         "--opscheck-config", str(pytester.path / "opscheck.toml")],
+        cwd="/proc/self", capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.startswith("ERROR: the HTML report opscheck-report.html (written by default here): cannot ")
+    assert "move it with --html PATH" in result.stderr and "Traceback" not in result.stderr

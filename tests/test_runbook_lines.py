@@ -113,11 +113,11 @@ def test_coverage_option_prints_the_line_listing(pytester: pytest.Pytester, path
     assert totals.endswith(", 0 not automated")
     if path == FASTAPI:
         at = out.index("  Diagnosis:", out.index(next(line for line in out if line.startswith("API 500 Errors"))))
-        assert out[at + 1] == (
-            "    docker compose logs backend --tail=100 -f  # Check backend logs  -> stack.logs_clean, stack.no_crash_loop"
-        )
-        assert "    View error details in Sentry dashboard  -> manual: a human step: read the error tracker's dashboard" \
-            in out
+        assert out[at + 1] == ("    docker compose logs backend --tail=100 -f  # Check backend logs  -> "
+                               "stack.logs_clean, stack.no_crash_loop")
+        sentry = "    View error details in Sentry dashboard  -> manual: a human step: read the error tracker's " \
+            "dashboard"
+        assert sentry in out
     else:
         assert "    free -m  -> host.memory_free" in out
         assert "    Check resources:" in out
@@ -131,3 +131,29 @@ def test_a_malformed_automates_marker_is_a_collection_error(pytester: pytest.Pyt
     result = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "-k", "jobs.")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*@pytest.mark.automates(): expected one or more names*"])
+
+
+def test_the_postmortem_timeline_starts_from_the_deploys_the_failures_carry() -> None:
+    from datetime import datetime
+
+    from pytest_opscheck.report.postmortem import render_postmortem
+    from pytest_opscheck.report.record import CheckRecord
+
+    deployed = (
+        "app-backend-1: created 2024-05-01 09:52:10 (7 min before the sweep) from app-backend:1.4.2 (image "
+        "0123456789ab, built 2024-05-01 09:50:00) — recent: if the failure began with this deploy, roll back\n"
+        "app-db-1: created 2024-04-12 08:00:00 (19 d before the sweep) from postgres:16 (image ba9876543210, "
+        "built unknown)"
+    )
+    failed = CheckRecord("stack.logs_clean", "n1", "P2", "failed", 0.1, "backend: 3 matching line(s)", "",
+                         {"deployed": deployed})
+    health = CheckRecord("backend.health", "n2", "P1", "failed", 0.1, "answered 500", "",
+                         {"deployed": deployed.splitlines()[0]})
+    started = datetime(2024, 5, 1, 9, 59, 58)
+    text = render_postmortem([failed, health], started, datetime(2024, 5, 1, 10, 2), {}, None, str)
+    timeline = text.split("### Timeline\n")[1].splitlines()
+    assert timeline[:3] == [
+        "- 08:00:00 (2024-04-12) - app-db-1 created from postgres:16 (image ba9876543210)",
+        "- 09:52:10 - app-backend-1 created from app-backend:1.4.2 (image 0123456789ab, built 2024-05-01 09:50:00)",
+        "- 09:59:58 - opscheck sweep started",
+    ]

@@ -67,7 +67,8 @@ def test_a_crash_loop_counts_its_earlier_runs_and_shows_the_crash(pytester: pyte
     # Its current run only says "server starting": the traceback is in the run before.
     assert logs["outcome"] == "failed"
     assert logs["message"] == f"looper ({stack}-looper-1): 1 matching line(s) across its runs (restart count 1)"
-    crash = next(v for k, v in logs["evidence"].items() if k.startswith(f"{stack}-looper-1: last lines of its last run"))
+    last_run = f"{stack}-looper-1: last lines of its last run"
+    crash = next(v for k, v in logs["evidence"].items() if k.startswith(last_run))
     assert crash.splitlines()[-1] == "RuntimeError: crash in run 1"
     assert "server starting" not in crash
     # "Rollback if recent deployment": when each container was created, from which image, flagged as recent.

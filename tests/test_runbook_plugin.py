@@ -50,7 +50,7 @@ def test_linked_section_escalation_and_postmortem(pytester: pytest.Pytester, mon
     )
     result.stdout.fnmatch_lines(
         [
-            "P1 (response time: Immediate)  FAILED team.database",
+            "P1 CRITICAL FAILED team.database — response time: Immediate",
             "      ```bash",
             "      # Restart database",
             "      docker compose restart db",

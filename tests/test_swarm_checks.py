@@ -33,6 +33,7 @@ def healthy_yaml(web_port: int, db_port: int) -> str:
 services:
   backend:
     image: ${{BUSYBOX}}
+    stop_grace_period: 1s
     command: httpd -f -p 127.0.0.1:{web_port} -h /tmp
     networks: [hostnet]
     ports: [{{target: {web_port}, published: {web_port}, mode: host}}]
@@ -43,6 +44,7 @@ services:
     deploy: {{resources: {{limits: {{memory: 64M}}}}}}
   db:
     image: ${{BUSYBOX}}
+    stop_grace_period: 1s
     command: httpd -f -p 127.0.0.1:{db_port} -h /tmp
     networks: [hostnet]
 """
@@ -54,11 +56,13 @@ def faulty_yaml(dead_port: int) -> str:
 services:
   backend:
     image: ${{BUSYBOX}}
+    stop_grace_period: 1s
     command: sleep 3600
     networks: [hostnet]
     environment: {{SECRET_KEY: changethis, JWT_SECRET: "{WEAK_JWT}"}}
   crash:
     image: ${{BUSYBOX}}
+    stop_grace_period: 1s
     networks: [hostnet]
     environment: {{SECRET_KEY: "{PLANTED_SECRET}"}}
     command: >-
@@ -67,36 +71,43 @@ services:
     deploy: {{{quick}}}
   oom:
     image: ${{BUSYBOX}}
+    stop_grace_period: 1s
     networks: [hostnet]
     command: sh -c 'sleep 1; head -c 200m /dev/zero | tail'
     deploy: {{resources: {{limits: {{memory: 16M}}}}, {quick}}}
   childoom:
     image: ${{BUSYBOX}}
+    stop_grace_period: 1s
     networks: [hostnet]
     command: sh -c 'head -c 200m /dev/zero | tail; exit 0'
     deploy: {{resources: {{limits: {{memory: 16M}}}}, restart_policy: {{condition: none}}}}
   sick:
     image: ${{BUSYBOX}}
+    stop_grace_period: 1s
     networks: [hostnet]
     command: sleep 3600
     healthcheck: {{test: ["CMD", "sh", "-c", "echo database unreachable; exit 1"], interval: 1s, retries: 1}}
     deploy: {{{quick}}}
   big:
     image: ${{BUSYBOX}}
+    stop_grace_period: 1s
     networks: [hostnet]
     command: sleep 3600
     deploy: {{resources: {{reservations: {{memory: 100000G}}}}}}
   pinned:
     image: ${{BUSYBOX}}
+    stop_grace_period: 1s
     networks: [hostnet]
     command: sleep 3600
     deploy: {{placement: {{constraints: ["node.labels.zone == nowhere"]}}}}
   ghost:
     image: opscheck-missing:nope
+    stop_grace_period: 1s
     networks: [hostnet]
     command: sleep 3600
   lost:
     image: ${{BUSYBOX}}
+    stop_grace_period: 1s
     networks: [hostnet]
     command: sleep 3600
     ports: [{{target: {dead_port}, published: {dead_port}, mode: host}}]
@@ -120,9 +131,17 @@ def states(swarm: SwarmEngine, stack: str) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def healthy(swarm: SwarmEngine) -> tuple[str, int]:
-    name, db_port = f"ok{uuid.uuid4().hex[:6]}", free_port()
-    swarm.deploy(name, healthy_yaml(free_port(), db_port))
+def stacks(swarm: SwarmEngine) -> tuple[str, int, str]:
+    """Both stacks deployed at once (the faults happen while the healthy stack is swept): names and db port."""
+    healthy, db_port, faulty = f"ok{uuid.uuid4().hex[:6]}", free_port(), f"bad{uuid.uuid4().hex[:6]}"
+    swarm.deploy(healthy, healthy_yaml(free_port(), db_port))
+    swarm.deploy(faulty, faulty_yaml(free_port()))
+    return healthy, db_port, faulty
+
+
+@pytest.fixture(scope="module")
+def healthy(swarm: SwarmEngine, stacks: tuple[str, int, str]) -> tuple[str, int]:
+    name, db_port, _ = stacks
 
     def settled() -> bool:
         found = states(swarm, name)
@@ -133,9 +152,8 @@ def healthy(swarm: SwarmEngine) -> tuple[str, int]:
 
 
 @pytest.fixture(scope="module")
-def faulty(swarm: SwarmEngine) -> str:
-    name = f"bad{uuid.uuid4().hex[:6]}"
-    swarm.deploy(name, faulty_yaml(free_port()))
+def faulty(swarm: SwarmEngine, stacks: tuple[str, int, str]) -> str:
+    name = stacks[2]
 
     def settled() -> bool:
         found = states(swarm, name)

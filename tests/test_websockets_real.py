@@ -238,12 +238,16 @@ def test_graphql_transport_ws_on_a_legacy_server(faults: Faults) -> None:
         "not graphql-transport-ws")
 
 
-def test_websocket_config_errors() -> None:
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"websocket_token": "header"}, 'websocket_token = "header": the token comes from the login: configure [auth]'),
+    ({"websocket_url": "ws://h/socket.io/?EIO=3", "websocket_protocol": "socket.io"},
+     "websocket_url: EIO=3 is not engine.io v4"),
+    ({"websocket_protocol": "stomp"}, "websocket_protocol: expected 'plain' or 'socket.io' or 'graphql-transport-ws'"),
+])
+def test_websocket_config_errors(keys: dict[str, str], message: str) -> None:
     from pytest_opscheck.config import ConfigError
 
-    with pytest.raises(ConfigError, match='websocket_token = "header": the token comes from the login'):
-        settings("ws://h/realtime", websocket_token="header")
-    with pytest.raises(ConfigError, match="websocket_url: EIO=3 is not engine.io v4"):
-        settings("ws://h/socket.io/?EIO=3", websocket_protocol="socket.io")
-    with pytest.raises(ConfigError, match="websocket_protocol: expected 'plain' or 'socket.io'"):
-        settings("ws://h/realtime", websocket_protocol="stomp")
+    with pytest.raises(ConfigError) as error:
+        settings(keys.pop("websocket_url", "ws://h/realtime"), **keys)
+    assert str(error.value).startswith(f"opscheck.toml: {message}")
+    assert "\n" not in str(error.value)

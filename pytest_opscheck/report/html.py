@@ -16,10 +16,10 @@ import pytest
 
 from ..context import SweepContext
 from .html_summary import extras_html, summary_html
+from .paths import DEFAULT_HTML
 from .record import CheckRecord, Summary, record_of
 from .terminal import targets_swept
 
-DEFAULT_PATH = "opscheck-report.html"
 _EXTRA_START = '<div class="opscheck-extra"'
 
 
@@ -88,9 +88,9 @@ class HtmlReport:
             outcomes["failed"]["value"] += self.relabelled
             self.relabelled = 0
         data = getattr(self.data, "data", None)
-        tests = data.get("tests") if isinstance(data, dict) else None
-        if not isinstance(tests, dict):
+        if not isinstance(data, dict) or not isinstance(data.get("tests"), dict):
             return
+        tests = data["tests"]
         by_node = {r.nodeid: r for r in [*sweep.failed, *sweep.passed_records, *sweep.skipped]}
         for nodeid, entries in tests.items():
             record = by_node.get(nodeid)
@@ -127,6 +127,6 @@ def enable(config: pytest.Config, ctx: SweepContext, not_a_sweep: bool = False) 
     if not config.getoption("htmlpath", None):
         if not_a_sweep:
             return  # --collect-only, --opscheck-coverage: nothing swept, no report unless asked for
-        config.option.htmlpath = DEFAULT_PATH
+        config.option.htmlpath = DEFAULT_HTML
     config.option.self_contained_html = True
     config.pluginmanager.register(HtmlReport(ctx), "opscheck-html")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ..context import SweepContext
-from ..severity import LABELS
+from ..severity import LABELS, Severity
 from .paths import write_report
 from .record import KEY, CheckRecord, Summary
 
@@ -31,14 +31,14 @@ def _xml_text(text: str) -> str:
     return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def properties_of(record: CheckRecord, summary: Summary, fail_on: str) -> list[tuple[str, str]]:
+def properties_of(record: CheckRecord, summary: Summary, fail_on: Severity) -> list[tuple[str, str]]:
     """The properties of a check's testcase, in this order (README: Reports)."""
     return [
         ("id", record.check_id),
         ("severity", record.severity),
         ("response_target", summary.targets[record.level]),
         ("caused_by", record.caused_by or ""),
-        ("below_fail_on", "true" if record.level.name > fail_on else "false"),
+        ("below_fail_on", "true" if record.level > fail_on else "false"),
         ("outcome", record.outcome),
     ]
 
@@ -55,7 +55,7 @@ def failure_body(record: CheckRecord, summary: Summary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def shape(root: ET.Element, summary: Summary, fail_on: str, prefix: str | None) -> int:
+def shape(root: ET.Element, summary: Summary, fail_on: Severity, prefix: str | None) -> int:
     """Shape every check's testcase of junitxml's tree in place; the number of testcases shaped."""
     records = {r.nodeid: r for r in [*summary.failed, *summary.passed_records, *summary.skipped]}
     shaped = 0
@@ -117,6 +117,6 @@ class JunitReport:
             tree = ET.parse(self.path)
         except (OSError, ET.ParseError):
             return  # junitxml's own failure is pytest's to report
-        shape(tree.getroot(), summary, self.ctx.fail_on.name, session.config.getoption("junitprefix", None))
+        shape(tree.getroot(), summary, self.ctx.fail_on, session.config.getoption("junitprefix", None))
         text = '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(tree.getroot(), encoding="unicode")
         write_report(session.config, "--junitxml", self.path, text)

@@ -11,7 +11,6 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ WRITE_ERRORS = pytest.StashKey[list[str]]()
 # Our own files: the folder must exist. pytest's junitxml and pytest-html create missing folders themselves.
 OWN_OUTPUTS = ("opscheck_json", "opscheck_prometheus", "opscheck_postmortem")
 PYTEST_OUTPUTS = (("xmlpath", "--junitxml"), ("htmlpath", "--html"))
+DEFAULT_HTML = "opscheck-report.html"  # the HTML report of a sweep, in the current folder, unless --html moves it
 
 
 def option_name(dest: str) -> str:
@@ -104,6 +104,13 @@ def check_paths(config: pytest.Config) -> None:
         value = config.getoption(dest, None)
         if value:
             outputs.append((flag, value, True))
+    sweep = not (config.option.collectonly or config.getoption("opscheck_coverage"))
+    if sweep and config.pluginmanager.hasplugin("html") and not config.getoption("htmlpath", None):
+        problem = output_problem(DEFAULT_HTML)
+        if problem:
+            raise pytest.UsageError(
+                f"the HTML report {DEFAULT_HTML} (written by default here): {problem}; move it with --html PATH"
+            )
     seen: dict[Path, str] = {}
     for flag, value, creates in outputs:
         problem = output_problem(value, creates)
@@ -117,7 +124,8 @@ def check_paths(config: pytest.Config) -> None:
 
 def write_atomically(path: str | Path, text: str) -> None:
     """Write `text` to `path` through a temporary file in the same folder and a rename: a reader (node_exporter,
-    a CI upload) sees the old file or the new one, never half of one. An existing file keeps its mode, a new one is 0644."""
+    a CI upload) sees the old file or the new one, never half of one. An existing file keeps its mode, a new
+    one is 0644."""
     target = Path(path)
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
@@ -147,6 +155,18 @@ def write_report(config: pytest.Config, flag: str, path: str | Path, text: str) 
     return True
 
 
-def write_errors(config: pytest.Config) -> Iterable[str]:
+def failed_write(config: pytest.Config, exc: OSError) -> None:
+    """A report that pytest's junitxml or pytest-html could not write, named by its option."""
+    where = Path(os.fspath(exc.filename)).absolute() if exc.filename else None
+    flag, shown = "a report file", str(exc.filename or "")
+    for dest, name in PYTEST_OUTPUTS:
+        value = config.getoption(dest, None)
+        if value and where is not None and Path(os.path.expanduser(os.path.expandvars(value))).absolute() == where:
+            flag, shown = name, value
+    config.stash.setdefault(WRITE_ERRORS, []).append(f"{flag} {shown}: not written: {exc.strerror or exc}")
+
+
+def write_errors(config: pytest.Config) -> list[str]:
     """The writes that failed at the end, by option."""
-    return sorted(config.stash.get(WRITE_ERRORS, []))
+    errors: list[str] = config.stash.get(WRITE_ERRORS, [])
+    return sorted(errors)

@@ -22,6 +22,7 @@ from ..report.clean import EVIDENCE_LIMIT, MESSAGE_LIMIT, clean
 from ..report.record import KEY, CheckRecord, record_of
 from ..severity import CheckMeta
 from ..verdict import CheckFailed, observing
+from .learned import learn, redact_records
 
 
 class Recorder:
@@ -57,6 +58,7 @@ class Recorder:
             assert call.excinfo is not None
             call.excinfo.traceback = call.excinfo.traceback[:0]
         report: pytest.TestReport = yield
+        learn(self.ctx)  # the token of a login, the containers' secrets: secrets from the moment they are known
         _redact_report(report, self.ctx.redact)
         meta = item.stash.get(META, None)
         if meta is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
@@ -124,6 +126,8 @@ class Recorder:
     def pytest_sessionfinish(self) -> None:
         if self.ctx.records:
             self._snapshot(fresh=True)
+        learn(self.ctx)
+        redact_records(self.ctx)
         self.ctx.summary = sweep_summary(
             self.ctx.records.values(), self.ctx.reach, self.ctx.snapshots, self.ctx.response_targets,
             self.ctx.escalation, tuple(self.ctx.coverage),

@@ -14,7 +14,19 @@ if TYPE_CHECKING:
 
 QUERY_TEXT_LIMIT = 200
 TOP_STATEMENTS = 10
-_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'?")
+# What of a query may hold a secret, scanned left to right so that a quote inside one is not taken for the start
+# of another: comments, dollar-quoted strings ($$…$$, $tok$…$tok$), E'…\'…' strings, standard '…' strings;
+# quoted identifiers are skipped as they are. Each literal is masked whole, to its end or the text's.
+_SECRET_BEARING = re.compile(
+    r"""(?P<line>--[^\n]*)"""
+    r"""|(?P<block>/\*.*?(?:\*/|\Z))"""
+    r"""|(?P<dollar>\$(?P<tag>[A-Za-z_\x80-\uffff][\w\x80-\uffff]*|)\$.*?(?:\$(?P=tag)\$|\Z))"""
+    r"""|(?P<escaped>(?<![\w$])[eE]'(?:[^'\\]|\\.|'')*'?)"""
+    r"""|(?P<string>'(?:[^']|'')*'?)"""
+    r"""|(?P<identifier>"(?:[^"]|"")*"?)""",
+    re.DOTALL,
+)
+_MASKED = {"line": "--…", "block": "/*…*/", "dollar": "$…$", "escaped": "E'…'", "string": "'…'"}
 ENABLE_STATEMENTS = (
     "add shared_preload_libraries = 'pg_stat_statements' to postgresql.conf (in Compose: "
     "command: postgres -c shared_preload_libraries=pg_stat_statements), restart the server "
@@ -188,5 +200,6 @@ def _statements_view(db: Database) -> Composable | None:
 
 def query_text(query: Any, limit: int = QUERY_TEXT_LIMIT) -> str:
     """A query on one line, its string literals masked (they may hold secrets), cut at `limit` characters."""
-    text = " ".join(_STRING_LITERAL.sub("'…'", str(query or "")).split())
+    masked = _SECRET_BEARING.sub(lambda m: _MASKED.get(m.lastgroup or "", m.group()), str(query or ""))
+    text = " ".join(masked.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

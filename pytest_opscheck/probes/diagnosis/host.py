@@ -16,7 +16,10 @@ from .stack import _bytes, _steps
 
 
 def disk_free(stack: Stack, percent_limit: float) -> Finding | None:
-    """Free space of the engine's data filesystem (DockerRootDir); None when the engine is not on this host."""
+    """Free space of the engine's data filesystem (DockerRootDir); None when the engine is not on this host.
+
+    What fills it (`docker system df`) is asked only when the check fails: the engine walks every container's and
+    image's layers to say (about 1 s for 50 containers on this machine's vfs driver)."""
     root = str(stack.engine_info.get("DockerRootDir") or "/var/lib/docker")
     if not stack.engine_is_local or not Path(root).exists():
         return None
@@ -27,14 +30,16 @@ def disk_free(stack: Stack, percent_limit: float) -> Finding | None:
         "disk": f"{root}: {_bytes(free_bytes)} free of {_bytes(total)} ({free:.1f}% free), "
         f"{vfs.f_favail} inodes free",
     }
+    if free < percent_limit:
+        cause = f"only {free:.1f}% free on {root} (limit {percent_limit:g}%)"
+    elif vfs.f_files and 100.0 * vfs.f_favail / vfs.f_files < percent_limit:
+        cause = f"only {100.0 * vfs.f_favail / vfs.f_files:.1f}% inodes free on {root}"
+    else:
+        return Finding.passed(evidence)
     usage = _usage_split(stack)
     if usage:
         evidence["docker system df"] = usage
-    if free < percent_limit:
-        return Finding.failed(f"only {free:.1f}% free on {root} (limit {percent_limit:g}%)", evidence)
-    if vfs.f_files and 100.0 * vfs.f_favail / vfs.f_files < percent_limit:
-        return Finding.failed(f"only {100.0 * vfs.f_favail / vfs.f_files:.1f}% inodes free on {root}", evidence)
-    return Finding.passed(evidence)
+    return Finding.failed(cause, evidence)
 
 
 def _usage_split(stack: Stack) -> str | None:

@@ -158,8 +158,8 @@ def configured_db_address(env: dict[str, str]) -> tuple[str, str] | None:
     for host_name, port_name in _HOST_VARIABLES:
         host = env.get(host_name, "").strip()
         if host and not host.startswith("/"):  # a path is a Unix socket: nothing to test over TCP
-            port = env.get(port_name, "").strip()
-            return f"{host}:{port if port.isdigit() else 5432}", host_name + (f"/{port_name}" if port else "")
+            given = env.get(port_name, "").strip()
+            return f"{host}:{given if given.isdigit() else 5432}", host_name + (f"/{port_name}" if given else "")
     return None
 
 

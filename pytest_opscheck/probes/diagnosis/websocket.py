@@ -9,6 +9,7 @@ from typing import Any
 
 from ..resource.websocket import Opened, WebSocketTarget
 from ..result import Finding
+from ..transport.websocket import over_limit
 from ..transport.ws_protocols import closed_how, graphql_ping, server_ping
 
 
@@ -58,7 +59,7 @@ def _heartbeat(target: WebSocketTarget, opened: Opened, connection: Any) -> Find
     try:
         pong = connection.ping()
     except ConnectionClosed as exc:
-        return Finding.failed(f"the server closed the WebSocket before the ping: {closed_how(exc)}")
+        return Finding.failed(over_limit(exc) or f"the server closed the WebSocket before the ping: {closed_how(exc)}")
     if not pong.wait(target.timeout):
         return Finding.failed(f"no pong within {target.timeout:g} s: the server (or a proxy) does not answer "
                               "pings, idle connections will drop")

@@ -48,6 +48,11 @@ class AuthSession:
         """The Authorization header carrying the token."""
         return {"Authorization": f"Bearer {self.token}"}
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The token the login obtained, whatever its shape: the sweep treats it as a secret from now on."""
+        return (self.login.token,) if self.login.token else ()
+
     def close(self) -> None:
         self.site.close()
 

@@ -16,6 +16,7 @@ from ..transport.engine import (
     engine_gone,
     engine_host,
     inspect,
+    inspect_all,
     list_containers,
 )
 from .compose_file import ComposeFile, project_name, read_compose_file
@@ -180,10 +181,9 @@ def _listed(client: Any, project: str) -> list[dict[str, Any]]:
 
 
 def _inspected(client: Any, ids: list[str]) -> list[Container]:
-    """Each listed container inspected; one removed since the listing is left out."""
+    """Each listed container inspected (several at once); one removed since the listing is left out."""
     containers = []
-    for container_id in ids:
-        handle = inspect(client, container_id)
+    for handle in inspect_all(client, ids):
         if handle is not None:
             containers.append(Container(handle.name, handle.labels.get(SERVICE, "?"), handle.attrs, handle))
     return containers

@@ -52,7 +52,7 @@ def read_answer(status: int, data: Any, token_field: str, graphql: bool) -> Read
     """The meaning of a login answer of `status` whose body parsed as `data` (None when not JSON)."""
     errors = data.get("errors") if isinstance(data, dict) else None
     if 200 <= status < 300 or (graphql and isinstance(errors, list) and errors):
-        token = find_token(data, token_field)
+        token = find_token(data, token_field, graphql)
         if token is not None:
             return Reading("token", token=token)
         if isinstance(errors, list) and errors and all(isinstance(e, dict) for e in errors):
@@ -74,14 +74,14 @@ def read_answer(status: int, data: Any, token_field: str, graphql: bool) -> Read
     return Reading("other")
 
 
-def find_token(data: Any, token_field: str) -> str | None:
-    """The token at `token_field` (dotted), else under a usual name at the top, under `data`, or one level into
-    GraphQL's `data` (`data.login.accessToken`, or a mutation that returns the token itself)."""
+def find_token(data: Any, token_field: str, graphql: bool = False) -> str | None:
+    """The token at `token_field` (dotted), else under a usual name at the top or under `data`, or, for GraphQL,
+    one level into `data` (`data.login.accessToken`, or a mutation that returns the token itself)."""
     candidates: list[Any] = [dotted(data, token_field), *(dotted(data, name) for name in TOKEN_FIELDS)]
     inner = data.get("data") if isinstance(data, dict) else None
     if isinstance(inner, dict):
         candidates += [inner.get(name) for name in TOKEN_FIELDS]
-        for value in inner.values():
+        for value in inner.values() if graphql else ():
             candidates.append(value)
             if isinstance(value, dict):
                 candidates += [value.get(name) for name in TOKEN_FIELDS]

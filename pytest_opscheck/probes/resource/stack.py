@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from .secret_env import secret_values
+
 LOG_LINES = 100
 LOG_SCAN_LINES = 500
 LOG_LINE_LIMIT = 500
@@ -326,6 +328,12 @@ class Stack(ABC):
     @property
     def engine_is_local(self) -> bool:
         return self.engine_host == "127.0.0.1"
+
+    @property
+    def secrets(self) -> set[str]:
+        """The values of the containers' secret-named variables (as inspected when the stack was opened): the
+        sweep treats them as secrets for the rest of the sweep, wherever they show up."""
+        return {value for c in self.containers for value in secret_values(c.env)}
 
     def of_service(self, service: str) -> list[Container]:
         return [c for c in self.containers if c.service == service]

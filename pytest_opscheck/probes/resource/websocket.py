@@ -19,6 +19,7 @@ from ..transport.websocket import Handshake, WebSocketEndpoint, refusal, unreach
 from ..transport.ws_protocols import GRAPHQL_TRANSPORT_WS, Greeting, greet, same_origin_http, socket_io_url
 
 NO_HANDLER = "no WebSocket answers at this path; HTTP on the same origin answers"
+PEEK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ class WebSocketTarget(WebSocketEndpoint):
         status, cause = refusal(exc, self)
         if status is None and cause is None:
             unreachable = unreachable_cause(exc, self)
-            plain = same_origin_http(self.url, self.timeout, self.context)
+            # HTTP on the origin answers in milliseconds when only the WebSocket route is missing: a short look.
+            plain = same_origin_http(self.url, min(self.timeout, PEEK_SECONDS), self.context)
             if plain is None:
                 raise TargetUnreachable("ws", unreachable) from None
             cause = f"{NO_HANDLER}: {unreachable.replace('opening ', 'upgrading ')}, while {plain}"

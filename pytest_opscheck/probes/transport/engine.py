@@ -15,6 +15,7 @@ from ..result import TargetUnreachable
 from .cgroup import SOURCE_KEY, Cgroup, CgroupSampler, locate, mounts
 
 STATS_WORKERS = 16
+INSPECT_WORKERS = 8  # under the SDK client's pool of 10 connections
 # What one stats sample may take beyond the probe timeout: the engine itself waits ~1 s between two readings.
 STATS_SECONDS = 3.0
 
@@ -106,6 +107,14 @@ def inspect(client: Any, container_id: str) -> Any | None:
     except docker.errors.DockerException as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise TargetUnreachable("docker", f"cannot inspect container {container_id[:12]}: {first}") from None
+
+
+def inspect_all(client: Any, container_ids: list[str]) -> list[Any | None]:
+    """`inspect` of each container, `INSPECT_WORKERS` at a time (within the client's connection pool), in order."""
+    if len(container_ids) <= 1:
+        return [inspect(client, cid) for cid in container_ids]
+    with ThreadPoolExecutor(min(INSPECT_WORKERS, len(container_ids)), thread_name_prefix="opscheck-inspect") as pool:
+        return list(pool.map(lambda cid: inspect(client, cid), container_ids))
 
 
 class StatsPool:

@@ -306,14 +306,18 @@ class WebClient:
             client.close()
 
         left = self.timeout - (time.perf_counter() - started)
+        what = f"waiting for {shown(url)}"
+        timed_out = TargetUnreachable(self.name, f"timed out after {self.timeout:g} s {what}")
         try:
             if left <= 0:
-                raise TargetUnreachable(self.name, f"timed out after {self.timeout:g} s waiting for {shown(url)}")
-            return within(left, self.name, f"waiting for {shown(url)}",
+                raise timed_out
+            return within(left, self.name, what,
                           lambda: self._once(client, method, url, marks, started, cancel, **kwargs), abandon)
-        except TargetUnreachable:
+        except TargetUnreachable as exc:
             cancel.set()
             self.client = self._new_client()
+            if exc.cause == f"timed out after {left:g} s {what}":  # the deadline: said with the probe timeout
+                raise timed_out from None
             raise
 
     def _once(

@@ -3,6 +3,7 @@ what it is, and the cause of a WebSocket that cannot be reached at all."""
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import time
@@ -11,6 +12,10 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ..result import TargetUnreachable
+
+# The largest message the sweep reads (websockets' default, made explicit): a longer frame is refused from its
+# header, unread, with close code 1009.
+MESSAGE_LIMIT = 2**20
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class WebSocketEndpoint:
             "proxy": None,
             "additional_headers": headers,
             "ssl": self.context,
+            "max_size": MESSAGE_LIMIT,
         }
         if self.subprotocols:
             options["subprotocols"] = list(self.subprotocols)
@@ -123,3 +129,14 @@ def unreachable_cause(exc: Exception, target: WebSocketEndpoint) -> str:
     if isinstance(exc, InvalidMessage):
         return f"{target.where} closed the connection or did not answer HTTP to the handshake"
     return f"cannot open {target.url}: {type(exc).__name__}"
+
+
+def over_limit(exc: Exception) -> str | None:
+    """The cause when the client closed the connection (1009) on a message over `MESSAGE_LIMIT`, else None."""
+    sent = getattr(exc, "sent", None)
+    if sent is None or getattr(sent, "code", None) != 1009:
+        return None
+    size = re.search(r"(\d+) bytes", str(getattr(sent, "reason", "")))
+    got = f" (a frame of {int(size.group(1)):,} bytes)" if size else ""
+    return (f"the server sent a message over the {MESSAGE_LIMIT // 2**20} MiB message limit{got}: the WebSocket "
+            "was closed with 1009 (message too big)")

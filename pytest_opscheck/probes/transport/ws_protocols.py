@@ -78,7 +78,11 @@ def _recv(connection: Any, deadline: float) -> str | bytes | None:
 
 
 def closed_how(exc: Any) -> str:
-    """`code 4403 Forbidden`, or that no close frame came."""
+    """`code 4403 Forbidden`, or that no close frame came (or that a message was over the size limit)."""
+    from .websocket import over_limit
+
+    if too_big := over_limit(exc):
+        return too_big
     received = getattr(exc, "rcvd", None)
     return f"code {received.code} {received.reason}".strip() if received else "no close frame"
 

@@ -1,0 +1,157 @@
+"""Looking for a planted secret in everything a sweep leaves behind: stdout, stderr, the JSON records, the HTML
+report (its JSON blob and its base64 parts decoded), the JUnit XML, the post-mortem and the Prometheus file;
+in the value's raw, HTML-escaped, JSON-escaped, URL-encoded and base64 forms, and as any 12-character
+fragment. Written independently of the product's redactor, so that it checks it rather than repeats it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+FRAGMENT = 12
+OUTPUT_ARGS = (
+    "--opscheck-json", "out.json", "--junitxml", "junit.xml", "--opscheck-postmortem", "postmortem.md",
+)
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+
+
+def prometheus_args(root: Path) -> tuple[str, ...]:
+    """`--opscheck-prometheus` when the plugin has it (another issue adds it), else nothing."""
+    from pytest_opscheck import plugin
+
+    source = Path(plugin.__file__).read_text()
+    return ("--opscheck-prometheus", str(root / "opscheck.prom")) if "--opscheck-prometheus" in source else ()
+
+
+def base64_forms(value: str) -> set[str]:
+    """The base64 of `value` wherever it sits in a longer value (three alignments, both alphabets)."""
+    raw = value.encode()
+    found = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\x00" * offset + raw).decode()
+        core = encoded[-(-8 * offset // 6) : 8 * (offset + len(raw)) // 6]
+        found |= {core, core.replace("+", "-").replace("/", "_")}
+    return {f for f in found if len(f) >= 8}
+
+
+def forms(value: str) -> dict[str, str]:
+    """Each form the planted value must not appear in, by name."""
+    named = {
+        "raw": value,
+        "HTML-escaped": html.escape(value),
+        "JSON-escaped": json.dumps(value)[1:-1],
+        "URL-encoded": quote(value, safe=""),
+        "URL-encoded (form)": quote_plus(value),
+    }
+    named.update({f"base64 #{i}": form for i, form in enumerate(sorted(base64_forms(value)))})
+    return named
+
+
+def fragments(value: str, size: int = FRAGMENT) -> set[str]:
+    return {value[i : i + size] for i in range(len(value) - size + 1)} if len(value) >= size else {value}
+
+
+def _strings(data: Any) -> Iterable[str]:
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield str(key)
+            yield from _strings(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _strings(item)
+
+
+def views(text: str) -> list[str]:
+    """`text` as stored, HTML-unescaped, its JSON strings (an HTML data blob's too) and its base64 runs decoded."""
+    out = [text, html.unescape(text)]
+    for candidate in (text, *re.findall(r'data-jsonblob="([^"]*)"', text)):
+        try:
+            out.append("\n".join(_strings(json.loads(html.unescape(candidate)))))
+        except ValueError:
+            continue
+    decoded = []
+    for view in list(out):
+        for run in _BASE64_RUN.findall(view):
+            for alphabet in (None, b"-_"):
+                try:
+                    data = base64.b64decode(run + "=" * (-len(run) % 4), altchars=alphabet, validate=False)
+                except (binascii.Error, ValueError):
+                    continue
+                decoded.append(data.decode("utf-8", errors="replace"))
+    return out + decoded
+
+
+@dataclass
+class Outputs:
+    """Everything one sweep wrote, by name."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, root: Path, result: pytest.RunResult | subprocess.CompletedProcess[str] | None = None) -> Outputs:
+        texts: dict[str, str] = {}
+        if isinstance(result, subprocess.CompletedProcess):
+            texts.update(stdout=result.stdout, stderr=result.stderr)
+        elif result is not None:
+            texts.update(stdout=result.stdout.str(), stderr=result.stderr.str())
+        for name in ("out.json", "opscheck-report.html", "junit.xml", "postmortem.md", "opscheck.prom"):
+            path = root / name
+            if path.is_file():
+                texts[name] = path.read_text(encoding="utf-8", errors="replace")
+        return cls(texts)
+
+    def require(self, *names: str) -> None:
+        missing = [n for n in names if n not in self.texts]
+        assert not missing, f"the sweep wrote no {', '.join(missing)}"
+
+    def assert_absent(self, planted: str, what: str = "the planted secret") -> None:
+        """`planted` in none of its forms, and no 12-character fragment of it, anywhere."""
+        wanted = {**forms(planted), **{f"fragment {f!r}": f for f in fragments(planted)}}
+        for name, text in self.texts.items():
+            for view in views(text):
+                for form_name, form in wanted.items():
+                    at = view.find(form)
+                    assert at < 0, (f"{what} leaked into {name} ({form_name}): "
+                                    f"…{view[max(0, at - 80) : at + len(form) + 80]}…")
+
+    def assert_present(self, word: str, *names: str) -> None:
+        """`word` survives redaction in each of `names` (all outputs when none is named)."""
+        for name in names or tuple(self.texts):
+            assert any(word in view for view in views(self.texts[name])), f"{word!r} is missing from {name}"
+
+    def __contains__(self, text: str) -> bool:
+        return any(text in view for value in self.texts.values() for view in views(value))
+
+
+def records(root: Path) -> dict[str, dict[str, Any]]:
+    return {r["id"]: r for r in json.loads((root / "out.json").read_text())["checks"]}
+
+
+def run_sweep(
+    pytester: pytest.Pytester, config: str, select: str, *extra: str, env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, Any]], Outputs]:
+    """A sweep in its own process (its own stdout and stderr), every report file asked for."""
+    import os
+
+    pytester.makefile(".toml", opscheck=config)
+    args = [sys.executable, "-m", "pytest", "--opscheck", "-p", "no:cacheprovider", "-k", select,
+            *OUTPUT_ARGS, *prometheus_args(pytester.path), *extra]
+    result = subprocess.run(args, cwd=pytester.path, capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, **(env or {})})
+    found = records(pytester.path) if (pytester.path / "out.json").is_file() else {}
+    return result, found, Outputs.of(pytester.path, result)

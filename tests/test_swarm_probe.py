@@ -1,0 +1,72 @@
+"""The Swarm backend against the tests' own swarm (`swarmbed`): a stack's logs come through the manager per task
+and are ordered here by time, secrets masked; a stack that is not there is said so."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from swarmbed import SwarmEngine, swarm, wait_until
+
+from pytest_opscheck.config import Settings
+from pytest_opscheck.probes.diagnosis import stack as diagnose
+from pytest_opscheck.probes.resource.swarm import SwarmStack, open_swarm
+
+__all__ = ["swarm"]
+
+SECRET = "PLANTED-talk-secret-0123456789"
+TALK = f"""version: "3.8"
+services:
+  talk:
+    image: ${{BUSYBOX}}
+    stop_grace_period: 1s
+    networks: [hostnet]
+    environment: {{API_TOKEN: "{SECRET}"}}
+    command: sh -c 'i=0; while [ $$i -lt 10 ]; do echo "line $$i token $$API_TOKEN"; i=$$((i+1)); sleep 0.3; done;
+      sleep 3600'
+    deploy: {{replicas: 2}}
+"""
+
+
+@pytest.fixture(scope="module")
+def talk(swarm: SwarmEngine) -> str:
+    name = swarm.deploy(f"talk{uuid.uuid4().hex[:6]}", TALK)
+    wait_until(lambda: sum(1 for t in swarm.tasks(name) if t["Status"]["State"] == "running") == 2, 60,
+               "both replicas of talk running")
+    return name
+
+
+@pytest.fixture
+def opened(swarm: SwarmEngine, talk: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[SwarmStack]:
+    monkeypatch.setenv("DOCKER_HOST", swarm.host)
+    stack = open_swarm(Settings(swarm_stack=talk, timeout=5.0))
+    try:
+        yield stack
+    finally:
+        stack.close()
+
+
+def test_service_logs_are_per_task_interleaved_by_time_and_scrubbed(opened: SwarmStack) -> None:
+    wait_until(lambda: len(opened.service_logs("talk", 100)) >= 20, 20, "ten lines from each replica")
+    lines = opened.service_logs("talk", 100)
+    assert [line.at for line in lines] == sorted(line.at for line in lines)
+    tasks = [line.task_id for line in lines]
+    switches = sum(1 for a, b in zip(tasks, tasks[1:], strict=False) if a != b)
+    assert len(set(tasks)) == 2 and switches >= 3  # the two replicas' lines taken in turn, as they were written
+    assert all(line.text.endswith("token ***") for line in lines)
+    one = opened.current_tasks()[0]
+    assert {line.task_id for line in opened.service_logs("talk", 100, {one.id})} == {one.id}
+    assert opened.of_service("talk")[0].logs(3).splitlines() == [
+        line.text for line in opened.service_logs("talk", 3, {opened.of_service("talk")[0].attrs["Config"]["Labels"]
+                                                               ["com.docker.swarm.task.id"]})]
+
+
+def test_a_stack_that_is_not_there(swarm: SwarmEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", swarm.host)
+    stack = open_swarm(Settings(swarm_stack="nope", timeout=5.0))
+    try:
+        finding = diagnose.services_running(stack)
+    finally:
+        stack.close()
+    assert finding.cause == "no services found for Swarm stack nope (is the stack name right? docker stack ls)"
