@@ -46,18 +46,36 @@ def measured(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float,
     return float(wall), int(rss), int(code)
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What one row measures: commands run one after another, from `cwd`, with `env`."""
+
+    commands: list[list[str]]
+    cwd: Path
+    env: dict[str, str]
+
+
 def runs(commands: list[list[str]], cwd: Path, env: dict[str, str], count: int) -> Runs:
     """`count` runs of `commands` one after another: each run's total wall time, the peak RSS of any command."""
-    walls, peak, codes = [], 0, set()
+    return interleaved({"": Subject(commands, cwd, env)}, count)[""]
+
+
+def interleaved(subjects: dict[str, Subject], count: int) -> dict[str, Runs]:
+    """`count` runs of each subject, taken in turn (A B C A B C ...): a machine whose speed drifts during the
+    bench moves every subject alike, so the figures compared (a sweep and its floor) stay comparable."""
+    walls: dict[str, list[float]] = {label: [] for label in subjects}
+    peaks = dict.fromkeys(subjects, 0)
+    codes: dict[str, set[int]] = {label: set() for label in subjects}
     for _ in range(count):
-        total = 0.0
-        for command in commands:
-            wall, rss, code = measured(command, cwd, env)
-            total += wall
-            peak = max(peak, rss)
-            codes.add(code)
-        walls.append(total)
-    return Runs(tuple(walls), peak, frozenset(codes))
+        for label, subject in subjects.items():
+            total = 0.0
+            for command in subject.commands:
+                wall, rss, code = measured(command, subject.cwd, subject.env)
+                total += wall
+                peaks[label] = max(peaks[label], rss)
+                codes[label].add(code)
+            walls[label].append(total)
+    return {label: Runs(tuple(walls[label]), peaks[label], frozenset(codes[label])) for label in subjects}
 
 
 @contextlib.contextmanager

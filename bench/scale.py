@@ -31,30 +31,31 @@ def stack_yaml(image: str, count: int) -> str:
 
 def containers(
     up: Callable[[str, str], None], down: Callable[[str], None], image: str,
-    sweep: Callable[[str, str], Runs], timeout: float,
+    sweeps: Callable[[dict[str, str]], dict[str, Runs]], timeout: float,
 ) -> list[Point]:
-    """A sweep of the stack alone (compose_project set, nothing else) for each size in `CONTAINERS`."""
-    points = []
-    for count in CONTAINERS:
-        project = f"benchscale{os.getpid()}x{count}"
-        up(project, stack_yaml(image, count))
-        try:
-            config = f'compose_project = "{project}"\ntimeout = {timeout}\n'
-            points.append(Point(f"stack of {count} containers", count, sweep(f"stack{count}", config)))
-        finally:
+    """A sweep of the stack alone (compose_project set, nothing else) for each size in `CONTAINERS`: every
+    project up at once, their sweeps taken in turn."""
+    projects = {count: f"benchscale{os.getpid()}x{count}" for count in CONTAINERS}
+    try:
+        for count, project in projects.items():
+            up(project, stack_yaml(image, count))
+        measured = sweeps({f"stack{count}": f'compose_project = "{project}"\ntimeout = {timeout}\n'
+                           for count, project in projects.items()})
+    finally:
+        for project in projects.values():
             down(project)
-    return points
+    return [Point(f"stack of {count} containers", count, measured[f"stack{count}"]) for count in CONTAINERS]
 
 
-def paths(http: int, sweep: Callable[[str, str], Runs], timeout: float) -> list[Point]:
-    """A sweep of the backend alone with each number of API paths in `PATHS`."""
-    points = []
+def paths(http: int, sweeps: Callable[[dict[str, str]], dict[str, Runs]], timeout: float) -> list[Point]:
+    """A sweep of the backend alone with each number of API paths in `PATHS`, taken in turn."""
+    configs = {}
     for count in PATHS:
         listed = ", ".join(f'"/api/items/{i}"' for i in range(count))
-        config = (f'backend_url = "http://127.0.0.1:{http}"\nhealth_path = "/health"\napi_paths = [{listed}]\n'
-                  f"timeout = {timeout}\n")
-        points.append(Point(f"backend with {count} API paths", count, sweep(f"paths{count}", config)))
-    return points
+        configs[f"paths{count}"] = (f'backend_url = "http://127.0.0.1:{http}"\nhealth_path = "/health"\n'
+                                    f"api_paths = [{listed}]\ntimeout = {timeout}\n")
+    measured = sweeps(configs)
+    return [Point(f"backend with {count} API paths", count, measured[f"paths{count}"]) for count in PATHS]
 
 
 def table(points: list[Point]) -> list[str]:

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench")]
 import realservices  # noqa: E402 - the tests' provisioning of a Docker engine and PostgreSQL
 import scale  # noqa: E402
-from measure import Runs, blackholes, runs  # noqa: E402
+from measure import Runs, Subject, blackholes, interleaved, runs  # noqa: E402
 
 PLUGINS = Path("/usr/lib/nagios/plugins")
 DB_PASSWORD = "bench-db-password"
@@ -120,13 +120,23 @@ class Bench:
         self.command = [sys.executable, "-m", "pytest", "-p", "pytest_opscheck.plugin", "-p",
                         "pytest_metadata.plugin", "-p", "pytest_html.plugin", "--opscheck", "-p", "no:cacheprovider",
                         "-q"]
+        self.floor = Subject([[sys.executable, "-c", f"import {IMPORTS}"]], ROOT, self.env)
         self.rows: list[tuple[str, Runs, Runs | None]] = []
 
-    def sweep(self, label: str, config: str, extra_env: dict[str, str] | None = None) -> Runs:
+    def subject(self, label: str, config: str, extra_env: dict[str, str] | None = None) -> Subject:
         folder = self.work / label
         folder.mkdir()
         (folder / "opscheck.toml").write_text(config)
-        return runs([self.command], folder, {**self.env, **(extra_env or {})}, self.count)
+        return Subject([self.command], folder, {**self.env, **(extra_env or {})})
+
+    def against_floor(self, label: str, config: str, extra_env: dict[str, str] | None = None) -> tuple[Runs, Runs]:
+        """The sweep and the import floor, run in turn: (sweep, floor)."""
+        measured = interleaved({label: self.subject(label, config, extra_env), "floor": self.floor}, self.count)
+        return self.row(f"opscheck sweep, {label}", measured[label]), measured["floor"]
+
+    def sweeps(self, configs: dict[str, str]) -> dict[str, Runs]:
+        """Sweeps of several configs, run in turn."""
+        return interleaved({label: self.subject(label, config) for label, config in configs.items()}, self.count)
 
     def row(self, label: str, measured: Runs, against: Runs | None = None) -> Runs:
         self.rows.append((label, measured, against))
@@ -134,9 +144,6 @@ class Bench:
 
     def tool(self, label: str, commands: list[list[str]], against: Runs, count: int | None = None) -> Runs:
         return self.row(label, runs(commands, self.work, self.env, count or self.count), against)
-
-    def import_floor(self) -> Runs:
-        return runs([[sys.executable, "-c", f"import {IMPORTS}"]], ROOT, self.env, self.count)
 
     def probes_alone(self, label: str) -> dict[str, float]:
         """Each probe of the healthy target alone, the median of three fresh processes."""
@@ -194,6 +201,7 @@ def main() -> None:
             one.down(timeout=600)
             projects.remove(one)
 
+    load = os.getloadavg()[0]
     try:
         assert app.stdout is not None and app.stdout.readline().strip() == "ready"
         signing_key = f"    environment:\n      SECRET_KEY: {secrets.token_hex(24)}\n"
@@ -204,8 +212,8 @@ def main() -> None:
             conn.execute(f"ALTER ROLE postgres PASSWORD '{DB_PASSWORD}'")
         bench, timeout, (http, ws, smtp) = Bench(work, args.runs, args.timeout), args.timeout, ports
 
-        healthy = bench.row("opscheck sweep, healthy", bench.sweep(
-            "healthy", config_text(http, ws, smtp, postgres.port, project, timeout)))
+        healthy, healthy_floor = bench.against_floor(
+            "healthy", config_text(http, ws, smtp, postgres.port, project, timeout))
         plugins = monitoring_plugins(http, ws, smtp, postgres.port, timeout)
         bench.tool(f"monitoring-plugins, healthy ({len(plugins)} commands in a row)", plugins, healthy)
         infra = testinfra_file(work, project)
@@ -213,40 +221,39 @@ def main() -> None:
             sys.executable, "-m", "pytest", "-p", "testinfra.plugin", "-p", "no:cacheprovider", "-q",
             "--hosts=local://", str(infra)]], healthy)
         dead = [realservices.free_port() for _ in range(5)]
-        refusing = bench.row("opscheck sweep, refusing", bench.sweep(
+        refusing, refusing_floor = bench.against_floor(
             "refusing", config_text(dead[0], dead[1], dead[2], dead[3], project, timeout),
-            {"DOCKER_HOST": f"tcp://127.0.0.1:{dead[4]}"}))
+            {"DOCKER_HOST": f"tcp://127.0.0.1:{dead[4]}"})
         bench.tool("monitoring-plugins, refusing", monitoring_plugins(*dead[:4], timeout), refusing)
         with blackholes(5) as holes:
-            black = bench.row("opscheck sweep, blackholed", bench.sweep(
+            black, black_floor = bench.against_floor(
                 "blackholed", config_text(holes[0], holes[1], holes[2], holes[3], project, timeout),
-                {"DOCKER_HOST": f"tcp://127.0.0.1:{holes[4]}"}))
+                {"DOCKER_HOST": f"tcp://127.0.0.1:{holes[4]}"})
             bench.tool("monitoring-plugins, blackholed (1 run)", monitoring_plugins(*holes[:4], timeout), black, 1)
 
         probes = bench.probes_alone("healthy")
-        floor = bench.import_floor()
         api_one, api_all = engine_stats_seconds(client, project)
-        stacks = scale.containers(up, down, image, bench.sweep, timeout)
-        paths = scale.paths(http, bench.sweep, timeout)
+        stacks = scale.containers(up, down, image, bench.sweeps, timeout)
+        paths = scale.paths(http, bench.sweeps, timeout)
 
         slowest = max(probes, key=lambda k: probes[k])
-        healthy_floor = floor.median + probes[slowest]
+        floor = healthy_floor.median + probes[slowest]
         lines = [
             f"`python bench/sweep.py --runs {args.runs} --timeout {timeout:g}` ({os.cpu_count()} cores, "
-            f"probe timeout {timeout:g} s)", "", *table(bench), "",
+            f"probe timeout {timeout:g} s; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)",
+            "", *table(bench), "",
             f"| {'scale (median of ' + str(args.runs) + ' runs)':58} | {'wall':>8} | {'peak RSS':>9} | "
             f"{'vs smallest':>11} |", f"| {'-' * 58} | {'-' * 7}:| {'-' * 8}:| {'-' * 10}:|",
             *scale.table(stacks), *scale.table(paths), "",
-            f"| {'goal':44} | measured | {'floor, measured in the same run':52} |    bound | verdict |",
+            f"| {'goal':44} | measured | {'floor, measured in turn with it':52} |    bound | verdict |",
             f"| {'-' * 44} | {'-' * 7}:| {'-' * 52} | {'-' * 7}:| {'-' * 7} |",
             goal("healthy <= floor + 0.3 s", healthy.median,
-                 f"{healthy_floor:.2f} s = imports {floor.median:.2f} + {slowest} {probes[slowest]:.2f}",
-                 healthy_floor + 0.3),
-            goal("refusing <= import floor + 0.5 s", refusing.median, f"imports {floor.median:.2f} s",
-                 floor.median + 0.5),
+                 f"{floor:.2f} s = imports {healthy_floor.median:.2f} + {slowest} {probes[slowest]:.2f}", floor + 0.3),
+            goal("refusing <= import floor + 0.5 s", refusing.median, f"imports {refusing_floor.median:.2f} s",
+                 refusing_floor.median + 0.5),
             goal("blackholed <= import floor + timeout + 0.3 s", black.median,
-                 f"{floor.median + timeout:.2f} s = imports {floor.median:.2f} + timeout {timeout:g}",
-                 floor.median + timeout + 0.3),
+                 f"{black_floor.median + timeout:.2f} s = imports {black_floor.median:.2f} + timeout {timeout:g}",
+                 black_floor.median + timeout + 0.3),
             goal(f"{stacks[-1].size} containers <= 1.5 x {stacks[0].size}", stacks[-1].runs.median,
                  f"{stacks[0].size} containers {stacks[0].runs.median:.2f} s", 1.5 * stacks[0].runs.median),
             goal(f"{paths[-1].size} API paths <= 1.5 x {paths[0].size}", paths[-1].runs.median,
@@ -256,7 +263,8 @@ def main() -> None:
             f"({stacks[0].size} to {stacks[-1].size}), {scale.per_item_mb(paths) * 1024:.0f} KB per API path",
             "- each probe alone, after the imports (median of 3): " + ", ".join(
                 f"{name} {seconds:.2f} s" for name, seconds in sorted(probes.items(), key=lambda kv: -kv[1])),
-            f"- import floor (python -c 'import {IMPORTS}'): {floor.median:.2f} s",
+            f"- import floor (python -c 'import {IMPORTS}'), run in turn with each sweep: "
+            f"{healthy_floor.median:.2f} / {refusing_floor.median:.2f} / {black_floor.median:.2f} s",
             f"- the engine's stats API, no longer the source on a local engine: one container {api_one:.2f} s, "
             f"{len(CONTAINERS)} at once {api_all:.2f} s",
             *[f"- opscheck sweep, {label.removeprefix('opscheck sweep, ')}, each run: {m.each()}"

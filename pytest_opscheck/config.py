@@ -237,18 +237,23 @@ def settings_from_table(
     unresolved: dict[str, str] = {}
     secret_values: set[str] = set()
     resolved = _interpolate(table, "", variables, unresolved, secret_values, path)
-    values = _convert(Settings, resolved, "", path)
-    _check_schemes(values, path)
-    check_edge(values, path)
+    for name, value in variables.items():
+        if value and _SECRET_NAME.search(name):
+            secret_values.add(value)
+    try:
+        values = _convert(Settings, resolved, "", path)
+        _check_schemes(values, path)
+        check_edge(values, path)
+    except ConfigError as exc:  # a refusal never repeats a secret that ${NAME} filled in
+        from .redact import Redactor
+
+        raise ConfigError(Redactor(secret_values)(str(exc))) from None
     if values.get("swarm_stack") and (values.get("compose_project") or values.get("compose_file")):
         other = "compose_project" if values.get("compose_project") else "compose_file"
         raise ConfigError(f"{path}: swarm_stack and {other} are both set: the stack is either a Swarm stack or a "
                           f"Compose project, keep one of them")
     if timeout is not None:
         values["timeout"] = timeout
-    for name, value in variables.items():
-        if value and _SECRET_NAME.search(name):
-            secret_values.add(value)
     if values.get("database_url"):
         password = urlsplit(values["database_url"]).password
         if password:

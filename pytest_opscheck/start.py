@@ -118,7 +118,7 @@ def register(config: pytest.Config, ctx: SweepContext, coverage_only: bool) -> N
     plugins.register(FailureEvidence(ctx), "opscheck-failure-evidence")
     plugins.register(Gate(ctx, coverage_only, bool(config.option.collectonly)), "opscheck-gate")
     plugins.register(TerminalReport(ctx), "opscheck-terminal")
-    html.enable(config, ctx, coverage_only or bool(config.option.collectonly))
+    html.enable(config, ctx)
     files.register(config, ctx)
     seconds = config.getoption("opscheck_wait")
     if seconds:

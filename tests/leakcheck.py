@@ -12,7 +12,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,9 +80,10 @@ def views(text: str) -> list[str]:
     out = [text, html.unescape(text)]
     for candidate in (text, *re.findall(r'data-jsonblob="([^"]*)"', text)):
         try:
-            out.append("\n".join(_strings(json.loads(html.unescape(candidate)))))
+            strings = "\n".join(_strings(json.loads(html.unescape(candidate))))
         except ValueError:
             continue
+        out += [strings, html.unescape(strings)]  # the blob's strings are HTML fragments themselves
     decoded = []
     for view in list(out):
         for run in _BASE64_RUN.findall(view):
@@ -155,3 +156,25 @@ def run_sweep(
                             env={**os.environ, **(env or {})})
     found = records(pytester.path) if (pytester.path / "out.json").is_file() else {}
     return result, found, Outputs.of(pytester.path, result)
+
+
+# Plain ASGI helpers for the hostile servers of the secrets tests.
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def answer(send: Send, status: int, body: str = "", headers: dict[str, str] | None = None,
+                 kind: str = "text/html; charset=utf-8") -> None:
+    raw = body.encode()
+    pairs = [(b"content-type", kind.encode()), (b"content-length", str(len(raw)).encode())]
+    pairs += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": pairs})
+    await send({"type": "http.response.body", "body": raw})
+
+
+async def body_of(receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes:
+    data = b""
+    while True:
+        message = await receive()
+        data += message.get("body", b"")
+        if not message.get("more_body"):
+            return data

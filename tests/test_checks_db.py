@@ -98,7 +98,8 @@ def test_unreachable_database_is_named_once(
         assert records[check]["caused_by"] == "db.reachable"
     assert elapsed < 15, "one timeout for all checks, not one per check"
     assert "PLANTED-db-pw-wrong" not in result.stdout.str()
-    result.stdout.fnmatch_lines(["*P1 CRITICAL: 1 check failing (+* lower)*fix first: db.reachable*"])
+    # db.reachable and db.no_corruption (P1, caused by it)
+    result.stdout.fnmatch_lines(["*P1 CRITICAL: 2 checks failing (+* lower)*fix first: db.reachable*"])
 
 
 def test_session_is_read_only(postgres: Postgres, healthy_db: str) -> None:

@@ -82,7 +82,8 @@ def test_healthy_demo_passes(tmp_path: Path) -> None:
 def test_broken_login_fails_auth_login_with_its_resolution(tmp_path: Path) -> None:
     run = demo("broken-login", tmp_path)
     assert run.returncode == 1, why(run)
-    assert re.search(r"FAILED auth\.login — [^\n]+\n\s+cause: login /api/auth/login fails with a server error: 500", run.stdout)
+    cause = r"FAILED auth\.login — [^\n]+\n\s+cause: login /api/auth/login fails with a server error: 500"
+    assert re.search(cause, run.stdout)
     assert "The smoke account gets no token" in run.stdout  # the resolution, in the terminal
     verdict = json.loads((tmp_path / "opscheck.json").read_text())["verdict"]
     assert verdict.startswith("P2 HIGH:") and "auth.login" in verdict

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from incident import CONSEQUENCES, PLANTED, ROOTS, Sweep, run_sweep
+from reports_incident import CONSEQUENCES, PLANTED, ROOTS, Sweep, run_sweep
 from test_reports_contract import README, readme_table
 
 junitparser = pytest.importorskip("junitparser", reason="pip install -e '.[test]' installs junitparser")
@@ -67,6 +67,11 @@ def test_junit_failure_is_the_cause_with_resolution_and_evidence(sweep: Sweep) -
     assert queue.message == "queue: connection refused by 127.0.0.1:5672"
     login = next(r for r in cases["incident.login"].result if isinstance(r, junitparser.Failure))
     assert "caused by incident.db_down: fix that first" in login.text
+    assert "--- traceback ---" not in down.text, "a one-line cause is not repeated as a traceback"
+    slow = next(r for r in cases["incident.slow_page"].result if isinstance(r, junitparser.Failure))
+    assert slow.message == "AssertionError: too slow"
+    assert "Resolution:\nFind the slow query" in slow.text
+    assert "--- traceback ---" in slow.text and "assert 2.5 < 2.0" in slow.text, "a check's own assertion keeps it"
     skipped = next(r for r in cases["incident.gap"].result if isinstance(r, junitparser.Skipped))
     assert skipped.message == "not configured: smtp.host"
     text = sweep.read("reports/junit.xml")

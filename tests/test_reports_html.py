@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from incident import CONSEQUENCES, PLANTED, ROOTS, Sweep, run_sweep
+from reports_incident import CONSEQUENCES, PLANTED, ROOTS, Sweep, run_sweep
 
 SCREEN = (1400, 900)
 # Chromium as a test runs it: no sandbox (root in a container), no GPU, nothing fetched, a fresh profile.

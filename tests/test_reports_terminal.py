@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from incident import CONSEQUENCES, PLANTED, ROOTS, Sweep, run_sweep
+from reports_incident import CONSEQUENCES, PLANTED, ROOTS, Sweep, run_sweep
 from test_plugin import project, user_only
 
 

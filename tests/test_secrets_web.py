@@ -8,33 +8,12 @@ import base64
 import html
 import json
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from leakcheck import run_sweep
+from leakcheck import Send, answer, body_of, run_sweep
 from servers import serving
-
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-async def answer(send: Send, status: int, body: str = "", headers: dict[str, str] | None = None,
-                 kind: str = "text/html; charset=utf-8") -> None:
-    raw = body.encode()
-    pairs = [(b"content-type", kind.encode()), (b"content-length", str(len(raw)).encode())]
-    pairs += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": pairs})
-    await send({"type": "http.response.body", "body": raw})
-
-
-async def body_of(receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes:
-    data = b""
-    while True:
-        message = await receive()
-        data += message.get("body", b"")
-        if not message.get("more_body"):
-            return data
 
 
 def test_token_in_a_location_header_is_withheld(pytester: pytest.Pytester) -> None:
@@ -53,7 +32,7 @@ def test_token_in_a_location_header_is_withheld(pytester: pytest.Pytester) -> No
 
     with serving(app) as server:
         config = f'backend_url = "{server.url}"\nfrontend_url = "{server.url}"\ntimeout = 3\n'
-        result, found, outputs = run_sweep(pytester, config, "backend.health or frontend.root")
+        _, found, outputs = run_sweep(pytester, config, "backend.health or frontend.root")
     assert found["backend.health"]["outcome"] == "failed"
     assert "to another host, http://127.0.0.1:17003/x?…: not followed" in found["backend.health"]["message"]
     assert found["frontend.root"]["outcome"] == "failed"
@@ -71,7 +50,8 @@ def test_the_sweeps_opaque_token_echoed_back_is_withheld(pytester: pytest.Pytest
             return
         if scope["path"] == "/login":
             await body_of(receive)  # any password: the wrong one too gets a token (a SECURITY failure)
-            await answer(send, 200, json.dumps({"access_token": token, "token_type": "bearer"}), kind="application/json")
+            body = json.dumps({"access_token": token, "token_type": "bearer"})
+            await answer(send, 200, body, kind="application/json")
         elif scope["path"] == "/me":
             sent = dict(scope["headers"]).get(b"authorization", b"").decode()
             await answer(send, 401, json.dumps({"detail": f"rejected {sent!r}; tail {token[-20:]}",
@@ -83,8 +63,9 @@ def test_the_sweeps_opaque_token_echoed_back_is_withheld(pytester: pytest.Pytest
     monkeypatch.setenv("SMOKE_PW", f"pw-{secrets.token_hex(8)}")
     with serving(app) as server:
         config = (f'backend_url = "{server.url}"\nhealth_path = "/health"\ntimeout = 3\n'
-                  'auth = { login_path = "/login", username = "smoke", password = "${SMOKE_PW}", probe_path = "/me" }\n')
-        result, found, outputs = run_sweep(pytester, config, "auth.")
+                  'auth = { login_path = "/login", username = "smoke", password = "${SMOKE_PW}", '
+                  'probe_path = "/me" }\n')
+        _, found, outputs = run_sweep(pytester, config, "auth.")
     assert found["auth.login"]["outcome"] == "passed"
     assert found["auth.login"]["evidence"]["token"].startswith("opaque token (44 characters")
     assert found["auth.token_accepted"]["outcome"] == "failed"
@@ -119,8 +100,9 @@ def test_smoke_password_echoed_escaped_encoded_or_cut_is_withheld(
     monkeypatch.setenv("SMOKE_PW", password)
     with serving(app) as server:
         config = (f'backend_url = "{server.url}"\nhealth_path = "/health"\ntimeout = 3\n'
-                  'auth = { login_path = "/api/v1/login/access-token", username = "smoke", password = "${SMOKE_PW}" }\n')
-        result, found, outputs = run_sweep(pytester, config, "auth.login")
+                  'auth = { login_path = "/api/v1/login/access-token", username = "smoke", '
+                  'password = "${SMOKE_PW}" }\n')
+        _, found, outputs = run_sweep(pytester, config, "auth.login")
     assert found["auth.login"]["outcome"] == "failed"
     assert "fails with a server error: 500" in found["auth.login"]["message"]
     outputs.require("out.json", "opscheck-report.html", "junit.xml", "postmortem.md")

@@ -177,16 +177,16 @@ def test_socketio_expected_on_a_plain_websocket() -> None:
 
 def test_socketio_heartbeat_stuck() -> None:
     """The server's event loop blocked (a sync call in an async handler): its engine.io ping never comes."""
-    with serving(socketio_app(SocketIoState())) as server:
+    with serving(socketio_app(SocketIoState(), ping_interval=2.0)) as server:  # 2 s for the blocker to land
         target = open_ws(settings(ws_url(server), websocket_protocol="socket.io"))
         with target.session() as (opened, connection):
             assert connection is not None and opened.greeting is not None
-            blocker = threading.Thread(target=httpx.get, args=(f"{server.url}/block?seconds=3",),
+            blocker = threading.Thread(target=httpx.get, args=(f"{server.url}/block?seconds=4",),
                                        kwargs={"timeout": 10})
             blocker.start()
             cause, _ = server_ping(connection, opened.greeting, opened.since)
             blocker.join()
-    assert cause == ('no engine.io ping from the server within 2 s (pingInterval 1 s + pingTimeout 1 s): its '
+    assert cause == ('no engine.io ping from the server within 3 s (pingInterval 2 s + pingTimeout 1 s): its '
                      'heartbeat is stuck, clients drop with "ping timeout" and reconnect')
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ..context import SweepContext
-from .html_summary import extras_html, summary_html
+from .html_summary import coverage_html, extras_html, summary_html
 from .paths import DEFAULT_HTML
 from .record import CheckRecord, Summary, record_of
 from .terminal import targets_swept
@@ -43,8 +43,9 @@ def row_order(summary: Summary, nodeids: list[str]) -> list[str]:
 class HtmlReport:
     """pytest-html hooks; registered only when pytest-html is active (`enable`)."""
 
-    def __init__(self, ctx: SweepContext) -> None:
+    def __init__(self, ctx: SweepContext, coverage_only: bool = False) -> None:
         self.ctx = ctx
+        self.coverage_only = coverage_only  # --opscheck-coverage: the listing, no verdict
         self.data: Any = None  # pytest-html's report data (title, outcomes, tests), once it hands it over
         self.relabelled = 0  # check rows shown as Failed that pytest-html counted as Errors
 
@@ -71,6 +72,9 @@ class HtmlReport:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
         sweep = self.ctx.summary
+        if self.coverage_only:
+            prefix.append(coverage_html(self.ctx.coverage))
+            return
         if sweep is None:
             return
         seconds = (datetime.now() - self.ctx.started).total_seconds()
@@ -119,14 +123,14 @@ class HtmlReport:
         report.extras = [*getattr(report, "extras", []), html]  # type: ignore[attr-defined]
 
 
-def enable(config: pytest.Config, ctx: SweepContext, not_a_sweep: bool = False) -> None:
-    """Register the HTML report when pytest-html is installed: written by default on a sweep, and always
-    self-contained (an uploaded CI artifact renders as it did here)."""
+def enable(config: pytest.Config, ctx: SweepContext) -> None:
+    """Register the HTML report when pytest-html is installed: written by default on a sweep and on a coverage
+    listing, and always self-contained (an uploaded CI artifact renders as it did here)."""
     if not config.pluginmanager.hasplugin("html") or hasattr(config, "workerinput"):
         return
     if not config.getoption("htmlpath", None):
-        if not_a_sweep:
-            return  # --collect-only, --opscheck-coverage: nothing swept, no report unless asked for
+        if config.option.collectonly:
+            return  # nothing swept, nothing listed: no report unless asked for
         config.option.htmlpath = DEFAULT_HTML
     config.option.self_contained_html = True
-    config.pluginmanager.register(HtmlReport(ctx), "opscheck-html")
+    config.pluginmanager.register(HtmlReport(ctx, bool(config.getoption("opscheck_coverage"))), "opscheck-html")

@@ -169,6 +169,11 @@ def _list(title: str, css: str, items: Sequence[str], ordered: bool = False) -> 
     return f"<h3>{title}</h3><{tag} class={css}>" + "".join(f"<li>{escape(i)}</li>" for i in items) + f"</{tag}>"
 
 
+def coverage_html(lines: Sequence[str]) -> str:
+    """``--opscheck-coverage``: the runbook's sections and the checks that cover them, no verdict (nothing ran)."""
+    return f'{STYLE}<div id="opscheck-summary">{_list("Runbook coverage", "opscheck-coverage", lines)}</div>'
+
+
 def summary_html(
     summary: Summary, targets: Sequence[tuple[str, str]], seconds: float = 0.0, fail_on: Severity = Severity.P4
 ) -> str:

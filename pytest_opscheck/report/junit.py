@@ -55,6 +55,15 @@ def failure_body(record: CheckRecord, summary: Summary) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _traceback(text: str, message: str) -> str:
+    """pytest's own account of a failure, kept when it says more than the one-line cause (an assertion in a
+    check's own code, with its source); a cause alone, or pytest's note that it hid every frame, is dropped."""
+    text = text.strip()
+    if not text or text == message.strip() or "\n" not in text or "traceback entries are hidden" in text:
+        return ""
+    return f"\n--- traceback ---\n{text}\n"
+
+
 def shape(root: ET.Element, summary: Summary, fail_on: Severity, prefix: str | None) -> int:
     """Shape every check's testcase of junitxml's tree in place; the number of testcases shaped."""
     records = {r.nodeid: r for r in [*summary.failed, *summary.passed_records, *summary.skipped]}
@@ -78,11 +87,13 @@ def shape(root: ET.Element, summary: Summary, fail_on: Severity, prefix: str | N
                 ET.SubElement(props, "property", name=name, value=_xml_text(value))
             props.extend(others)
             if record.outcome == "failed":
+                trace = ""
                 for node in case.findall("failure") + case.findall("error"):
                     if not (node.get("message") or "").startswith("failed on teardown"):
+                        trace = trace or _traceback(node.text or "", record.message)
                         case.remove(node)
                 failure = ET.Element("failure", message=_xml_text(record.message), type=f"opscheck.{record.severity}")
-                failure.text = _xml_text(failure_body(record, summary))
+                failure.text = _xml_text(failure_body(record, summary) + trace)
                 case.insert(list(case).index(props) + 1, failure)
         suite.set("failures", str(len(suite.findall("testcase/failure"))))
         suite.set("errors", str(len(suite.findall("testcase/error"))))

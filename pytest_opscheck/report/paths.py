@@ -104,8 +104,7 @@ def check_paths(config: pytest.Config) -> None:
         value = config.getoption(dest, None)
         if value:
             outputs.append((flag, value, True))
-    sweep = not (config.option.collectonly or config.getoption("opscheck_coverage"))
-    if sweep and config.pluginmanager.hasplugin("html") and not config.getoption("htmlpath", None):
+    if not config.option.collectonly and config.pluginmanager.hasplugin("html") and not config.getoption("htmlpath"):
         problem = output_problem(DEFAULT_HTML)
         if problem:
             raise pytest.UsageError(

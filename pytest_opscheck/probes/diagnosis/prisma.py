@@ -129,7 +129,7 @@ def _unmanaged(db: Database, migrations: list[PrismaMigration], where: str, pris
     )
 
 
-def _commands(prisma: str, failed: list[PrismaMigration], found: dict[Created, bool],
+def _commands(prisma: str, failed: list[PrismaMigration], found: dict[Created, bool | None],
               by_state: dict[str, list[str]]) -> str:
     """What to run, in the order Prisma needs it: failed ones resolved, recorded ones marked, then deploy."""
     lines = [f"{prisma} migrate status"]
@@ -151,10 +151,12 @@ def _commands(prisma: str, failed: list[PrismaMigration], found: dict[Created, b
     return "\n".join(lines)
 
 
-def _state(migration: PrismaMigration, found: dict[Created, bool]) -> tuple[str, str]:
+def _state(migration: PrismaMigration, found: dict[Created, bool | None]) -> tuple[str, str]:
     """unrecorded (everything it creates exists), partial, or pending; and what the database has of it."""
     if not migration.creates:
         return "pending", "its SQL creates nothing this check can look for"
+    if any(found.get(c) is None and c in found for c in migration.creates):
+        return "pending", "what it creates could not be looked up (no USAGE on its schema?)"
     present = [str(c) for c in migration.creates if found.get(c)]
     missing = [str(c) for c in migration.creates if not found.get(c)]
     if not missing:
@@ -168,22 +170,27 @@ def _few(names: list[str]) -> str:
     return ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
 
 
-def _existing(db: Database, migrations: Iterable[PrismaMigration]) -> dict[Created, bool]:
+def _existing(db: Database, migrations: Iterable[PrismaMigration]) -> dict[Created, bool | None]:
     """Which of the objects these migrations create exist (one query; in the URL's schema when unqualified)."""
     objects = list(dict.fromkeys(c for m in migrations for c in m.creates))
     if not objects:
         return {}
+    import psycopg
+
     kinds = [c.kind for c in objects]
     qualified = [_quoted(c.schema or db.schema, c.name) for c in objects]
     columns = [c.column or "" for c in objects]
-    rows = db.rows(
-        "SELECT CASE k WHEN 'type' THEN to_regtype(n) IS NOT NULL"
-        " WHEN 'column' THEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(n)"
-        " AND attname = c AND attnum > 0 AND NOT attisdropped)"
-        " ELSE to_regclass(n) IS NOT NULL END FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY"
-        " AS t(k, n, c, i) ORDER BY i",
-        (kinds, qualified, columns),
-    )
+    try:
+        rows = db.rows(
+            "SELECT CASE k WHEN 'type' THEN to_regtype(n) IS NOT NULL"
+            " WHEN 'column' THEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(n)"
+            " AND attname = c AND attnum > 0 AND NOT attisdropped)"
+            " ELSE to_regclass(n) IS NOT NULL END FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY"
+            " AS t(k, n, c, i) ORDER BY i",
+            (kinds, qualified, columns),
+        )
+    except psycopg.Error:  # no USAGE on a schema the SQL names: what exists stays unknown, never guessed
+        return {c: None for c in objects}
     return {c: bool(row[0]) for c, row in zip(objects, rows, strict=True)}
 
 

@@ -108,9 +108,9 @@ def _greet_socket_io(connection: Any, timeout: float, token: str | None) -> Gree
     except (ValueError, KeyError, TypeError):
         return Greeting(f"the engine.io open packet does not parse ({_excerpt(first)})")
     heartbeat = f"pingInterval {interval * 1000:.0f} ms, pingTimeout {ping_timeout * 1000:.0f} ms"
-    connection.send("40" + (json.dumps({"token": token}) if token else ""))
     sent = time.monotonic()
     try:
+        connection.send("40" + (json.dumps({"token": token}) if token else ""))
         while (message := _recv(connection, deadline)) is not None:
             if message == "2":  # the server's heartbeat may come first on a short pingInterval
                 connection.send("3")
@@ -172,8 +172,8 @@ def _greet_graphql(connection: Any, timeout: float, token: str | None) -> Greeti
     payload = {"Authorization": f"Bearer {token}"} if token else {}
     started = time.monotonic()
     deadline = started + timeout
-    connection.send(json.dumps({"type": "connection_init", "payload": payload}))
     try:
+        connection.send(json.dumps({"type": "connection_init", "payload": payload}))
         while (message := _recv(connection, deadline)) is not None:
             kind = _graphql_type(message)
             if kind == "ping":
@@ -200,8 +200,8 @@ def graphql_ping(connection: Any, timeout: float) -> tuple[str | None, str]:
     from websockets.exceptions import ConnectionClosed
 
     started = time.monotonic()
-    connection.send(json.dumps({"type": "ping"}))
     try:
+        connection.send(json.dumps({"type": "ping"}))
         while (message := _recv(connection, started + timeout)) is not None:
             kind = _graphql_type(message)
             if kind == "pong":

@@ -1,7 +1,7 @@
-"""One incident sweep shared by the report tests: a P1 root cause (the database refused) with consequences
-(a P1 and a P2 failing because of it), a P2 whose fixture cannot reach its target, a P3 below the gate, a pass,
-a gap; the built-in checks alongside, skipped as not configured. Run once per test module, as a user runs it
-(a subprocess), with every report asked for."""
+"""One incident sweep shared by the report tests (test_reports_*.py): a P1 root cause (the database refused)
+with consequences (a P1 and a P2 failing because of it), a P2 whose fixture cannot reach its target, a P3 below
+the gate, a pass, a gap; the built-in checks alongside, skipped as not configured. Run once per test module, as
+a user runs it (a subprocess), with every report asked for."""
 
 from __future__ import annotations
 

@@ -1,0 +1,58 @@
+"""Values the sweep reads from a container's environment are secrets for the whole sweep: a backend's
+SECRET_KEY and POSTGRES_PASSWORD printed by another container, or cut short in the backend's own crash log,
+are shown nowhere; an access-log line stays as it is."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from typing import Any
+
+import pytest
+from leakcheck import run_sweep
+
+STACK = """
+name: {name}
+services:
+  backend:
+    image: ${{BUSYBOX}}
+    network_mode: none
+    environment:
+      SECRET_KEY: "{secret_key}"
+      POSTGRES_PASSWORD: "{db_password}"
+      POSTGRES_PASSWORD_FILE: /run/secrets/not-a-secret
+      DOMAIN: localhost
+    command: ["sh", "-c", {backend}]
+  worker:
+    image: ${{BUSYBOX}}
+    network_mode: none
+    command: ["sh", "-c", {worker}]
+"""
+
+
+@pytest.mark.docker
+def test_container_secrets_are_secrets_for_the_sweep(pytester: pytest.Pytester, compose_stack: Any) -> None:
+    secret_key = f"sk{secrets.token_hex(20)}"
+    db_password = f"dbpw{secrets.token_hex(12)}"
+    access = '"POST /api/v1/login/access-token HTTP/1.1" 500'
+    # The backend's own log cuts the key short (the container's own scrub matches whole values only); the
+    # worker, which has neither variable, prints both whole.
+    backend = (f"echo 'Traceback (most recent call last):'; echo \"settings error input_value={{'cfg': "
+               f"'{secret_key[:9]}...{secret_key[-22:]}'}}\"; echo '{access}'; sleep 3600")
+    worker = f"echo 'FATAL: cannot connect with {db_password} and {secret_key}'; sleep 3600"
+    name = f"opsleak{uuid.uuid4().hex[:6]}"
+    compose_stack(STACK.format(name=name, secret_key=secret_key, db_password=db_password,
+                               backend=json.dumps(backend), worker=json.dumps(worker)), name)
+    config = (f'compose_project = "{name}"\ntimeout = 5\n'
+              'required_env = { backend = ["SECRET_KEY", "POSTGRES_PASSWORD", "DOMAIN"] }\n')
+    _, found, outputs = run_sweep(pytester, config, "stack.logs_clean or stack.required_env")
+    record = found["stack.logs_clean"]
+    assert record["outcome"] == "failed"
+    logs = json.dumps(record["evidence"])
+    assert "FATAL: cannot connect with *** and ***" in logs
+    assert f"input_value={{'cfg': '{secret_key[:9]}...***'}}" in logs
+    outputs.require("out.json", "opscheck-report.html", "junit.xml", "postmortem.md")
+    outputs.assert_absent(secret_key, "SECRET_KEY")
+    outputs.assert_absent(db_password, "POSTGRES_PASSWORD")
+    outputs.assert_present(access, "out.json", "opscheck-report.html")
