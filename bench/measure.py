@@ -55,26 +55,29 @@ class Subject:
     env: dict[str, str]
 
 
-def runs(commands: list[list[str]], cwd: Path, env: dict[str, str], count: int) -> Runs:
+def runs(commands: list[list[str]], cwd: Path, env: dict[str, str], count: int, warmup: int = 1) -> Runs:
     """`count` runs of `commands` one after another: each run's total wall time, the peak RSS of any command."""
-    return interleaved({"": Subject(commands, cwd, env)}, count)[""]
+    return interleaved({"": Subject(commands, cwd, env)}, count, warmup)[""]
 
 
-def interleaved(subjects: dict[str, Subject], count: int) -> dict[str, Runs]:
-    """`count` runs of each subject, taken in turn (A B C A B C ...): a machine whose speed drifts during the
-    bench moves every subject alike, so the figures compared (a sweep and its floor) stay comparable."""
+def interleaved(subjects: dict[str, Subject], count: int, warmup: int = 1) -> dict[str, Runs]:
+    """`count` runs of each subject, taken in turn (A B C A B C ...) after `warmup` runs that are not counted
+    (they write the bytecode caches): a machine whose speed drifts during the bench moves every subject alike, so
+    the figures compared (a sweep and its floor) stay comparable."""
     walls: dict[str, list[float]] = {label: [] for label in subjects}
     peaks = dict.fromkeys(subjects, 0)
     codes: dict[str, set[int]] = {label: set() for label in subjects}
-    for _ in range(count):
+    for run in range(warmup + count):
         for label, subject in subjects.items():
-            total = 0.0
+            total, peak = 0.0, 0
             for command in subject.commands:
                 wall, rss, code = measured(command, subject.cwd, subject.env)
                 total += wall
-                peaks[label] = max(peaks[label], rss)
+                peak = max(peak, rss)
                 codes[label].add(code)
-            walls[label].append(total)
+            if run >= warmup:
+                walls[label].append(total)
+                peaks[label] = max(peaks[label], peak)
     return {label: Runs(tuple(walls[label]), peaks[label], frozenset(codes[label])) for label in subjects}
 
 

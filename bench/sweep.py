@@ -115,8 +115,11 @@ class Bench:
         self.work, self.count, self.timeout = work, count, timeout
         # Only pytest, pytest-html and this plugin: other plugins installed here (hypothesis alone costs ~2 s
         # to load) are not part of the tool being measured.
-        self.env = {**os.environ, "BENCH_DB_PASSWORD": DB_PASSWORD, "BENCH_PASSWORD": SMOKE_PASSWORD,
-                    "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        # Bytecode is cached (in the work folder) as an installed package has it, even where the environment
+        # says not to write it (PYTHONDONTWRITEBYTECODE): each subject's first, uncounted run writes it.
+        self.env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+                    "PYTHONPYCACHEPREFIX": str(work / "pycache"), "BENCH_DB_PASSWORD": DB_PASSWORD,
+                    "BENCH_PASSWORD": SMOKE_PASSWORD, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
         self.command = [sys.executable, "-m", "pytest", "-p", "pytest_opscheck.plugin", "-p",
                         "pytest_metadata.plugin", "-p", "pytest_html.plugin", "--opscheck", "-p", "no:cacheprovider",
                         "-q"]
@@ -143,17 +146,18 @@ class Bench:
         return measured
 
     def tool(self, label: str, commands: list[list[str]], against: Runs, count: int | None = None) -> Runs:
-        return self.row(label, runs(commands, self.work, self.env, count or self.count), against)
+        """A tool beside the sweep; one given its own `count` (a slow one) runs without a warm-up."""
+        return self.row(label, runs(commands, self.work, self.env, count or self.count, 0 if count else 1), against)
 
-    def probes_alone(self, label: str) -> dict[str, float]:
-        """Each probe of the healthy target alone, the median of three fresh processes."""
+    def probes_alone(self, label: str, count: int = 3, extra_env: dict[str, str] | None = None) -> dict[str, float]:
+        """Each probe of the target of sweep `label` alone, the median of `count` fresh processes."""
         seen: dict[str, list[float]] = {}
-        for _ in range(3):
+        for _ in range(count):
             out = subprocess.run([sys.executable, str(ROOT / "bench" / "probes.py"), str(self.work / label)],
-                                 env=self.env, capture_output=True, text=True, check=True)
+                                 env={**self.env, **(extra_env or {})}, capture_output=True, text=True, check=True)
             for name, seconds in json.loads(out.stdout.splitlines()[-1]).items():
                 seen.setdefault(name, []).append(seconds)
-        return {name: sorted(values)[1] for name, values in seen.items()}
+        return {name: sorted(values)[len(values) // 2] for name, values in seen.items()}
 
 
 def table(bench: Bench) -> list[str]:
@@ -230,6 +234,7 @@ def main() -> None:
                 "blackholed", config_text(holes[0], holes[1], holes[2], holes[3], project, timeout),
                 {"DOCKER_HOST": f"tcp://127.0.0.1:{holes[4]}"})
             bench.tool("monitoring-plugins, blackholed (1 run)", monitoring_plugins(*holes[:4], timeout), black, 1)
+            held = bench.probes_alone("blackholed", 1, {"DOCKER_HOST": f"tcp://127.0.0.1:{holes[4]}"})
 
         probes = bench.probes_alone("healthy")
         api_one, api_all = engine_stats_seconds(client, project)
@@ -263,6 +268,8 @@ def main() -> None:
             f"({stacks[0].size} to {stacks[-1].size}), {scale.per_item_mb(paths) * 1024:.0f} KB per API path",
             "- each probe alone, after the imports (median of 3): " + ", ".join(
                 f"{name} {seconds:.2f} s" for name, seconds in sorted(probes.items(), key=lambda kv: -kv[1])),
+            "- each probe alone against the blackholes (one run; each should take about the timeout): " + ", ".join(
+                f"{name} {seconds:.2f} s" for name, seconds in sorted(held.items(), key=lambda kv: -kv[1])),
             f"- import floor (python -c 'import {IMPORTS}'), run in turn with each sweep: "
             f"{healthy_floor.median:.2f} / {refusing_floor.median:.2f} / {black_floor.median:.2f} s",
             f"- the engine's stats API, no longer the source on a local engine: one container {api_one:.2f} s, "

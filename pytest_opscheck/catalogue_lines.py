@@ -18,11 +18,12 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from .catalogue import coverage, format_coverage
-from .runbook import Runbook, Section, _fences, _label, _part, plain
+from .runbook import Runbook, Section, _fences, _label, _part
+from .runbook_text import plain
 from .severity import CheckMeta
 
 # What the sweep's log evidence step reads for the checks of a topic when they fail (the backend's log lines
-# matching the regex, `sweep/log_evidence.py`), and the runbook lines that evidence automates for them.
+# matching the regex, `sweep/failure_evidence.py`), and the runbook lines that evidence automates for them.
 LOG_GREPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "websocket": (r"websocket|socket", ("docker compose logs * | grep -i *socket*",)),
     "auth": (r"auth|token|jwt", ("docker compose logs * | grep -i *auth*", "docker compose logs * | grep -i *token*")),

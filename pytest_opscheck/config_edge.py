@@ -25,8 +25,8 @@ def check_edge(values: dict[str, Any], path: Path) -> None:
         _check_login(auth, path)
     token = values.get("websocket_token", "none")
     if token != "none" and auth is None:
-        raise ConfigError(f'{path}: websocket_token = "{token}": the token comes from the login: configure [auth], '
-                          'or write websocket_token = "none" when the WebSocket takes no token')
+        raise ConfigError(f'{path}: websocket_token "{token}": the token comes from the login: configure [auth], '
+                          'or set websocket_token to "none" when the WebSocket takes no token')
     url = values.get("websocket_url")
     if values.get("websocket_protocol") == "socket.io" and url:
         eio = parse_qs(urlsplit(url).query).get("EIO")
@@ -62,4 +62,4 @@ def _check_login(auth: Any, path: Path) -> None:
             found = ", ".join(f"${d}" for d in dict.fromkeys(declared)) or "none"
             raise ConfigError(f"{path}: auth.query: the mutation declares no ${name} variable (it declares "
                               f"{found}): the product sends the {key.split('_')[0]} as ${name}; rename the "
-                              f'variable, or set auth.{key} = "<its name>"')
+                              f"variable, or set auth.{key} to its name")

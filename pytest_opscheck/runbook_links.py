@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .catalogue import Declared, coverage, format_coverage, matching_section
+from .catalogue import matching_section
 from .config import Settings
 from .runbook import Runbook, RunbookError, anchor_url, escalate_after, escalation, parse_runbook, resolution
 from .runbook import severity_targets as runbook_targets
@@ -59,8 +59,3 @@ class Runbooks:
         after = escalate_after(self.configured)
         lead = [f"escalate a P1 still failing after {after}"] if after else []
         return tuple(lead + [f"{i}. {step}" for i, step in enumerate(steps, start=1)])
-
-    def coverage_lines(self, checks: dict[str, Declared]) -> list[str]:
-        """The coverage listing of the configured runbook for `checks` (id -> runbook reference, topics)."""
-        assert self.configured is not None
-        return format_coverage(coverage(self.configured, checks))

@@ -157,3 +157,18 @@ def test_the_postmortem_timeline_starts_from_the_deploys_the_failures_carry() ->
         "- 09:52:10 - app-backend-1 created from app-backend:1.4.2 (image 0123456789ab, built 2024-05-01 09:50:00)",
         "- 09:59:58 - opscheck sweep started",
     ]
+
+
+def test_free_memory_from_the_kernels_figures() -> None:
+    from pytest_opscheck.probes.diagnosis.host_memory import meminfo, memory_verdict
+
+    figures = meminfo("MemTotal:  4096000 kB\nMemFree:  100000 kB\nMemAvailable:  204800 kB\nSwapTotal:  0 kB\n"
+                      "SwapFree:  0 kB\nHugePages_Total:  0\n")
+    assert figures["MemAvailable"] == 204800 * 1024 and figures["HugePages_Total"] == 0
+    low = memory_verdict(figures, 10.0, "/proc/meminfo")
+    assert not low.ok
+    assert low.cause == "only 5.0% of memory available on the engine's host (200.0 MiB of 3.9 GiB, limit 10%); no swap"
+    assert memory_verdict(figures, 5.0, "/proc/meminfo").ok
+    old_kernel = meminfo("MemTotal: 1000 kB\nMemFree: 100 kB\nCached: 300 kB\nBuffers: 100 kB\n")
+    estimated = memory_verdict(old_kernel, 10.0, "/proc/meminfo")
+    assert estimated.ok and "(estimated: this kernel has no MemAvailable)" in estimated.evidence["memory"]

@@ -239,7 +239,7 @@ def test_graphql_transport_ws_on_a_legacy_server(faults: Faults) -> None:
 
 
 @pytest.mark.parametrize(("keys", "message"), [
-    ({"websocket_token": "header"}, 'websocket_token = "header": the token comes from the login: configure [auth]'),
+    ({"websocket_token": "header"}, 'websocket_token "header": the token comes from the login: configure [auth]'),
     ({"websocket_url": "ws://h/socket.io/?EIO=3", "websocket_protocol": "socket.io"},
      "websocket_url: EIO=3 is not engine.io v4"),
     ({"websocket_protocol": "stomp"}, "websocket_protocol: expected 'plain' or 'socket.io' or 'graphql-transport-ws'"),

@@ -1,0 +1,160 @@
+"""Bounds a hostile target cannot break: a nested `Content-Encoding: gzip, gzip` bomb (1,829 bytes that inflate
+to 1 GiB) is capped across its layers, under --opscheck-wait too, and nothing of a probe outlives the sweep;
+a 100 MB WebSocket frame is named as a message over the limit, refused unread."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# 1 GiB of zeros, gzipped twice: 1,827 bytes (made by bench/hostile.py's `nested_bomb()`, kept as data).
+NESTED = (Path(__file__).parent / "data" / "gzip-gzip-1GiB.bin").read_bytes()
+
+
+class Peers:
+    """Raw TCP peers on 127.0.0.1, one thread per connection, closed at the end."""
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+        self.stop = threading.Event()
+
+    def serve(self, handler: Callable[[socket.socket], None]) -> int:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(32)
+        listener.settimeout(0.2)
+        self.sockets.append(listener)
+
+        def loop() -> None:
+            while not self.stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    continue
+                self.sockets.append(conn)
+                threading.Thread(target=self._guard, args=(handler, conn), daemon=True).start()
+
+        threading.Thread(target=loop, daemon=True).start()
+        return int(listener.getsockname()[1])
+
+    @staticmethod
+    def _guard(handler: Callable[[socket.socket], None], conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            handler(conn)
+
+    def close(self) -> None:
+        self.stop.set()
+        for sock in self.sockets:
+            sock.close()
+
+
+@pytest.fixture
+def peers() -> Iterator[Peers]:
+    found = Peers()
+    yield found
+    found.close()
+
+
+def read_head(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def nested_bomb(conn: socket.socket) -> None:
+    """503, with a body of 1,829 bytes in two gzip layers that inflate to 1 GiB."""
+    while read_head(conn):
+        conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html\r\nContent-Encoding: gzip, gzip\r\n"
+                     + f"Content-Length: {len(NESTED)}\r\n\r\n".encode() + NESTED)
+
+
+def dripping(conn: socket.socket) -> None:
+    read_head(conn)
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Pad: " + b"a" * 10_000:
+        time.sleep(0.3)
+        conn.sendall(bytes([byte]))
+
+
+def huge_frame(conn: socket.socket) -> None:
+    """Upgrades, then starts a 100 MB binary frame."""
+    head = read_head(conn)
+    key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+               if line.lower().startswith(b"sec-websocket-key:"))
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    size = 100 * 1024 * 1024
+    conn.sendall(b"\x82\x7f" + struct.pack("!Q", size))
+    chunk = b"x" * 65536
+    for _ in range(size // len(chunk)):
+        conn.sendall(chunk)
+
+
+def measured_sweep(root: Path, *args: str) -> tuple[float, dict[str, dict[str, object]]]:
+    """A sweep in its own process: its peak RSS in MB (from wait4, this child alone) and its records."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--opscheck", "-p", "no:cacheprovider", "--opscheck-json", "out.json",
+         *args], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    _, _, usage = os.wait4(process.pid, 0)
+    process.returncode = 0
+    records = {r["id"]: r for r in json.loads((root / "out.json").read_text())["checks"]}
+    return usage.ru_maxrss / 1024, records
+
+
+@pytest.mark.parametrize("wait", [False, True], ids=["sweep", "under --opscheck-wait"])
+def test_nested_gzip_bomb_is_capped_across_layers(pytester: pytest.Pytester, peers: Peers, wait: bool) -> None:
+    assert len(NESTED) < 2_000
+    port = peers.serve(nested_bomb)
+    pytester.makefile(".toml", opscheck=f'backend_url = "http://127.0.0.1:{port}"\n'
+                                        f'frontend_url = "http://127.0.0.1:{port}"\ntimeout = 3\n')
+    extra = ("--opscheck-wait", "4") if wait else ()
+    peak_mb, records = measured_sweep(pytester.path, "-k", "backend.health or frontend.root", *extra)
+    for check in ("backend.health", "frontend.root"):
+        assert records[check]["outcome"] == "failed", records[check]
+        assert "503" in str(records[check]["message"])
+    assert "(body truncated at 2000000 bytes)" in json.dumps(records["backend.health"]["evidence"])
+    assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB"
+
+
+def test_nothing_of_a_probe_outlives_the_sweep(pytester: pytest.Pytester, peers: Peers) -> None:
+    bombed, slow = peers.serve(nested_bomb), peers.serve(dripping)
+    pytester.makefile(".toml", opscheck=f'backend_url = "http://127.0.0.1:{slow}"\n'
+                                        f'frontend_url = "http://127.0.0.1:{bombed}"\ntimeout = 1\n')
+    before = set(threading.enumerate())
+    result = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "-k", "backend. or frontend.")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    deadline = time.monotonic() + 3
+    left = [t for t in threading.enumerate() if t not in before and t.name.startswith("opscheck")]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = [t for t in left if t.is_alive()]
+    assert not left, f"still running after the sweep: {[t.name for t in left]}"
+
+
+def test_a_100_mb_websocket_frame_is_a_message_over_the_limit(pytester: pytest.Pytester, peers: Peers) -> None:
+    port = peers.serve(huge_frame)
+    pytester.makefile(".toml", opscheck=f'websocket_url = "ws://127.0.0.1:{port}/realtime"\ntimeout = 3\n')
+    peak_mb, records = measured_sweep(pytester.path, "-k", "ws.ping")
+    record = records["ws.ping"]
+    assert record["outcome"] == "failed"
+    assert record["message"].startswith("the server sent a message over the 1 MiB message limit (a frame of "
+                                        "104,857,600 bytes)"), record["message"]
+    assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB"
