@@ -62,7 +62,6 @@ def topic_score(section: Section, topic: str) -> int:
     return _title_score(section.title, topic)
 
 
-@functools.lru_cache(maxsize=65_536)  # every check of a topic asks of every section: scored once per sweep
 def _title_score(title: str, topic: str) -> int:
     heading = " ".join(_words(title))
     return max((size for size, phrase in _phrases(topic) if phrase.search(heading)), default=0)
@@ -85,13 +84,21 @@ def section_topics(section: Section) -> set[str]:
 
 def matching_section(runbook: Runbook, topics: tuple[str, ...]) -> Section | None:
     """The diagnosis section whose heading best names a check's closest topic (first in the runbook on a tie)."""
-    sections = diagnosis_sections(runbook)
     for topic in topics:
-        scored = [(topic_score(s, topic), -i) for i, s in enumerate(sections)]
-        best = max(scored, default=(0, 0))
-        if best[0]:
-            return sections[-best[1]]
+        found = _best_section(runbook, topic)
+        if found is not None:
+            return found
     return None
+
+
+def _best_section(runbook: Runbook, topic: str) -> Section | None:
+    """The section best naming `topic`, scored once per runbook (every check of the topic asks)."""
+    best: dict[str, Section | None] = runbook.memo.setdefault("best", {})
+    if topic not in best:
+        sections = diagnosis_sections(runbook)
+        score, index = max(((topic_score(s, topic), -i) for i, s in enumerate(sections)), default=(0, 0))
+        best[topic] = sections[-index] if score else None
+    return best[topic]
 
 
 def _anchor(reference: str) -> str:

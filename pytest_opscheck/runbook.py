@@ -8,8 +8,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from typing import Any
 
-from .runbook_text import Unreadable, plain, read_bytes
+from .runbook_text import Unreadable, read_bytes
+from .runbook_text import plain as plain  # read here by the catalogue and the links
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+$")
@@ -63,7 +65,8 @@ class Runbook:
     path: Path
     sections: list[Section]
     roots: list[Section]
-    _diagnosis: list[Section] | None = field(default=None, init=False, repr=False, compare=False)
+    # What the checks ask of it again and again (its diagnosis sections, the best section of a topic), found once.
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def anchors(self) -> list[str]:
@@ -334,8 +337,8 @@ def diagnosis_sections(runbook: Runbook) -> list[Section]:
     """The incident sections: those with a diagnosis (a "Diagnosis" part, or "Symptoms" and a
     "Resolution"), outside the classification, escalation, post-incident, contacts, commands and
     monitoring parts."""
-    if runbook._diagnosis is not None:  # every check's link asks: found once per runbook
-        return list(runbook._diagnosis)
+    if "diagnosis" in runbook.memo:  # every check's link asks: found once per runbook
+        return list(runbook.memo["diagnosis"])
     found: list[Section] = []
 
     def visit(sections: list[Section]) -> None:
@@ -348,7 +351,7 @@ def diagnosis_sections(runbook: Runbook) -> list[Section]:
             visit(section.children)
 
     visit(runbook.roots)
-    runbook._diagnosis = found
+    runbook.memo["diagnosis"] = found
     return list(found)
 
 

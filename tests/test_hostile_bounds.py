@@ -158,3 +158,34 @@ def test_a_100_mb_websocket_frame_is_a_message_over_the_limit(pytester: pytest.P
     assert record["message"].startswith("the server sent a message over the 1 MiB message limit (a frame of "
                                         "104,857,600 bytes)"), record["message"]
     assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB"
+
+
+def test_body_reader_decodes_each_layer_under_one_cap() -> None:
+    import zlib
+
+    from pytest_opscheck.probes.transport.web import INFLATE_LIMIT, BodyReader
+
+    def fed(encoding: str, data: bytes, limit: int = 1000) -> BodyReader:
+        reader = BodyReader(encoding, limit)
+        for at in range(0, len(data), 700):
+            reader.feed(data[at : at + 700])
+        return reader
+
+    raw_deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    assert bytes(fed("deflate", raw_deflate.compress(b"raw") + raw_deflate.flush()).body) == b"raw"
+    assert bytes(fed("deflate", zlib.compress(b"wrapped")).body) == b"wrapped"
+    assert bytes(fed("identity, GZIP", gzip_bytes(b"hello")).body) == b"hello"
+    cut = fed("gzip", gzip_bytes(b"y" * 50_000))
+    assert len(cut.body) == 1000 and cut.truncated
+    bomb = fed("gzip, gzip", NESTED, limit=10**10)  # no body cap: the inflation cap across layers still holds
+    assert bomb.truncated and bomb.inflated <= INFLATE_LIMIT + 65_536 and "inflates past" in bomb.note
+    assert fed("br", b"\x1b\x00").note == "content-encoding br not decoded"
+    assert fed("gzip, gzip, gzip, gzip", b"x").note == "4 content-encoding layers, not decoded"
+    broken = fed("gzip", b"this is not gzip")
+    assert broken.truncated and broken.note == "body does not decode as gzip: cut there"
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data)

@@ -56,3 +56,23 @@ def test_container_secrets_are_secrets_for_the_sweep(pytester: pytest.Pytester, 
     outputs.assert_absent(secret_key, "SECRET_KEY")
     outputs.assert_absent(db_password, "POSTGRES_PASSWORD")
     outputs.assert_present(access, "out.json", "opscheck-report.html")
+
+
+def test_which_container_variables_are_secrets() -> None:
+    from pytest_opscheck.probes.resource.secret_env import secret_values
+
+    env = {
+        "SECRET_KEY": "k" * 10 + "PLANTED1",
+        "JWT_SECRET": "changethis",  # a placeholder is no secret (and masking it would hide the word)
+        "POSTGRES_PASSWORD": "pgPLANTED2",
+        "POSTGRES_PASSWORD_FILE": "/run/secrets/pg",
+        "ACCESS_TOKEN_EXPIRE_MINUTES": "11520",
+        "AUTH_ENABLED": "true",
+        "SSH_AUTH_SOCK": "/tmp/agent.sock",
+        "DATABASE_URL": "postgresql://app:urlPLANTED3@db:5432/app?sslmode=disable",
+        "SENTRY_DSN": "https://dsnPLANTED4@o1.ingest.sentry.io/5",
+        "WEBHOOK_URL": "https://hooks.example.test/x?token=qryPLANTED5&team=ops",
+        "FRONTEND_URL": "http://localhost:5173",
+        "DOMAIN": "localhost",
+    }
+    assert secret_values(env) == {"kkkkkkkkkkPLANTED1", "pgPLANTED2", "urlPLANTED3", "dsnPLANTED4", "qryPLANTED5"}

@@ -5,6 +5,7 @@ pings) and graphql-transport-ws (strawberry), each on its healthy and its broken
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +119,9 @@ def test_websocket_token_modes(
             'handshake refused: 403 Forbidden (no token sent: set websocket_token to "header")')
     else:
         assert records["ws.ping"]["outcome"] == "passed"
+        sent = "as a bearer" if token == "header" else "as a query parameter"
+        assert f"/private with the token {sent}: 101 Switching Protocols" in (
+            records["ws.handshake"]["evidence"]["handshake"])
 
 
 # --- a path where no WebSocket answers ---------------------------------------------------------------------
@@ -151,7 +155,9 @@ def test_socketio_healthy(pytester: pytest.Pytester, sio: Uvicorn, faults: Fault
         f"{ws_url(sio)}/socket.io/?EIO=4&transport=websocket without a token")
     assert handshake["evidence"]["socket.io"].startswith(
         "engine.io open (pingInterval 1000 ms, pingTimeout 1000 ms); socket.io CONNECT / → 40 in ")
-    assert ping["evidence"]["heartbeat"].startswith("engine.io ping after 1.")
+    # Due 1 s after the open packet (the clock here starts a little later, after the CONNECT's answer).
+    assert re.match(r"engine\.io ping after [01]\.\d s \(pingInterval 1 s\), answered with 3 on ",
+                    ping["evidence"]["heartbeat"]), ping["evidence"]
 
 
 def test_socketio_connect_refused_and_with_the_token(

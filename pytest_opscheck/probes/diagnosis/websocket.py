@@ -15,7 +15,7 @@ from ..transport.ws_protocols import closed_how, graphql_ping, server_ping
 
 def _sent(target: WebSocketTarget) -> str:
     if target.token:
-        return "with the token in ?token=" if target.token_in == "query" else "with the token (Authorization)"
+        return "with the token as a query parameter" if target.token_in == "query" else "with the token as a bearer"
     return "without a token" + (" (websocket_token none)" if not target.needs_token else "")
 
 

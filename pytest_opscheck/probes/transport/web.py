@@ -335,9 +335,9 @@ class WebClient:
 
         try:
             with client.stream(method, url, extensions={"trace": trace}, **kwargs) as response:
-                reader = BodyReader("", BODY_LIMIT, cancel)
+                reader = BodyReader(response.headers.get("content-encoding", ""), BODY_LIMIT, cancel)
                 # Raw bytes, decoded here under the caps: httpx would inflate a whole chunk at once.
-                for chunk in response.iter_bytes():
+                for chunk in response.iter_raw():
                     reader.feed(chunk)
                     if reader.done:
                         break

@@ -1,0 +1,274 @@
+"""Each hostile case of issue 15, swept for real on 127.0.0.1, with its wall time and peak RSS (the sweep's own
+process, from wait4) beside its goal: about one --opscheck-timeout plus the sweep's floor, and under 200 MB.
+
+The floor is measured in the same run: a sweep that imports what these cases import (pytest, pytest-html,
+httpx, websockets) against a backend that refuses at once. Every case runs `--runs` times; the median is shown.
+
+Run:
+    python bench/hostile.py [--runs 3] [--timeout 2] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import os
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RSS_GOAL_MB = 200
+# How far over timeout + floor a case may end and still be "about one timeout" (scheduling on a busy machine).
+SLACK = 1.0
+WAIT = 6.0  # the --opscheck-wait case's budget, allowed on top of its timeout
+
+
+def nested_bomb() -> bytes:
+    """1 GiB of zeros gzipped twice (1,827 bytes), made without holding the GiB."""
+
+    def gzipped(chunks: Iterator[bytes]) -> bytes:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        return b"".join([*(packer.compress(c) for c in chunks), packer.flush()])
+
+    stored = ROOT / "tests" / "data" / "gzip-gzip-1GiB.bin"
+    if stored.is_file():
+        return stored.read_bytes()
+    zero = b"\0" * (1 << 20)
+    return gzipped(iter([gzipped(zero for _ in range(1024))]))
+
+
+class Peers:
+    """Raw TCP peers on 127.0.0.1 that break the rules on purpose, one thread per connection."""
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+        self.stop = threading.Event()
+
+    def serve(self, handler: Callable[[socket.socket], None]) -> int:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        listener.settimeout(0.2)
+        self.sockets.append(listener)
+
+        def loop() -> None:
+            while not self.stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    continue
+                self.sockets.append(conn)
+                threading.Thread(target=self._guard, args=(handler, conn), daemon=True).start()
+
+        threading.Thread(target=loop, daemon=True).start()
+        return int(listener.getsockname()[1])
+
+    @staticmethod
+    def _guard(handler: Callable[[socket.socket], None], conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            handler(conn)
+
+    def close(self) -> None:
+        self.stop.set()
+        for sock in self.sockets:
+            sock.close()
+
+
+def _head(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def bombing(body: bytes) -> Callable[[socket.socket], None]:
+    def handler(conn: socket.socket) -> None:
+        while _head(conn):
+            conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html\r\n"
+                         b"Content-Encoding: gzip, gzip\r\n" + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    return handler
+
+
+def dripping(conn: socket.socket) -> None:
+    _head(conn)
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"a" * 10_000:
+        time.sleep(1.0)  # one byte a second, as in the issue
+        conn.sendall(bytes([byte]))
+
+
+def huge_body(conn: socket.socket) -> None:
+    _head(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1073741824\r\n\r\n")
+    chunk = b"<p>" + b"x" * 65_533
+    for _ in range(1073741824 // len(chunk)):
+        conn.sendall(chunk)
+
+
+def huge_frame(conn: socket.socket) -> None:
+    head = _head(conn)
+    key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+               if line.lower().startswith(b"sec-websocket-key:"))
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    size = 100 * 1024 * 1024
+    conn.sendall(b"\x82\x7f" + struct.pack("!Q", size))
+    chunk = b"x" * 65536
+    for _ in range(size // len(chunk)):
+        conn.sendall(chunk)
+
+
+def runbook_sections(count: int, template: str) -> str:
+    return "# Runbook\n\n" + "".join(template.format(i=i) for i in range(count))
+
+
+@dataclass
+class Case:
+    """One hostile case: its config (and the files it needs), the checks selected, extra options."""
+
+    name: str
+    config: str
+    select: str = "backend. or frontend."
+    args: tuple[str, ...] = ()
+    files: Callable[[Path], None] | None = None
+
+
+@dataclass
+class Figure:
+    seconds: float
+    rss_mb: float
+    status: int
+
+
+def sweep(folder: Path, case: Case) -> Figure:
+    """One sweep of `case` in its own process: wall time, peak RSS of that process alone, exit status."""
+    (folder / "opscheck.toml").write_text(case.config, encoding="utf-8")
+    if case.files is not None:
+        case.files(folder)
+    command = [sys.executable, "-m", "pytest", "--opscheck", "-p", "no:cacheprovider", "-q", "-k", case.select,
+               *case.args]
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return Figure(time.monotonic() - started, usage.ru_maxrss / 1024, process.returncode)
+
+
+def median(figures: list[Figure]) -> Figure:
+    return Figure(statistics.median(f.seconds for f in figures), max(f.rss_mb for f in figures), figures[-1].status)
+
+
+def cases(peers: Peers, timeout: float) -> list[Case]:
+    bomb, slow, big, frame = (peers.serve(bombing(nested_bomb())), peers.serve(dripping), peers.serve(huge_body),
+                              peers.serve(huge_frame))
+    refused = _closed_port()
+    web = (f'backend_url = "http://127.0.0.1:{{port}}"\nfrontend_url = "http://127.0.0.1:{{port}}"\n'
+           f"timeout = {timeout}\n")
+    on = f'backend_url = "http://127.0.0.1:{refused}"\ntimeout = {timeout}\n'
+
+    def loop(kind: str) -> Callable[[Path], None]:
+        def make(folder: Path) -> None:
+            ops = folder / "ops"
+            (ops / "db").mkdir(parents=True, exist_ok=True)
+            (ops / "db" / "test_team.py").write_text('import pytest\n\n@pytest.mark.severity("P2")\n'
+                                                      '@pytest.mark.resolution("x")\ndef test_one():\n    pass\n')
+            link = ops / ("loop" if kind == "symlink" else "db/up")
+            if not link.is_symlink():
+                link.symlink_to("loop" if kind == "symlink" else "../..")
+
+        return make
+
+    def runbook(text: str | None, special: str | None = None) -> Callable[[Path], None]:
+        def make(folder: Path) -> None:
+            target = folder / "runbook.md"
+            if special == "fifo" and not target.exists():
+                os.mkfifo(target)
+            elif text is not None:
+                target.write_text(text, encoding="utf-8")
+
+        return make
+
+    issue_runbook = runbook_sections(1863, "## Database connection errors {i}\n**Symptoms:** slow\n"
+                                           "**Diagnosis:** look\n**Resolution:**\n1. restart\n")
+    tiny = runbook_sections(45_000, "## Login slow {i}\n**Diagnosis:** x\n")[:999_000]
+    paths = ", ".join(f'"/api/drip/{i}"' for i in range(10))
+    return [
+        Case("floor (a backend refusing at once)", on, "backend.health"),
+        Case("nested gzip, gzip (1,827 B -> 1 GiB)", web.format(port=bomb)),
+        Case(f"the same under --opscheck-wait {WAIT:g}", web.format(port=bomb), args=("--opscheck-wait", f"{WAIT:g}")),
+        Case("1 GB body", web.format(port=big)),
+        Case("ten api_paths dripping 1 B/s",
+             f'backend_url = "http://127.0.0.1:{slow}"\ntimeout = {timeout}\napi_paths = [{paths}]\n', "api."),
+        Case("100 MB WebSocket frame", f'websocket_url = "ws://127.0.0.1:{frame}/rt"\ntimeout = {timeout}\n', "ws."),
+        Case("runbook: a FIFO", on + 'runbook = "runbook.md"\n', files=runbook(None, "fifo")),
+        Case("runbook: /dev/zero", on + 'runbook = "/dev/zero"\n'),
+        Case("runbook: 200 KB, 1,863 sections", on + 'runbook = "runbook.md"\n', files=runbook(issue_runbook)),
+        Case("runbook: 1 MB cap, 45,000 sections", on + 'runbook = "runbook.md"\n', files=runbook(tiny)),
+        Case("checks: symlink loop", on + 'checks = ["ops"]\n', files=loop("symlink")),
+        Case("checks: directory loop", on + 'checks = ["ops"]\n', files=loop("directory")),
+        Case("config: NUL in a URL", f'backend_url = "http://127.0.0.1:{refused}/\\u0000"\n'),
+        Case("config: CR/LF in a URL", f'backend_url = "http://127.0.0.1:{refused}/\\r\\nX: y"\n'),
+        Case("config: a 5 MB URL", f'backend_url = "http://127.0.0.1:{refused}/{"a" * 5_000_000}"\n'),
+    ]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=2.0)
+    parser.add_argument("--only", nargs="*", help="run the cases whose name contains one of these words")
+    options = parser.parse_args()
+    peers = Peers()
+    try:
+        todo = cases(peers, options.timeout)
+        floor: Figure | None = None
+        rows = []
+        for case in todo:
+            if options.only and not case.name.startswith("floor") and not any(w in case.name for w in options.only):
+                continue
+            with tempfile.TemporaryDirectory(prefix="opscheck-hostile-") as folder:
+                figure = median([sweep(Path(folder), case) for _ in range(options.runs)])
+            if floor is None:
+                floor = figure
+            allowed = options.timeout + (WAIT if "--opscheck-wait" in case.args else 0.0)
+            goal = floor.seconds + allowed + SLACK
+            verdict = "ok" if figure.seconds <= goal and figure.rss_mb < RSS_GOAL_MB else "OVER"
+            rows.append((case.name, figure, goal, verdict))
+            print(f"{case.name:<40} {figure.seconds:6.2f} s  {figure.rss_mb:6.0f} MB  exit {figure.status}  "
+                  f"(goal <= {goal:.2f} s, < {RSS_GOAL_MB} MB) {verdict}", flush=True)
+    finally:
+        peers.close()
+    print()
+    print(f"| case (--opscheck-timeout {options.timeout:g}, median of {options.runs}) | wall | peak RSS | exit "
+          "| goal |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, figure, goal, verdict in rows:
+        print(f"| {name} | {figure.seconds:.2f} s | {figure.rss_mb:.0f} MB | {figure.status} | "
+              f"≤ {goal:.2f} s, < {RSS_GOAL_MB} MB: {verdict} |")
+
+
+if __name__ == "__main__":
+    main()
