@@ -88,6 +88,9 @@ def main() -> None:
     smtp.start()
     ws = serve(lambda connection: [connection.send(m) for m in connection], "127.0.0.1", ws_port)
     threading.Thread(target=ws.serve_forever, daemon=True).start()
+    # A listen backlog like a production server's (uvicorn: 2048; the standard library's default is 5, and a
+    # connection beyond it waits a second for its SYN to be sent again).
+    ThreadingHTTPServer.request_queue_size = 128
     http = ThreadingHTTPServer(("127.0.0.1", http_port), Handler)
     print("ready", flush=True)
     try:

@@ -5,11 +5,10 @@ plain text in time linear in its length (no pattern retries a long stretch from 
 from __future__ import annotations
 
 import functools
-import os
 import re
-import stat
-import threading
 from pathlib import Path
+
+from .probes.transport.files import Refused, read_regular
 
 # A runbook is read whole: a regular file of at most this size, within `READ_SECONDS`.
 SIZE_LIMIT = 1_000_000
@@ -67,49 +66,15 @@ def _code_spans(text: str) -> str:
 def read_bytes(path: Path, limit: int = SIZE_LIMIT, seconds: float = READ_SECONDS) -> bytes:
     """The bytes of the regular file at `path` (at most `limit`), read within `seconds`: a FIFO, a device
     (/dev/zero), a directory or a file too big is refused, and a file system that stops answering is too."""
-    outcome: dict[str, bytes | Exception] = {}
-
-    def read() -> None:
-        try:
-            outcome["data"] = _checked_read(path, limit)
-        except Exception as exc:  # noqa: BLE001 - handed back to the caller's thread
-            outcome["error"] = exc
-
-    reader = threading.Thread(target=read, name="opscheck-runbook", daemon=True)
-    reader.start()
-    reader.join(seconds)
-    if reader.is_alive():
-        raise Unreadable(f"{path}: not read within {seconds:g} s (a file system that does not answer?)")
-    error = outcome.get("error")
-    if isinstance(error, Exception):
-        raise error
-    data = outcome["data"]
-    assert isinstance(data, bytes)
-    return data
-
-
-def _checked_read(path: Path, limit: int) -> bytes:
     try:
-        info = path.stat()
+        return read_regular(path, limit, seconds)
     except FileNotFoundError:
         raise Unreadable(f"{path}: runbook not found (check `runbook` in the config)") from None
+    except IsADirectoryError:
+        raise Unreadable(f"{path}: is a directory, not a runbook file") from None
+    except Refused as exc:
+        reason = str(exc).replace(" it may have", " a runbook may have")
+        hint = ": point runbook at a file" if "regular" in reason else ""
+        raise Unreadable(f"{path}: {reason}{hint}") from None
     except OSError as exc:
         raise Unreadable(f"{path}: cannot read the runbook: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise Unreadable(f"{path}: is a directory, not a runbook file")
-    if not stat.S_ISREG(info.st_mode):
-        raise Unreadable(f"{path}: not a regular file (a pipe, a socket or a device): point runbook at a file")
-    if info.st_size > limit:
-        raise Unreadable(f"{path}: {info.st_size} bytes, over the {limit} a runbook may have")
-    try:
-        # O_NONBLOCK: should the path have become a FIFO since the stat, opening it does not wait for a writer.
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(descriptor, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise Unreadable(f"{path}: not a regular file (a pipe, a socket or a device): point runbook at a file")
-            data = handle.read(limit + 1)
-    except OSError as exc:
-        raise Unreadable(f"{path}: cannot read the runbook: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise Unreadable(f"{path}: over the {limit} bytes a runbook may have")
-    return data

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,7 @@ def test_socketio_heartbeat_stuck() -> None:
             blocker = threading.Thread(target=httpx.get, args=(f"{server.url}/block?seconds=4",),
                                        kwargs={"timeout": 10})
             blocker.start()
-            cause, _ = server_ping(connection, opened.greeting, opened.since)
+            cause, _ = server_ping(connection, opened.greeting, opened.since, 5.0)
             blocker.join()
     assert cause == ('no engine.io ping from the server within 3 s (pingInterval 2 s + pingTimeout 1 s): its '
                      'heartbeat is stuck, clients drop with "ping timeout" and reconnect')
@@ -257,3 +258,17 @@ def test_websocket_config_errors(keys: dict[str, str], message: str) -> None:
         settings(keys.pop("websocket_url", "ws://h/realtime"), **keys)
     assert str(error.value).startswith(f"opscheck.toml: {message}")
     assert "\n" not in str(error.value)
+
+
+def test_socketio_long_heartbeat_is_not_waited_for_beyond_the_timeout() -> None:
+    """Socket.io's default pingInterval is 25 s: a sweep does not wait for it, the pong to a ping frame stands in."""
+    with serving(socketio_app(SocketIoState(), ping_interval=25.0)) as server:
+        target = open_ws(settings(ws_url(server), websocket_protocol="socket.io"))
+        with target.session() as (opened, connection):
+            assert connection is not None and opened.greeting is not None
+            started = time.monotonic()
+            cause, detail = server_ping(connection, opened.greeting, opened.since, 1.0)
+            elapsed = time.monotonic() - started
+    assert cause is None
+    assert detail.startswith("engine.io ping not due within the probe timeout 1 s (pingInterval 25 s): ")
+    assert elapsed < 3

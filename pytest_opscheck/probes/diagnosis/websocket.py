@@ -50,7 +50,7 @@ def _heartbeat(target: WebSocketTarget, opened: Opened, connection: Any) -> Find
 
     if target.protocol == "socket.io":
         assert opened.greeting is not None
-        cause, detail = server_ping(connection, opened.greeting, opened.since)
+        cause, detail = server_ping(connection, opened.greeting, opened.since, target.timeout)
         return Finding.failed(cause) if cause else Finding.passed({"heartbeat": f"{detail} on {target.url}"})
     if target.protocol != "plain":
         cause, detail = graphql_ping(connection, target.timeout)

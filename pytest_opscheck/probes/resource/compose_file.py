@@ -12,6 +12,7 @@ from typing import Any
 
 from ...config import Settings
 from ..result import TargetUnreachable
+from ..transport.files import Refused, read_regular
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,10 @@ def compose_variables(folder: Path) -> dict[str, str]:
 
 def read_compose_file(path: Path, timeout: float) -> ComposeFile:
     """The compose file's name and services (PyYAML when installed, else `docker compose config`)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+    try:  # a regular file of at most 1 MB, read within the timeout: not a FIFO, not /dev/zero
+        text = read_regular(path, 1_000_000, timeout).decode("utf-8")
+    except (OSError, UnicodeDecodeError, Refused) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc) if isinstance(exc, Refused) else "not UTF-8"
         raise TargetUnreachable("stack", f"cannot read compose file {path}: {reason}") from None
     variables = compose_variables(path.parent)
     try:

@@ -140,24 +140,32 @@ def _socket_io_error(payload: str) -> str:
     return f'"{message}"' if isinstance(message, str) else _excerpt(payload)
 
 
-def server_ping(connection: Any, greeting: Greeting, since: float) -> tuple[str | None, str]:
-    """Wait for the server's engine.io ping (it is due pingInterval after the open at `since`, monotonic; the
-    client gives up after pingInterval + pingTimeout, at most HEARTBEAT_LIMIT), answer it: (cause, detail)."""
+def server_ping(connection: Any, greeting: Greeting, since: float, limit: float) -> tuple[str | None, str]:
+    """Wait for the server's engine.io ping (due pingInterval after the open at `since`, monotonic; the client
+    gives up after pingInterval + pingTimeout) and answer it: (cause, detail). A sweep waits that long only when it
+    is within twice `limit` (the probe timeout); on a longer heartbeat it waits `limit` for the ping, and when the
+    ping is not due by then, a WebSocket ping frame's pong is what it can prove."""
     from websockets.exceptions import ConnectionClosed
 
     interval, grace = greeting.ping_interval or 0.0, greeting.ping_timeout or 0.0
-    deadline = since + min(interval + grace, HEARTBEAT_LIMIT)
+    due = min(interval + grace, HEARTBEAT_LIMIT)
+    waited = due if due <= 2 * limit else limit
     try:
-        while (message := _recv(connection, deadline)) is not None:
+        while (message := _recv(connection, since + waited)) is not None:
             if message == "2":
                 connection.send("3")
                 after = time.monotonic() - since
                 return None, f"engine.io ping after {after:.1f} s (pingInterval {interval:g} s), answered with 3"
             if message == "1":
                 return "the server closed the engine.io session before its first ping", ""
+        if waited < due:
+            started = time.monotonic()
+            if not connection.ping().wait(max(limit / 2, 0.5)):
+                return f"no pong to a WebSocket ping within {max(limit / 2, 0.5):g} s", ""
+            return None, (f"engine.io ping not due within the probe timeout {limit:g} s (pingInterval {interval:g} s):"
+                          f" the connection answered a ping frame in {(time.monotonic() - started) * 1000:.0f} ms")
     except ConnectionClosed as exc:
         return f"the server closed the WebSocket before its first engine.io ping ({closed_how(exc)})", ""
-    waited = min(interval + grace, HEARTBEAT_LIMIT)
     return (f"no engine.io ping from the server within {waited:g} s (pingInterval {interval:g} s + pingTimeout "
             f"{grace:g} s): its heartbeat is stuck, clients drop with \"ping timeout\" and reconnect"), ""
 
