@@ -24,6 +24,8 @@ FRAGMENT = 12
 OUTPUT_ARGS = (
     "--opscheck-json", "out.json", "--junitxml", "junit.xml", "--opscheck-postmortem", "postmortem.md",
 )
+# Every report file a sweep of `run_sweep` writes (and opscheck.prom, when the plugin has the option).
+REPORTS = ("out.json", "opscheck-report.html", "junit.xml", "postmortem.md")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 
 
@@ -116,6 +118,9 @@ class Outputs:
         return cls(texts)
 
     def require(self, *names: str) -> None:
+        """Each of `names` was written, and so was the Prometheus file when the plugin has the option."""
+        if prometheus_args(Path(".")):
+            names = (*names, "opscheck.prom")
         missing = [n for n in names if n not in self.texts]
         assert not missing, f"the sweep wrote no {', '.join(missing)}"
 

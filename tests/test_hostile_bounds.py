@@ -129,7 +129,7 @@ def test_nested_gzip_bomb_is_capped_across_layers(pytester: pytest.Pytester, pee
     peak_mb, records = measured_sweep(pytester.path, "-k", "backend.health or frontend.root", *extra)
     for check in ("backend.health", "frontend.root"):
         assert records[check]["outcome"] == "failed", records[check]
-        assert "503" in str(records[check]["message"])
+        assert "503" in str(records[check]["message"]), records[check]
     assert "(body truncated at 2000000 bytes)" in json.dumps(records["backend.health"]["evidence"])
     assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB"
 

@@ -89,6 +89,7 @@ def test_the_report_is_one_self_contained_file(sweep: Sweep) -> None:
     assert not (sweep.path / "reports/assets").exists()
     assert PLANTED not in text
     assert "<script>alert(1)" not in text, "target text is escaped"
+    assert "traceback entries are hidden" not in text and "--full-trace" not in text, "not in the log panes"
 
 
 def test_banner_is_coloured_by_the_worst_failing_severity(rendered: tuple[str, dict[str, Any]]) -> None:

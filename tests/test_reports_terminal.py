@@ -50,3 +50,24 @@ def test_verbose_shows_each_check_by_id_and_tb_brings_pytest_tracebacks_back(pyt
     traced = pytester.runpytest(*user_only("--tb=short", "-rf"))
     traced.stdout.fnmatch_lines(["*= FAILURES =*", "*assert 2.5 < 2.0*", "*= opscheck =*",
                                   "FAILED P3 user.slow_page ops/test_user.py::test_slow_page - *"])
+
+
+def test_wait_lines_say_what_was_retried_how_often_and_when_it_was_ready() -> None:
+    from pytest_opscheck.report.record import CheckRecord, summarize
+    from pytest_opscheck.report.terminal import wait_lines
+
+    records = [
+        CheckRecord("backend.health", "a", "P1", "passed", 0.1, "", "", attempts=5, ready_after=12.4),
+        CheckRecord("db.reachable", "b", "P1", "passed", 0.1, "", "", attempts=1, ready_after=0.2),
+        CheckRecord("auth.login", "c", "P2", "failed", 0.1, "auth: refused (not waited for: service backend "
+                    "crash-looping (restart count 3))", ""),
+        CheckRecord("ws.ping", "d", "P2", "failed", 0.1, "ws: refused", "", attempts=9),
+    ]
+    assert wait_lines(summarize(records), 60) == [
+        "wait (60 s): retried 3 checks",
+        "  ready: backend.health after 12.4 s (5 attempts)",
+        "  not retried: auth.login: service backend crash-looping (restart count 3) (1 attempt)",
+        "  still failing: ws.ping when the wait ended (9 attempts)",
+    ]
+    assert wait_lines(summarize(records[1:2]), 60) == ["wait (60 s): no check needed a retry"]
+    assert wait_lines(summarize(records), None) == []

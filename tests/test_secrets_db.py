@@ -9,7 +9,7 @@ import time
 
 import pytest
 from dbhelpers import admin, make_database
-from leakcheck import run_sweep
+from leakcheck import REPORTS, run_sweep
 from realservices import Postgres
 
 
@@ -29,6 +29,7 @@ def test_password_with_url_characters_connects_and_is_withheld(
     result, found, outputs = run_sweep(pytester, config, "db.reachable")
     assert found["db.reachable"]["outcome"] == "passed", found["db.reachable"]["message"]
     assert f"db postgresql://{role}:***@127.0.0.1:{postgres.port}/{name}" in result.stdout
+    outputs.require(*REPORTS)
     outputs.assert_absent(password, "DB_PW")
 
     monkeypatch.setenv("DB_PW", password + "-wrong")  # refused for what it is, not "DNS lookup failed for pa"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from leakcheck import answer, body_of, run_sweep
+from leakcheck import REPORTS, answer, body_of, run_sweep
 from servers import make_certificates, serving
 
 
@@ -106,6 +106,7 @@ def test_https_to_http_redirect_is_a_security_failure_and_sends_nothing(
     assert not [h for h in listener.heard if b"authorization" in h.lower()], listener.heard
     # Only the frontend's own opener (GET /) reached it: the redirected request was not sent down to plain http.
     assert [h.split(b"\r\n")[0] for h in listener.heard] == [b"GET / HTTP/1.1"]
+    outputs.require(*REPORTS)
     outputs.assert_absent(token, "the token")
 
 

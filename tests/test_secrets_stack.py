@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
-from leakcheck import run_sweep
+from leakcheck import REPORTS, run_sweep
 
 STACK = """
 name: {name}
@@ -52,7 +52,7 @@ def test_container_secrets_are_secrets_for_the_sweep(pytester: pytest.Pytester, 
     logs = json.dumps(record["evidence"])
     assert "FATAL: cannot connect with *** and ***" in logs
     assert f"input_value={{'cfg': '{secret_key[:9]}...***'}}" in logs
-    outputs.require("out.json", "opscheck-report.html", "junit.xml", "postmortem.md")
+    outputs.require(*REPORTS)
     outputs.assert_absent(secret_key, "SECRET_KEY")
     outputs.assert_absent(db_password, "POSTGRES_PASSWORD")
     outputs.assert_present(access, "out.json", "opscheck-report.html")

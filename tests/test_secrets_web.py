@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from leakcheck import Send, answer, body_of, run_sweep
+from leakcheck import REPORTS, Send, answer, body_of, run_sweep
 from servers import serving
 
 
@@ -37,7 +37,7 @@ def test_token_in_a_location_header_is_withheld(pytester: pytest.Pytester) -> No
     assert "to another host, http://127.0.0.1:17003/x?…: not followed" in found["backend.health"]["message"]
     assert found["frontend.root"]["outcome"] == "failed"
     assert "GET /app?… → 503" in json.dumps(found["frontend.root"]["evidence"], ensure_ascii=False)
-    outputs.require("out.json", "opscheck-report.html", "junit.xml", "postmortem.md")
+    outputs.require(*REPORTS)
     outputs.assert_absent(token, "the Location's token")
 
 
@@ -71,7 +71,7 @@ def test_the_sweeps_opaque_token_echoed_back_is_withheld(pytester: pytest.Pytest
     assert found["auth.token_accepted"]["outcome"] == "failed"
     assert found["auth.rejects_bad_password"]["outcome"] == "failed"
     assert found["auth.rejects_bad_password"]["message"].startswith("SECURITY: login accepts a wrong password")
-    outputs.require("out.json", "opscheck-report.html", "junit.xml", "postmortem.md")
+    outputs.require(*REPORTS)
     outputs.assert_absent(token, "the sweep's token")
     # Redaction replaces secrets, not words.
     outputs.assert_present("(token withheld)", "out.json", "opscheck-report.html")
@@ -105,7 +105,7 @@ def test_smoke_password_echoed_escaped_encoded_or_cut_is_withheld(
         _, found, outputs = run_sweep(pytester, config, "auth.login")
     assert found["auth.login"]["outcome"] == "failed"
     assert "fails with a server error: 500" in found["auth.login"]["message"]
-    outputs.require("out.json", "opscheck-report.html", "junit.xml", "postmortem.md")
+    outputs.require(*REPORTS)
     outputs.assert_absent(password, "the smoke password")
     outputs.assert_present(log_line, "out.json", "opscheck-report.html")
 
@@ -139,7 +139,7 @@ def test_variables_in_url_queries_are_secrets(pytester: pytest.Pytester, monkeyp
     assert found["api.no_server_errors"]["outcome"] == "failed"
     assert found["ws.handshake"]["outcome"] == "failed"
     assert "opscheck targets:" in result.stdout and "/realtime?ticket=***" in result.stdout
-    outputs.require("out.json", "opscheck-report.html", "junit.xml", "postmortem.md")
+    outputs.require(*REPORTS)
     outputs.assert_absent(ticket, "WS_TICKET")
     outputs.assert_absent(signature, "APP_SIG")
     outputs.assert_present("page=2", "out.json")

@@ -40,7 +40,7 @@ def wait_lines(summary: Summary, seconds: float | None) -> list[str]:
         if r.outcome == "passed":
             lines.append(f"  ready: {r.check_id} after {r.ready_after:g} s ({runs})")
         elif "not waited for" in r.message:
-            reason = r.message.rpartition("(not waited for: ")[2].rstrip(")")
+            reason = r.message.rpartition("(not waited for: ")[2].removesuffix(")")
             lines.append(f"  not retried: {r.check_id}: {reason} ({runs})")
         else:
             lines.append(f"  still failing: {r.check_id} when the wait ended ({runs})")

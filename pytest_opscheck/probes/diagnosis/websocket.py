@@ -61,8 +61,8 @@ def _heartbeat(target: WebSocketTarget, opened: Opened, connection: Any) -> Find
     except ConnectionClosed as exc:
         return Finding.failed(over_limit(exc) or f"the server closed the WebSocket before the ping: {closed_how(exc)}")
     if not pong.wait(target.timeout):
-        return Finding.failed(f"no pong within {target.timeout:g} s: the server (or a proxy) does not answer "
-                              "pings, idle connections will drop")
+        return Finding.failed(over_limit(connection) or f"no pong within {target.timeout:g} s: the server (or a "
+                              "proxy) does not answer pings, idle connections will drop")
     if connection.close_code is not None:
         return Finding.failed(f"the server closed the WebSocket during the ping: code {connection.close_code}")
     return Finding.passed({"ping": f"pong after {(time.perf_counter() - started) * 1000:.1f} ms on {target.url}"})

@@ -247,12 +247,15 @@ def _iso(epoch: float) -> str:
 
 
 class CgroupSampler:
-    """The first reading of each container now, the second `CPU_INTERVAL` later in a thread of its own."""
+    """The first reading of each container now, the second `CPU_INTERVAL` later in a thread of its own. A
+    container whose first reading fails is left out, its reason in `failed`."""
 
     def __init__(self, cgroups: dict[str, Cgroup]) -> None:
-        self.cgroups = cgroups
         self.host_bytes = host_memory()
-        self.first: dict[str, Reading | str] = {cid: self._read(cg) for cid, cg in cgroups.items()}
+        readings = {cid: self._read(cg) for cid, cg in cgroups.items()}
+        self.failed = {cid: r for cid, r in readings.items() if isinstance(r, str)}
+        self.first = {cid: r for cid, r in readings.items() if isinstance(r, Reading)}
+        self.cgroups = {cid: cg for cid, cg in cgroups.items() if cid in self.first}
         self._second: dict[str, Reading | str] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._take_second, name="opscheck-cgroup", daemon=True)
@@ -266,28 +269,26 @@ class CgroupSampler:
 
     def _take_second(self) -> None:
         try:
-            readings = [r for r in self.first.values() if isinstance(r, Reading)]
-            if readings:
-                time.sleep(max(0.0, CPU_INTERVAL - (time.monotonic() - min(r.at for r in readings))))
+            if self.first:
+                first = min(r.at for r in self.first.values())
+                time.sleep(max(0.0, CPU_INTERVAL - (time.monotonic() - first)))
             self._second = {cid: self._read(cg) for cid, cg in self.cgroups.items()}
         finally:
             self._done.set()
 
     def oom_kills(self, container_id: str) -> int | None:
         reading = self.first.get(container_id)
-        return reading.oom_kills if isinstance(reading, Reading) else None
+        return reading.oom_kills if reading is not None else None
 
     def sample(self, container_id: str) -> dict[str, Any] | str | None:
         """The container's sample, or why there is none; None when it is not sampled here."""
         if container_id not in self.cgroups:
             return None
         self._done.wait(CPU_INTERVAL + 5.0)
-        first, second = self.first[container_id], self._second.get(container_id, "no second cgroup reading")
-        if isinstance(first, str):
-            return first
+        second = self._second.get(container_id, "no second cgroup reading")
         if isinstance(second, str):
             return second
-        return sample_of(self.cgroups[container_id], first, second)
+        return sample_of(self.cgroups[container_id], self.first[container_id], second)
 
     def close(self) -> None:
         self._thread.join(CPU_INTERVAL + 5.0)

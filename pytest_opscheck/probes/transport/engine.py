@@ -217,6 +217,7 @@ class ContainerStats:
             else:
                 self._why[container_id] = located
         self._cgroups = CgroupSampler(found)
+        self._why |= self._cgroups.failed  # a cgroup found but not read: the API says instead
         self._pool.start(list(self._why))
 
     def oom_kills(self, container_id: str) -> int | None:

@@ -131,9 +131,10 @@ def unreachable_cause(exc: Exception, target: WebSocketEndpoint) -> str:
     return f"cannot open {target.url}: {type(exc).__name__}"
 
 
-def over_limit(exc: Exception) -> str | None:
-    """The cause when the client closed the connection (1009) on a message over `MESSAGE_LIMIT`, else None."""
-    sent = getattr(exc, "sent", None)
+def over_limit(closed: object) -> str | None:
+    """The cause when the client closed the connection (1009) on a message over `MESSAGE_LIMIT`, else None;
+    `closed` is the `ConnectionClosed` raised, or the connection itself (closed while a ping waited)."""
+    sent = getattr(closed, "sent", None) or getattr(getattr(closed, "protocol", None), "close_sent", None)
     if sent is None or getattr(sent, "code", None) != 1009:
         return None
     size = re.search(r"(\d+) bytes", str(getattr(sent, "reason", "")))
