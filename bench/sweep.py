@@ -127,7 +127,7 @@ class Bench:
         self.rows: list[tuple[str, Runs, Runs | None]] = []
 
     def subject(self, label: str, config: str, extra_env: dict[str, str] | None = None) -> Subject:
-        folder = self.work / label
+        folder = self.work / re.sub(r"\W+", "-", label)
         folder.mkdir()
         (folder / "opscheck.toml").write_text(config)
         return Subject([self.command], folder, {**self.env, **(extra_env or {})})
@@ -235,6 +235,11 @@ def main() -> None:
                 {"DOCKER_HOST": f"tcp://127.0.0.1:{holes[4]}"})
             bench.tool("monitoring-plugins, blackholed (1 run)", monitoring_plugins(*holes[:4], timeout), black, 1)
             held = bench.probes_alone("blackholed", 1, {"DOCKER_HOST": f"tcp://127.0.0.1:{holes[4]}"})
+            # The same without the WebSocket: whether its opener is what holds the blackholed sweep.
+            no_ws = config_text(holes[0], holes[1], holes[2], holes[3], project, timeout)
+            no_ws = "\n".join(line for line in no_ws.splitlines() if not line.startswith("websocket_url"))
+            black_no_ws, _ = bench.against_floor("blackholed, no websocket_url", no_ws,
+                                                 {"DOCKER_HOST": f"tcp://127.0.0.1:{holes[4]}"})
 
         probes = bench.probes_alone("healthy")
         api_one, api_all = engine_stats_seconds(client, project)
@@ -257,6 +262,9 @@ def main() -> None:
             goal("refusing <= import floor + 0.5 s", refusing.median, f"imports {refusing_floor.median:.2f} s",
                  refusing_floor.median + 0.5),
             goal("blackholed <= import floor + timeout + 0.3 s", black.median,
+                 f"{black_floor.median + timeout:.2f} s = imports {black_floor.median:.2f} + timeout {timeout:g}",
+                 black_floor.median + timeout + 0.3),
+            goal("blackholed, no websocket_url (the same bound)", black_no_ws.median,
                  f"{black_floor.median + timeout:.2f} s = imports {black_floor.median:.2f} + timeout {timeout:g}",
                  black_floor.median + timeout + 0.3),
             goal(f"{stacks[-1].size} containers <= 1.5 x {stacks[0].size}", stacks[-1].runs.median,

@@ -25,9 +25,9 @@ def swarm_terms(text: str, stack: str) -> str:
 
 def _one(verb: str, rest: str, stack: str) -> str:
     if verb == "exec":  # the command in the container runs to the end of the line, pipes included
-        service, _, command = rest.strip().partition(" ")
-        return (f"docker exec $(docker ps -q -f label=com.docker.swarm.service.name={stack}_{service} | head -n 1) "
-                f"{command}").rstrip()
+        name, _, inside = rest.strip().partition(" ")
+        return (f"docker exec $(docker ps -q -f label=com.docker.swarm.service.name={stack}_{name} | head -n 1) "
+                f"{inside}").rstrip()
     cut = _OPERATOR.search(rest)
     args, tail = (rest[: cut.start()], rest[cut.start():]) if cut else (rest, "")
     words = args.split()

@@ -51,9 +51,12 @@ def _port_free(address: str, port: int, kind: int = socket.SOCK_STREAM) -> bool:
 
 
 def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("0.0.0.0", 0))
-        return int(sock.getsockname()[1])
+    """A UDP port free on every address, in the range Swarm takes for its data path (1024-49151)."""
+    for _ in range(50):
+        port = random.randint(20000, 49151)
+        if _port_free("0.0.0.0", port, socket.SOCK_DGRAM):
+            return port
+    raise ServiceUnavailable("no free UDP port for the swarm's data path")
 
 
 @dataclass
@@ -193,9 +196,19 @@ def _loopback_address() -> tuple[str, int]:
     raise ServiceUnavailable("no loopback address with TCP 2377 and 7946 free for a swarm")
 
 
+_SHARED: list[SwarmEngine] = []  # the one engine of the session, whichever test module asks for it first
+
+
 @pytest.fixture(scope="session")
 def swarm() -> Iterator[SwarmEngine]:
-    """A one-node swarm of the tests' own (manager on 127.0.0.1), with the busybox image."""
+    """A one-node swarm of the tests' own (manager on 127.0.0.1), with the busybox image; one per session.
+
+    Each test module that imports this fixture gets a session fixture of its own: the first one starts the engine
+    and stops it at the end of the session, the others use it.
+    """
+    if _SHARED:
+        yield _SHARED[0]
+        return
     _needs_root_and_dockerd()
     engine = SwarmEngine(Path(tempfile.mkdtemp(prefix="opscheck-swarm-", dir="/tmp")))
     try:
@@ -206,9 +219,11 @@ def swarm() -> Iterator[SwarmEngine]:
     except (ServiceUnavailable, RuntimeError, OSError) as exc:
         engine.stop()
         unavailable(f"cannot start a swarm of the tests' own: {exc}")
+    _SHARED.append(engine)
     try:
         yield engine
     finally:
+        _SHARED.clear()
         engine.stop()
 
 

@@ -3,6 +3,7 @@ and are ordered here by time, secrets masked; a stack that is not there is said 
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
 
@@ -52,7 +53,7 @@ def test_service_logs_are_per_task_interleaved_by_time_and_scrubbed(opened: Swar
     lines = opened.service_logs("talk", 100)
     assert [line.at for line in lines] == sorted(line.at for line in lines)
     tasks = [line.task_id for line in lines]
-    switches = sum(1 for a, b in zip(tasks, tasks[1:], strict=False) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(tasks) if a != b)
     assert len(set(tasks)) == 2 and switches >= 3  # the two replicas' lines taken in turn, as they were written
     assert all(line.text.endswith("token ***") for line in lines)
     one = opened.current_tasks()[0]

@@ -16,10 +16,10 @@ from typing import ParamSpec
 
 from ..resource.stack import CRASH_WINDOW, Stack, _ago, _span
 from ..resource.swarm import SwarmStack
-from ..resource.swarm_model import COMING_UP, Replicas, Task, current, replicas, slots
+from ..resource.swarm_model import COMING_UP, Replicas, Service, Task, current, node_line, replicas, slots
 from ..result import Evidence, Finding
 from . import swarm_tasks
-from .swarm_evidence import node_line, node_table, own, service_table, steps, task_table
+from .swarm_evidence import node_table, own, service_table, steps, task_table
 
 P = ParamSpec("P")
 # A task pending without the scheduler's reason is still being placed; after this long it is reported anyway.
@@ -158,12 +158,22 @@ def _missing(stack: SwarmStack, counts: Replicas) -> str:
 
 
 def _task_words(stack: SwarmStack, task: Task) -> str:
-    if task.state == "ready" and task.desired == "ready":
-        return f"{task.label} waiting out its restart delay after {task.why}" if task.err else \
-            f"{task.label} waiting out its restart delay"
+    """What a slot's current task does, and when it is on its way up again, how the slot's last task ended."""
     words = f"{task.label} {task.state}" + (f" (exit {task.exit_code})" if task.exit_code is not None else "")
+    if task.state == "ready" and task.desired == "ready":
+        words = f"{task.label} waiting out its restart delay"
     words += f": {task.err}" if task.err else ""
-    return words + (", not restarted" if task.desired == "shutdown" else "")
+    if task.desired == "shutdown":
+        return words + ", not restarted"
+    history = slots(own(stack, stack.service(task.service) or _nameless(task))).get((task.service, task.slot), [])
+    ended = [t for t in history if t.err and t is not task and time.time() - t.timestamp < CRASH_WINDOW]
+    if ended and not task.err:
+        words += f", after {ended[-1].state} {_ago(time.time() - ended[-1].timestamp)}: {ended[-1].err}"
+    return words
+
+
+def _nameless(task: Task) -> Service:
+    return Service("", task.service, task.service, "replicated", None)
 
 
 VARIANTS: dict[str, Callable[..., Finding]] = {

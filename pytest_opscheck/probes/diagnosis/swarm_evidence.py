@@ -7,7 +7,7 @@ import time
 
 from ..resource.stack import _ago
 from ..resource.swarm import SwarmStack
-from ..resource.swarm_model import Node, Replicas, Service, Task
+from ..resource.swarm_model import Replicas, Service, Task
 from ..result import Evidence, Finding, table
 
 
@@ -44,10 +44,6 @@ def node_table(stack: SwarmStack) -> str:
         rows.append([node.hostname + mark, node.addr or "-", node.role, node.state, node.availability, manager,
                      f"{node.cpus:g}", size(node.memory) if node.memory else "-", str(here)])
     return table(["HOSTNAME", "ADDRESS", "ROLE", "STATUS", "AVAILABILITY", "MANAGER", "CPUS", "MEMORY", "TASKS"], rows)
-
-
-def node_line(node: Node | None) -> str:
-    return "no node" if node is None else f"node {node.where}"
 
 
 def steps(stack: SwarmStack, services: list[str], *commands: str) -> Evidence:

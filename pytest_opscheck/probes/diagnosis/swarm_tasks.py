@@ -22,10 +22,9 @@ HEALTHCHECK = ".Spec.TaskTemplate.ContainerSpec.Healthcheck"
 
 
 def _task_logs(stack: SwarmStack, task: Task, lines: int = LOG_LINES) -> str:
-    try:
-        found = stack.service_logs(task.service, lines, {task.id})
-    except Exception as exc:  # noqa: BLE001 - logs are evidence; their absence is said, not fatal
-        return f"(logs unavailable: {type(exc).__name__})"
+    found, unread = stack.task_logs([task], lines)
+    if unread:
+        return f"(logs not read: {unread[task.id]})"
     return "\n".join(line.text for line in found) or "(empty)"
 
 
@@ -192,14 +191,12 @@ def logs_clean(stack: SwarmStack, patterns: list[str]) -> Finding:
         if slot_crash_loop(history, now, stack.history_limit) is not None:
             read.update({t.id: t for t in history if t.state == "failed" and now - t.timestamp < CRASH_WINDOW})
     evidence: Evidence = {}
-    dirty, services, unread = [], [], []
+    dirty: list[str] = []
+    services: list[str] = []
+    unread: list[str] = []
     for service in stack.swarm_services:
-        ids = {tid for tid, t in read.items() if t.service == service.short}
-        try:
-            lines = stack.service_logs(service.short, LOG_SCAN_LINES, ids)
-        except Exception as exc:  # noqa: BLE001 - a service whose logs cannot be read is said, not guessed
-            unread.append(f"{service.short}: {type(exc).__name__}")
-            continue
+        lines, missed = stack.task_logs([t for t in read.values() if t.service == service.short], LOG_SCAN_LINES)
+        unread.extend(missed.values())
         shown = [f"{read[line.task_id].label}.{line.task_id[:12]}@{_host(stack, read[line.task_id])} | {line.text}"
                  for line in lines]
         hits = [i for i, line in enumerate(lines) if regex.search(line.text)]

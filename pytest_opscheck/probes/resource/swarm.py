@@ -13,11 +13,18 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import unquote
 
 from ...config import Settings
 from ..result import TargetUnreachable
-from ..transport.engine import ContainerStats, connect_engine, engine_address, engine_gone, engine_host, inspect
+from ..transport.engine import (
+    ContainerStats,
+    connect_engine,
+    engine_address,
+    engine_gone,
+    engine_host,
+    inspect,
+    task_logs,
+)
 from .stack import LOG_LINE_LIMIT, Container, Stack, StackSnapshot
 from .swarm_model import (
     DEFAULT_HISTORY,
@@ -26,6 +33,7 @@ from .swarm_model import (
     Service,
     Task,
     current,
+    node_line,
     node_of,
     service_of,
     slots,
@@ -36,7 +44,6 @@ from .swarm_model import (
 # The container state a task's state stands for, for a container on another node (never inspected here).
 _CONTAINER_STATUS = {"running": "running", "starting": "running", "complete": "exited", "failed": "exited",
                      "shutdown": "exited", "rejected": "exited", "orphaned": "exited"}
-_DETAILS = re.compile(r"^((?:[\w.-]+=[^ ,]*,?)+) ")
 
 
 class NotOnThisEngine(Exception):
@@ -201,27 +208,36 @@ class SwarmStack(Stack):
         handle = inspect(self.client, task.container_id)
         return None if handle is None else dict(handle.attrs)
 
-    def service_logs(self, short: str, lines: int, task_ids: set[str] | None = None) -> list[LogLine]:
-        """The last `lines` of each task of the service (of `task_ids` only, when given), gathered through the
-        manager, ordered by time, capped and with the service's secret values masked. Raises when unavailable."""
-        service = self.service(short)
-        if service is None:
-            return []
-        tty = bool(service.container_spec.get("TTY"))
-        raw = self.client.api.service_logs(service.id, details=True, stdout=True, stderr=True, timestamps=True,
-                                           tail=lines, is_tty=tty)
-        text = b"".join(raw).decode("utf-8", errors="replace")
-        found = []
-        for line in text.splitlines():
-            at, _, rest = line.partition(" ")
-            details = _DETAILS.match(rest)
-            attrs = dict(pair.split("=", 1) for pair in details.group(1).rstrip(",").split(",")) if details else {}
-            task_id = unquote(attrs.get("com.docker.swarm.task.id", ""))
-            if task_ids is not None and task_id not in task_ids:
+    def task_logs(self, tasks: list[Task], lines: int) -> tuple[list[LogLine], dict[str, str]]:
+        """The last `lines` of each task's log, through the manager (one request per task, each under the probe
+        timeout), ordered by time, capped, the service's secret values masked; and, by task id, why a task's
+        were not read (its node is down, the engine did not answer). A task that never ran has none."""
+        found: list[LogLine] = []
+        unread: dict[str, str] = {}
+        for task in tasks:
+            node = self.node(task.node_id)
+            if not task.container_id:
                 continue
-            message = rest[details.end():] if details else rest
-            found.append(LogLine(at, task_id, self.scrub(short, message)[:LOG_LINE_LIMIT]))
-        return sorted(found, key=lambda entry: entry.at)
+            if node is None or not node.ready:
+                unread[task.id] = f"{task.label} on {node_line(node)}, which is {node.state if node else 'gone'}"
+                continue
+            service = self.service(task.service)
+            tty = bool(service.container_spec.get("TTY")) if service else False
+            try:
+                raw = task_logs(self.client, task.id, lines, tty)
+            except Exception as exc:  # noqa: BLE001 - one task's logs missing is said, the others still read
+                unread[task.id] = f"{task.label} on {node_line(node)}: {type(exc).__name__}"
+                continue
+            for line in raw.decode("utf-8", errors="replace").splitlines():
+                at, _, text = line.partition(" ")
+                found.append(LogLine(at, task.id, self.scrub(task.service, text)[:LOG_LINE_LIMIT]))
+        return sorted(found, key=lambda entry: entry.at), unread
+
+    def service_logs(self, short: str, lines: int, task_ids: set[str] | None = None) -> list[LogLine]:
+        """The last `lines` of each current task of the service (of `task_ids`, when given), ordered by time."""
+        chosen = [t for t in (self.tasks if task_ids is not None else self.current_tasks())
+                  if t.service == short and (task_ids is None or t.id in task_ids)]
+        return self.task_logs(chosen, lines)[0]
 
     def attach_stats(self) -> None:
         """The first cgroup reading of each running container on this engine, once inspected (as Compose's)."""
@@ -257,7 +273,9 @@ class RemoteTask:
 
     def logs(self, tail: int = 100, **_: Any) -> bytes:
         """The task's last `tail` lines through the manager (its one run: a restart is a new task)."""
-        lines = self.stack.service_logs(self.task.service, tail, {self.task.id})
+        lines, unread = self.stack.task_logs([self.task], tail)
+        if unread:
+            return f"(logs not read: {unread[self.task.id]})".encode()
         return "\n".join(line.text for line in lines).encode()
 
     def exec_run(self, command: list[str], demux: bool = False) -> tuple[int, bytes]:

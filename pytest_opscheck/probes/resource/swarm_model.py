@@ -52,6 +52,11 @@ class Node:
         return f"{self.hostname} ({self.addr})" if self.addr else self.hostname
 
 
+def node_line(node: Node | None) -> str:
+    """A node as a message names it: "node web-2 (10.0.0.2)"."""
+    return "no node" if node is None else f"node {node.where}"
+
+
 @dataclass(frozen=True)
 class Task:
     """One task of a service: one run of one container (a restart is a new task)."""

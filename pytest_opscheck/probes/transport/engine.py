@@ -88,6 +88,16 @@ def _engine_cause(text: str, host: str, timeout: float) -> str:
     return f"cannot reach the Docker engine at {host}: {first}"
 
 
+def task_logs(client: Any, task_id: str, tail: int, tty: bool = False) -> bytes:
+    """A swarm task's last `tail` log lines, with timestamps, through a manager, read as one answer under the
+    client's timeout. (The SDK's `service_logs` streams with the socket timeout switched off: a task on a node
+    that is down keeps that stream open for ever. The SDK's own helpers read the buffered answer here.)"""
+    api = client.api
+    params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "tail": tail}
+    response = api._get(api._url("/tasks/{0}/logs", task_id), params=params, stream=False)
+    return bytes(api._get_result_tty(False, response, tty))
+
+
 def list_containers(client: Any, label: str) -> list[dict[str, Any]]:
     """The engine's listing of every container (running or not) with the label `key=value`."""
     return list(client.api.containers(all=True, filters={"label": label}))
