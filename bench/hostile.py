@@ -157,6 +157,13 @@ class Figure:
     status: int
 
 
+# A small launcher between the bench and the sweep: a child forked from a big process starts that big, so the
+# sweep's peak RSS is read by wait4 in a process that holds nothing.
+LAUNCHER = ("import os, subprocess, sys; child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, "
+            "stderr=subprocess.DEVNULL); _, status, usage = os.wait4(child.pid, 0); "
+            "print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))")
+
+
 def sweep(folder: Path, case: Case) -> Figure:
     """One sweep of `case` in its own process: wall time, peak RSS of that process alone, exit status."""
     (folder / "opscheck.toml").write_text(case.config, encoding="utf-8")
@@ -165,10 +172,11 @@ def sweep(folder: Path, case: Case) -> Figure:
     command = [sys.executable, "-m", "pytest", "--opscheck", "-p", "no:cacheprovider", "-q", "-k", case.select,
                *case.args]
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return Figure(time.monotonic() - started, usage.ru_maxrss / 1024, process.returncode)
+    run = subprocess.run([sys.executable, "-c", LAUNCHER, *command], cwd=folder, capture_output=True, text=True,
+                         check=True)
+    seconds = time.monotonic() - started
+    rss_kb, status = run.stdout.split()
+    return Figure(seconds, int(rss_kb) / 1024, int(status))
 
 
 def median(figures: list[Figure]) -> Figure:

@@ -15,21 +15,28 @@ from pathlib import Path
 PROBE = (
     "import resource, subprocess, sys, time; t = time.perf_counter(); "
     "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(time.perf_counter() - t, u.ru_maxrss, r.returncode, u.ru_utime + u.ru_stime)"
 )
 
 
 @dataclass(frozen=True)
 class Runs:
-    """The wall time of each run, the peak RSS over all of them (KiB) and the exit statuses seen."""
+    """The wall time and the CPU time (user + system) of each run, the peak RSS over all of them (KiB) and the
+    exit statuses seen. CPU time hardly moves with the machine's load; wall time does."""
 
     walls: tuple[float, ...]
     peak_kib: int
     codes: frozenset[int]
+    cpus: tuple[float, ...] = ()
 
     @property
     def median(self) -> float:
         return statistics.median(self.walls)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpus) if self.cpus else 0.0
 
     @property
     def peak_mb(self) -> float:
@@ -39,11 +46,11 @@ class Runs:
         return " ".join(f"{w:.2f}" for w in self.walls) + " s"
 
 
-def measured(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS (KiB) and exit status of `command`, run in a child of a fresh process."""
+def measured(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int, int, float]:
+    """Wall seconds, peak RSS (KiB), exit status and CPU seconds of `command`, run in a child of a fresh process."""
     out = subprocess.run([sys.executable, "-c", PROBE, *command], cwd=cwd, env=env, capture_output=True, text=True)
-    wall, rss, code = out.stdout.split()
-    return float(wall), int(rss), int(code)
+    wall, rss, code, cpu = out.stdout.split()
+    return float(wall), int(rss), int(code), float(cpu)
 
 
 @dataclass(frozen=True)
@@ -65,20 +72,22 @@ def interleaved(subjects: dict[str, Subject], count: int, warmup: int = 1) -> di
     (they write the bytecode caches): a machine whose speed drifts during the bench moves every subject alike, so
     the figures compared (a sweep and its floor) stay comparable."""
     walls: dict[str, list[float]] = {label: [] for label in subjects}
+    cpus: dict[str, list[float]] = {label: [] for label in subjects}
     peaks = dict.fromkeys(subjects, 0)
     codes: dict[str, set[int]] = {label: set() for label in subjects}
     for run in range(warmup + count):
         for label, subject in subjects.items():
-            total, peak = 0.0, 0
+            total, peak, cpu = 0.0, 0, 0.0
             for command in subject.commands:
-                wall, rss, code = measured(command, subject.cwd, subject.env)
-                total += wall
-                peak = max(peak, rss)
+                wall, rss, code, used = measured(command, subject.cwd, subject.env)
+                total, cpu, peak = total + wall, cpu + used, max(peak, rss)
                 codes[label].add(code)
             if run >= warmup:
                 walls[label].append(total)
+                cpus[label].append(cpu)
                 peaks[label] = max(peaks[label], peak)
-    return {label: Runs(tuple(walls[label]), peaks[label], frozenset(codes[label])) for label in subjects}
+    return {label: Runs(tuple(walls[label]), peaks[label], frozenset(codes[label]), tuple(cpus[label]))
+            for label in subjects}
 
 
 @contextlib.contextmanager

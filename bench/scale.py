@@ -63,7 +63,7 @@ def table(points: list[Point]) -> list[str]:
     first = points[0]
     rows = []
     for point in points:
-        rows.append(f"| {'opscheck sweep, ' + point.label:58} | {point.runs.median:7.2f}s | "
+        rows.append(f"| {'opscheck sweep, ' + point.label:58} | {point.runs.median:7.2f}s | {point.runs.cpu:5.2f}s | "
                     f"{point.runs.peak_mb:7.0f}MB | {point.runs.median / first.runs.median:10.2f}x |")
     return rows
 

@@ -161,12 +161,13 @@ class Bench:
 
 
 def table(bench: Bench) -> list[str]:
-    lines = [f"| {'what (median of ' + str(bench.count) + ' runs)':58} | {'wall':>8} | {'peak RSS':>9} | "
-             f"{'vs opscheck':>11} |", f"| {'-' * 58} | {'-' * 7}:| {'-' * 8}:| {'-' * 10}:|"]
+    lines = [f"| {'what (median of ' + str(bench.count) + ' runs)':58} | {'wall':>8} | {'cpu':>7} | {'peak RSS':>9} | "
+             f"{'vs opscheck':>11} |", f"| {'-' * 58} | {'-' * 7}:| {'-' * 6}:| {'-' * 8}:| {'-' * 10}:|"]
     for label, measured, against in bench.rows:
         ratio = f"{measured.median / against.median:.1f}x" if against else "-"
         failed = "" if measured.codes <= {0, 1} else f" (exit {sorted(measured.codes)})"
-        lines.append(f"| {label + failed:58} | {measured.median:7.2f}s | {measured.peak_mb:7.0f}MB | {ratio:>11} |")
+        lines.append(f"| {label + failed:58} | {measured.median:7.2f}s | {measured.cpu:5.2f}s | "
+                     f"{measured.peak_mb:7.0f}MB | {ratio:>11} |")
     return lines
 
 
@@ -252,8 +253,8 @@ def main() -> None:
             f"`python bench/sweep.py --runs {args.runs} --timeout {timeout:g}` ({os.cpu_count()} cores, "
             f"probe timeout {timeout:g} s; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)",
             "", *table(bench), "",
-            f"| {'scale (median of ' + str(args.runs) + ' runs)':58} | {'wall':>8} | {'peak RSS':>9} | "
-            f"{'vs smallest':>11} |", f"| {'-' * 58} | {'-' * 7}:| {'-' * 8}:| {'-' * 10}:|",
+            f"| {'scale (median of ' + str(args.runs) + ' runs)':58} | {'wall':>8} | {'cpu':>7} | {'peak RSS':>9} | "
+            f"{'vs smallest':>11} |", f"| {'-' * 58} | {'-' * 7}:| {'-' * 6}:| {'-' * 8}:| {'-' * 10}:|",
             *scale.table(stacks), *scale.table(paths), "",
             f"| {'goal':44} | measured | {'floor, measured in turn with it':52} |    bound | verdict |",
             f"| {'-' * 44} | {'-' * 7}:| {'-' * 52} | {'-' * 7}:| {'-' * 7} |",
@@ -264,7 +265,7 @@ def main() -> None:
             goal("blackholed <= import floor + timeout + 0.3 s", black.median,
                  f"{black_floor.median + timeout:.2f} s = imports {black_floor.median:.2f} + timeout {timeout:g}",
                  black_floor.median + timeout + 0.3),
-            goal("blackholed, no websocket_url (the same bound)", black_no_ws.median,
+            goal("blackholed without websocket_url, same bound", black_no_ws.median,
                  f"{black_floor.median + timeout:.2f} s = imports {black_floor.median:.2f} + timeout {timeout:g}",
                  black_floor.median + timeout + 0.3),
             goal(f"{stacks[-1].size} containers <= 1.5 x {stacks[0].size}", stacks[-1].runs.median,

@@ -8,7 +8,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import os
 import socket
 import struct
 import subprocess
@@ -107,16 +106,19 @@ def huge_frame(conn: socket.socket) -> None:
         conn.sendall(chunk)
 
 
+# A small launcher: the sweep's peak RSS is its own (a child forked from a big process starts that big).
+LAUNCHER = ("import os, subprocess, sys; child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, "
+            "stderr=subprocess.DEVNULL); print(os.wait4(child.pid, 0)[2].ru_maxrss)")
+
+
 def measured_sweep(root: Path, *args: str) -> tuple[float, dict[str, dict[str, object]]]:
-    """A sweep in its own process: its peak RSS in MB (from wait4, this child alone) and its records."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--opscheck", "-p", "no:cacheprovider", "--opscheck-json", "out.json",
-         *args], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    """A sweep in its own process: its peak RSS in MB (from wait4, that process alone) and its records."""
+    run = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, sys.executable, "-m", "pytest", "--opscheck", "-p", "no:cacheprovider",
+         "--opscheck-json", "out.json", *args], cwd=root, capture_output=True, text=True, timeout=120,
     )
-    _, _, usage = os.wait4(process.pid, 0)
-    process.returncode = 0
     records = {r["id"]: r for r in json.loads((root / "out.json").read_text())["checks"]}
-    return usage.ru_maxrss / 1024, records
+    return int(run.stdout.strip().splitlines()[-1]) / 1024, records
 
 
 @pytest.mark.parametrize("wait", [False, True], ids=["sweep", "under --opscheck-wait"])

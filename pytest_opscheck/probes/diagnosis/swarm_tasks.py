@@ -85,8 +85,8 @@ def no_oom_kill(stack: SwarmStack) -> Finding:
         return Finding.passed({"tasks": f"{len(stack.tasks)} checked"})
     evidence: Evidence = {}
     parts = []
-    for service, tasks in sorted(killed.items()):
-        last = max(tasks, key=lambda t: t.timestamp)
+    for service, tasks in sorted(killed.items()):  # the last task that ended says most: its exit
+        last = max(tasks, key=lambda t: (t.state != "running", t.timestamp))
         how = last.why if last.state == "failed" else \
             f"{last.state}" + (f" (exit {last.exit_code})" if last.exit_code is not None else "") + \
             ": a process in it was killed"

@@ -64,14 +64,14 @@ class InsecureRedirect(TargetUnreachable):
 
 
 def classify(exc: Exception, url: str, timeout: float) -> str:
-    """One line naming why an HTTP exchange failed: refused, timed out, DNS, TLS, closed."""
-    import httpx
-
+    """One line naming why an HTTP exchange failed: refused, timed out, DNS, TLS, closed. (By the exception's
+    name: httpx's, or httpcore's own when a test runner has imported httpcore again under httpx.)"""
     text = f"{exc} {exc.__cause__ or ''}".lower()
     where = address(url)
-    if isinstance(exc, httpx.ConnectTimeout):
+    kind = type(exc).__name__
+    if kind == "ConnectTimeout":
         return f"timed out after {timeout:g} s connecting to {where}"
-    if isinstance(exc, httpx.TimeoutException):
+    if kind.endswith("Timeout") or kind == "TimeoutException":
         return f"timed out after {timeout:g} s waiting for {shown(url)}"
     if "certificate_verify_failed" in text or "certificate verify failed" in text:
         return f"TLS certificate of {where} not trusted"
@@ -81,7 +81,7 @@ def classify(exc: Exception, url: str, timeout: float) -> str:
         return f"connection refused by {where}"
     if "name or service not known" in text or "name resolution" in text or "nodename nor servname" in text:
         return f"DNS lookup failed for {urlsplit(url).hostname}"
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if kind == "RemoteProtocolError":
         return f"{where} closed the connection without an HTTP answer"
     return f"cannot reach {where}: {type(exc).__name__}"
 
@@ -341,7 +341,9 @@ class WebClient:
                     reader.feed(chunk)
                     if reader.done:
                         break
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # httpx's errors, and httpcore's that escaped its mapping
+            if not isinstance(exc, httpx.HTTPError) and not type(exc).__module__.startswith("httpcore"):
+                raise
             raise TargetUnreachable(self.name, classify(exc, url, self.timeout)) from None
         return Answer(
             method, url, response.status_code, response.reason_phrase,
