@@ -273,6 +273,12 @@ def main() -> None:
             goal(f"{paths[-1].size} API paths <= 1.5 x {paths[0].size}", paths[-1].runs.median,
                  f"{paths[0].size} paths {paths[0].runs.median:.2f} s", 1.5 * paths[0].runs.median),
             "",
+            f"- CPU time (user + system, hardly moved by the machine's load): healthy {healthy.cpu:.2f} s against "
+            f"its import floor's {healthy_floor.cpu:.2f} s, refusing {refusing.cpu:.2f} s against "
+            f"{refusing_floor.cpu:.2f} s, blackholed {black.cpu:.2f} s against {black_floor.cpu:.2f} s; "
+            f"{stacks[-1].size} containers {stacks[-1].runs.cpu:.2f} s against {stacks[0].size} "
+            f"{stacks[0].runs.cpu:.2f} s; {paths[-1].size} paths {paths[-1].runs.cpu:.2f} s against {paths[0].size} "
+            f"{paths[0].runs.cpu:.2f} s",
             f"- memory: {scale.per_item_mb(stacks) * 1024:.0f} KB more peak RSS per container "
             f"({stacks[0].size} to {stacks[-1].size}), {scale.per_item_mb(paths) * 1024:.0f} KB per API path",
             "- each probe alone, after the imports (median of 3): " + ", ".join(

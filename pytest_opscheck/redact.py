@@ -37,7 +37,7 @@ _PATTERNS = (
     # postgresql://user:password@host, https://user:token@host
     (re.compile(r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s/]+(?=@)"), rf"\g<keep>{MASK}"),
     # Authorization: Bearer x, "authorization": "Basic x", Proxy-Authorization: Digest x (whatever its shape)
-    (re.compile(r"(?P<keep>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:[A-Za-z]+\s+)?)[^\s\"',;]+",
+    (re.compile(r"(?P<keep>\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:[A-Za-z]+[ \t]+)?)[^\s\"',;]+",
                 re.IGNORECASE), rf"\g<keep>{MASK}"),
     # Bearer/Basic credentials in free text; "Token" only before a long credential ("token withheld" stays)
     (re.compile(rf"(?P<keep>\b(?:Bearer|Basic)\s+){_CREDENTIAL}{{8,}}", re.IGNORECASE), rf"\g<keep>{MASK}"),

@@ -83,7 +83,7 @@ services:
     image: ${{BUSYBOX}}
     stop_grace_period: 1s
     networks: [hostnet]
-    command: sh -c 'head -c 200m /dev/zero | tail; exit 0'
+    command: sh -c 'sh -c "echo 1000 > /proc/self/oom_score_adj && exec tail /dev/zero"; exit 0'
     deploy: {{resources: {{limits: {{memory: 16M}}}}, restart_policy: {{condition: none}}}}
   sick:
     image: ${{BUSYBOX}}
@@ -180,7 +180,10 @@ def faulty(swarm: SwarmEngine, stacks: tuple[str, int, str]) -> str:
     while waiting() and time.monotonic() < deadline:
         time.sleep(0.5)
     if waiting():
-        pytest.fail(f"the faults of {', '.join(waiting())} did not happen within 150 s")
+        found = states(swarm, name)
+        seen = "; ".join(f"{s}: " + ", ".join(f"{t['State']} {t.get('Err', '')}".strip() for t in found.get(s, []))
+                         for s in waiting())
+        pytest.fail(f"the faults of {', '.join(waiting())} did not happen within 150 s ({seen})")
     return name
 
 

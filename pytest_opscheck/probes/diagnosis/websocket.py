@@ -60,7 +60,10 @@ def _heartbeat(target: WebSocketTarget, opened: Opened, connection: Any) -> Find
         pong = connection.ping()
     except ConnectionClosed as exc:
         return Finding.failed(over_limit(exc) or f"the server closed the WebSocket before the ping: {closed_how(exc)}")
-    if not pong.wait(target.timeout):
+    deadline = time.monotonic() + target.timeout  # not waited out once a message over the limit closed it
+    while not pong.wait(0.05) and over_limit(connection) is None and time.monotonic() < deadline:
+        pass
+    if not pong.is_set():
         return Finding.failed(over_limit(connection) or f"no pong within {target.timeout:g} s: the server (or a "
                               "proxy) does not answer pings, idle connections will drop")
     if connection.close_code is not None:

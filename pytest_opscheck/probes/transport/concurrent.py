@@ -38,11 +38,13 @@ def gather(
 ) -> list[R]:
     """`probe(client, item, budget)` for every item, in order of `items`, at most `bound` at once, all within
     `seconds` from now; `budget` is what is left of it when the item starts. `probe` must itself keep to its
-    budget (every web exchange does) and return its failures rather than raise them."""
+    budget (every web exchange does) and return its failures rather than raise them (one it raises is raised
+    again here, once the workers are joined)."""
     if not items:
         return []
     deadline = time.monotonic() + seconds
     results: dict[int, R] = {}
+    errors: list[BaseException] = []
     lock = threading.Lock()
     pending = iter(range(len(items)))
 
@@ -57,6 +59,8 @@ def gather(
                 outcome = probe(client, items[index], budget(seconds, deadline))
                 with lock:
                     results[index] = outcome
+        except BaseException as exc:  # noqa: BLE001 - a probe that raised is a bug: raised again in the caller
+            errors.append(exc)
         finally:
             close(client)
 
@@ -66,5 +70,7 @@ def gather(
         worker.start()
     for worker in workers:
         worker.join(max(0.0, deadline + GRACE - time.monotonic()))
+    if errors:
+        raise errors[0]
     with lock:
         return [results[i] if i in results else late(items[i]) for i in range(len(items))]
