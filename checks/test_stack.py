@@ -209,6 +209,7 @@ other nodes on TCP/UDP 7946, UDP 4789)? Bring it back; or take it out of the swa
 Then see where its tasks went: docker stack ps --no-trunc <stack>"""
 )
 @pytest.mark.topics("outage", "network")
+@pytest.mark.automates("docker node ls*", "docker node ps *", "docker node inspect *")
 def test_nodes_ready(opscheck_config: Settings, request: pytest.FixtureRequest) -> None:
     skip_unless_configured(opscheck_config.missing("swarm_stack"))
     expect(swarm.nodes_ready(request.getfixturevalue("stack")))
@@ -229,6 +230,7 @@ def test_nodes_ready(opscheck_config: Settings, request: pytest.FixtureRequest) 
 Then deploy again: docker stack deploy -c docker-compose.yml <stack>"""
 )
 @pytest.mark.topics("outage", "resources")
+@pytest.mark.automates("docker service ps *", "docker stack ps *")
 def test_tasks_scheduled(opscheck_config: Settings, request: pytest.FixtureRequest) -> None:
     skip_unless_configured(opscheck_config.missing("swarm_stack"))
     expect(swarm.tasks_scheduled(request.getfixturevalue("stack")))

@@ -163,8 +163,11 @@ class SwarmEngine:
                 self.process.kill()
                 self.process.wait(timeout=15)
         self.process = None
-        for mount in sorted((self.root / "exec" / "netns").glob("*")) if (self.root / "exec").exists() else []:
-            subprocess.run(["umount", str(mount)], capture_output=True, timeout=15)
+        # What a dockerd that did not shut down cleanly leaves mounted: its network namespaces, its data root.
+        mounts = sorted((self.root / "exec" / "netns").glob("*")) if (self.root / "exec").exists() else []
+        for mount in [*mounts, self.root / "data"]:
+            if os.path.ismount(mount):
+                subprocess.run(["umount", str(mount)], capture_output=True, timeout=15)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -239,7 +242,10 @@ class TwoNodes:
 
     def lose_worker(self) -> None:
         """The worker's end of the veth pair down: the manager stops hearing its heartbeat."""
-        subprocess.run(["ip", "-n", self.namespaces[1], "link", "set", self.links[1], "down"], check=True, timeout=15)
+        self._link("down")
+
+    def _link(self, state: str) -> None:
+        subprocess.run(["ip", "-n", self.namespaces[1], "link", "set", self.links[1], state], check=True, timeout=15)
 
 
 def _ip(*args: str) -> None:
@@ -292,9 +298,12 @@ def two_node_swarm() -> Iterator[TwoNodes]:
         for ns in made:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=15)
         unavailable(f"cannot make the two-node swarm: {exc}")
+    nodes = TwoNodes(manager, worker, namespaces, links, addresses)
     try:
-        yield TwoNodes(manager, worker, namespaces, links, addresses)
+        yield nodes
     finally:
+        with contextlib.suppress(subprocess.SubprocessError):
+            nodes._link("up")  # a lost worker back: both leave the swarm at once
         for engine in (worker, manager):
             engine.stop()
         for ns in namespaces:  # deleting a namespace deletes its end of the veth pair, and so the pair

@@ -57,7 +57,9 @@ def nodes_ready(stack: Stack) -> Finding:
     bad = []
     for node in swarm.nodes:
         why = []
-        if not node.ready:
+        if not node.ready and node.availability == "drain":  # taken out on purpose: said, not failed
+            evidence[f"node {node.where}"] = f"drained and {node.state}: no task is placed there"
+        elif not node.ready:
             why.append(f"is {node.state}" + (f": {node.message}" if node.message else ""))
         if node.role == "manager" and node.reachability not in ("", "reachable"):
             why.append(f"is a manager the others find {node.reachability}")

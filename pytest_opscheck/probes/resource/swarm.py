@@ -180,7 +180,20 @@ class SwarmStack(Stack):
         return self.containers_of(self.tasks_now())
 
     def snapshot(self, fresh: bool = True) -> StackSnapshot:
-        return snapshot_of(self.swarm_services, self.tasks_now() if fresh else self.tasks, self.nodes)
+        """Every service's state by the Swarm rules: `fresh`, its tasks and the nodes listed again now."""
+        if not fresh:
+            return snapshot_of(self.swarm_services, self.tasks, self.nodes)
+        tasks = self.tasks_now()
+        try:
+            nodes = [node_of(raw) for raw in self.client.api.nodes()]
+        except Exception as exc:  # noqa: BLE001 - the engine went away after the tasks were listed
+            raise TargetUnreachable("docker", f"Docker engine stopped answering: {type(exc).__name__}") from None
+        return snapshot_of(self.swarm_services, tasks, nodes)
+
+    def crashed_services(self) -> dict[str, str]:
+        """Services crash-looping, or stopped with a task the swarm cannot start: waiting will not heal them."""
+        states = self.snapshot(fresh=False).services
+        return {name: s.detail for name, s in states.items() if s.state in ("crash-looping", "stopped")}
 
     def current_tasks(self, tasks: list[Task] | None = None) -> list[Task]:
         """Each slot's current task."""
