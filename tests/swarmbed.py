@@ -258,7 +258,7 @@ def _ip(*args: str) -> None:
 def two_node_swarm() -> Iterator[TwoNodes]:
     """Opt-in (OPSCHECK_TWO_NODE_SWARM=1): a two-node swarm whose nodes talk over 10.231.N.1-2/30 only."""
     if not os.environ.get("OPSCHECK_TWO_NODE_SWARM"):
-        pytest.skip("opt-in: the two-node swarm needs root and network namespaces and takes ~40 s; "
+        pytest.skip("opt-in: the two-node swarm needs root and network namespaces and takes ~25 s; "
                     "set OPSCHECK_TWO_NODE_SWARM=1 (scripts/test.sh does when the machine allows it)")
     _needs_root_and_dockerd()
     for tool in ("ip", "nsenter", "unshare"):

@@ -304,6 +304,19 @@ def test_a_crash_looping_or_rejected_service_is_the_root_cause(pytester: pytest.
         assert records["backend.health"]["caused_by"] == root, (service, records["backend.health"])
 
 
+def test_the_wait_gives_up_at_once_on_a_crash_loop(pytester: pytest.Pytester, on_swarm: SwarmEngine,
+                                                  faulty: str) -> None:
+    """After a deploy, `--opscheck-wait` does not wait for a slot whose tasks keep failing."""
+    pytester.makefile(".toml", opscheck=f'swarm_stack = "{faulty}"\n')
+    started = time.monotonic()
+    pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "--opscheck-wait", "90",
+                       "-k", "no_crash_loop", "--opscheck-json", "out.json")
+    assert time.monotonic() - started < 30
+    record = json.loads((pytester.path / "out.json").read_text())["checks"][0]
+    assert record["outcome"] == "failed" and record["attempts"] == 1
+    assert "(not waited for: service " in record["message"] and "failed in the last 2 min" in record["message"]
+
+
 def test_an_engine_outside_any_swarm_is_one_cause(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
                                                  swarm: SwarmEngine) -> None:
     """The shared engine is not in a swarm (only read here): every stack check fails with one line saying where

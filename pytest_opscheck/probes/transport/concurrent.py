@@ -2,11 +2,12 @@
 drip a byte a second cost one timeout, not ten.
 
 Each worker thread has a client of its own (`fork()`): a timeout closes the client of the exchange it cut, and
-no other exchange's. An item still waiting when the deadline passes is not started (`late(item)`).
+no other exchange's. An item still waiting when (nearly) all of the deadline is spent is not started (`late(item)`).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from typing import TypeVar
 
 BOUND = 16  # exchanges at once, per check
 GRACE = 0.5  # beyond the deadline, for a worker to hand back the exchange its own deadline just cut
+MIN_LEFT = 0.1  # an exchange is started only while this much of the deadline is left
 
 C = TypeVar("C")
 I = TypeVar("I")  # noqa: E741 - an item, as in the standard typing examples
@@ -21,10 +23,10 @@ R = TypeVar("R")
 
 
 def budget(seconds: float, deadline: float) -> float:
-    """What is left of the check's `seconds` before `deadline` (time.monotonic()), to one decimal: the whole
-    timeout for the exchanges that start at once, at least 0.1 s for the last ones."""
-    left = deadline - time.monotonic()
-    return seconds if left >= seconds - 0.05 else max(0.1, round(left, 1))
+    """What is left of the check's `seconds` before `deadline` (time.monotonic()), rounded up to a tenth: the
+    whole timeout for the exchanges that start at once, and an exchange cut by it ends at the deadline, not
+    before (so that no worker starts another one it could not give a fair time)."""
+    return min(seconds, math.ceil((deadline - time.monotonic()) * 10) / 10)
 
 
 def gather(
@@ -54,7 +56,7 @@ def gather(
             while True:
                 with lock:
                     index = next(pending, None)
-                if index is None or time.monotonic() >= deadline:
+                if index is None or time.monotonic() > deadline - MIN_LEFT:
                     return
                 outcome = probe(client, items[index], budget(seconds, deadline))
                 with lock:
