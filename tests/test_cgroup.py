@@ -10,11 +10,13 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from realservices import ComposeProject
 
 from pytest_opscheck.config import Settings
 from pytest_opscheck.probes.diagnosis import host
@@ -55,10 +57,17 @@ services:
 """
 
 
-def project(compose_stack: Callable[..., str], text: str, **values: Any) -> str:
+@contextmanager
+def running(text: str, image: str, folder: Path, **values: Any) -> Iterator[str]:
+    """A Compose project of `text` up for the module's tests, and down after them (the burner must not burn
+    through the rest of a session)."""
     name = f"opscg{uuid.uuid4().hex[:8]}"
-    compose_stack(text.format(name=name, **values), name)
-    return name
+    project = ComposeProject(name, folder / name)
+    try:
+        project.up(text.format(name=name, **values).replace("${BUSYBOX}", image))
+        yield name
+    finally:
+        project.down()
 
 
 def opened(name: str) -> compose.ComposeStack:
@@ -66,26 +75,28 @@ def opened(name: str) -> compose.ComposeStack:
 
 
 @pytest.fixture(scope="module")
-def busy(compose_stack: Callable[..., str]) -> str:
-    name = project(compose_stack, BUSY, cpus=CPUS)
-    time.sleep(1.0)  # the burner settles at its limit
-    return name
+def busy(compose_stack: Any, busybox_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # compose_stack: only for its check that Compose is there (it skips loudly when not)
+    with running(BUSY, busybox_image, tmp_path_factory.mktemp("cgroup"), cpus=CPUS) as name:
+        time.sleep(1.0)  # the burner settles at its limit
+        yield name
 
 
 @pytest.fixture(scope="module")
-def leaky(compose_stack: Callable[..., str]) -> str:
-    name = project(compose_stack, LEAKY)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        stack = opened(name)
-        try:
-            found = {c.service: c for c in stack.containers}
-            if (found["leaky"].oom_kills or 0) >= 1:
-                return name
-        finally:
-            stack.close()
-        time.sleep(0.5)
-    pytest.fail("the OOM kill inside leaky did not happen within 60 s")
+def leaky(compose_stack: Any, busybox_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running(LEAKY, busybox_image, tmp_path_factory.mktemp("cgroup")) as name:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            stack = opened(name)
+            try:
+                if (next(c for c in stack.containers if c.service == "leaky").oom_kills or 0) >= 1:
+                    break
+            finally:
+                stack.close()
+            time.sleep(0.5)
+        else:
+            pytest.fail("the OOM kill inside leaky did not happen within 60 s")
+        yield name
 
 
 def engine_sample(client: Any, container_id: str, key: str, into: dict[str, dict[str, Any]]) -> None:

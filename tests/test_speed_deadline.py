@@ -116,7 +116,7 @@ def test_ten_dripping_api_paths_share_one_timeout(dripping: Dripping) -> None:
         # The latency check reads the same answers: nothing is asked again.
         asked = len(dripping.asked)
         elapsed, finding = timed(lambda: api.latency(api.api_samples(site, [*paths, *healthy]), 5.0))
-        assert elapsed < 0.1 and len(dripping.asked) == asked
+        assert elapsed < 0.5 and len(dripping.asked) == asked
         assert not finding.ok and finding.cause.startswith("10 API path(s) slower than 5 s")  # type: ignore[attr-defined]
     finally:
         site.close()

@@ -5,6 +5,7 @@ token (`websocket_token`), and the outcome of one handshake made when the sweep 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,34 @@ from ..transport.websocket import Handshake, WebSocketEndpoint, refusal, unreach
 from ..transport.ws_protocols import GRAPHQL_TRANSPORT_WS, Greeting, greet, same_origin_http, socket_io_url
 
 NO_HANDLER = "no WebSocket answers at this path; HTTP on the same origin answers"
-PEEK_SECONDS = 2.0
+
+
+class _Peek:
+    """A plain GET of the WebSocket's path, started half way through an upgrade still unanswered, with the
+    other half as its deadline: whether HTTP on the same origin answers is known when the upgrade times out,
+    and the opener still waits one timeout in all."""
+
+    def __init__(self, url: str, timeout: float, context: Any) -> None:
+        self.result: str | None = None
+        self._timer = threading.Timer(timeout / 2, self._run, (url, timeout / 2, context))
+        self._timer.daemon = True
+        self._timer.name = "opscheck-ws-peek"
+        self._ran = threading.Event()
+        self._timer.start()
+
+    def _run(self, url: str, seconds: float, context: Any) -> None:
+        try:
+            self.result = same_origin_http(url, seconds, context)
+        finally:
+            self._ran.set()
+
+    def wait(self, seconds: float) -> str | None:
+        """What the GET got (None: nothing answered), within `seconds` more at most."""
+        self._ran.wait(seconds)
+        return self.result
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 @dataclass(frozen=True)
@@ -56,11 +84,14 @@ class WebSocketTarget(WebSocketEndpoint):
         """Open a connection and greet in the protocol: how it went, and the connection when it did (closed on
         leaving). Raises TargetUnreachable when nothing answers at that address at all."""
         started = time.perf_counter()
+        peek = _Peek(self.url, self.timeout, self.context)
         try:
             connection = self.connect()
         except Exception as exc:  # noqa: BLE001 - every failure is classified below
-            yield self._not_opened(exc, started), None
+            yield self._not_opened(exc, started, peek), None
             return
+        finally:
+            peek.cancel()
         with connection:
             seconds = time.perf_counter() - started
             greeting = greet(connection, self.protocol, self.timeout, self.token)
@@ -75,12 +106,18 @@ class WebSocketTarget(WebSocketEndpoint):
         with self.session() as (opened, _):
             return opened
 
-    def _not_opened(self, exc: Exception, started: float) -> Opened:
+    def _not_opened(self, exc: Exception, started: float, peek: _Peek) -> Opened:
         status, cause = refusal(exc, self)
         if status is None and cause is None:
             unreachable = unreachable_cause(exc, self)
-            # HTTP on the origin answers in milliseconds when only the WebSocket route is missing: a short look.
-            plain = same_origin_http(self.url, min(self.timeout, PEEK_SECONDS), self.context)
+            # HTTP on the origin answers in milliseconds when only the WebSocket route is missing. The look began
+            # half way through the upgrade; an upgrade refused or closed early gets its own short look.
+            elapsed = time.perf_counter() - started
+            if elapsed >= self.timeout / 2:
+                plain = peek.wait(max(0.0, self.timeout - elapsed))
+            else:
+                peek.cancel()
+                plain = same_origin_http(self.url, self.timeout - elapsed, self.context)
             if plain is None:
                 raise TargetUnreachable("ws", unreachable) from None
             cause = f"{NO_HANDLER}: {unreachable.replace('opening ', 'upgrading ')}, while {plain}"
