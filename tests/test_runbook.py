@@ -202,7 +202,7 @@ def builtin_check_ids() -> set[str]:
 
 def test_catalogue_names_every_built_in_check_and_only_known_topics() -> None:
     assert set(CHECK_TOPICS) == builtin_check_ids()
-    assert len(CHECK_TOPICS) == 39
+    assert len(CHECK_TOPICS) == 41  # 39, and the two Swarm checks
     for check_id, topics in CHECK_TOPICS.items():
         assert topics and set(topics) <= set(TOPICS), check_id
 
