@@ -12,7 +12,7 @@ from typing import Any
 from ..resource.stack import Container, Stack
 from ..result import Evidence, Finding, table
 from ..transport.cgroup import SOURCE_KEY
-from .stack import _bytes, _steps
+from .stack import _bytes, _engine_lost, _steps
 
 
 def disk_free(stack: Stack, percent_limit: float) -> Finding | None:
@@ -105,7 +105,7 @@ def memory_headroom(stack: Stack, percent_limit: float) -> Finding:
         evidence["then"] = "raise mem_limit in docker-compose.yml and look for the leak: docker stats --no-stream"
         return Finding.failed(f"memory over {percent_limit:g}%: {', '.join(t for _, t in over)}", evidence)
     if missing and not rows:
-        return Finding.failed(f"no memory figures from the engine: {missing[0]}", evidence)
+        return _engine_lost(stack) or Finding.failed(f"no memory figures from the engine: {missing[0]}", evidence)
     return Finding.passed(evidence)
 
 
@@ -126,7 +126,7 @@ def cpu(stack: Stack, percent_limit: float) -> Finding:
         evidence |= _steps(stack, sorted({c.service for c, _ in over}), "logs {s} --tail=100")
         return Finding.failed(f"CPU over {percent_limit:g}%: {', '.join(t for _, t in over)}", evidence)
     if missing and not rows:
-        return Finding.failed(f"no CPU figures from the engine: {missing[0]}", evidence)
+        return _engine_lost(stack) or Finding.failed(f"no CPU figures from the engine: {missing[0]}", evidence)
     return Finding.passed(evidence)
 
 
