@@ -173,14 +173,17 @@ def test_two_reports_on_one_file_is_a_usage_error(pytester: pytest.Pytester) -> 
 
 
 def test_a_write_failing_at_the_end_keeps_the_verdict(pytester: pytest.Pytester) -> None:
-    """The folder goes away during the sweep: the files are not written, the verdict and exit status stay."""
+    """The folder goes away during the sweep (a plain file takes its name, so no writer can make it again): the
+    files are not written, each failed write is named by its option, the verdict and exit status stay."""
     project(pytester, "", USER_CHECKS + textwrap.dedent(
         """
         import shutil
+        from pathlib import Path
 
         @pytest.mark.severity("P4")
         def test_cleanup_removes_the_reports_folder():
             shutil.rmtree("reports")
+            Path("reports").write_text("not a folder")
         """
     ))
     pytester.mkdir("reports")
@@ -190,14 +193,14 @@ def test_a_write_failing_at_the_end_keeps_the_verdict(pytester: pytest.Pytester)
     ))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
-        "report not written: --html reports/report.html: not written: No such file or directory",
-        "report not written: --opscheck-json reports/out.json: not written: No such file or directory",
-        "report not written: --opscheck-postmortem reports/pm.md: not written: No such file or directory",
-        "report not written: --opscheck-prometheus reports/opscheck.prom: not written: No such file or directory",
+        "report not written: --html reports/report.html: not written: *",
+        "report not written: --opscheck-json reports/out.json: not written: Not a directory",
+        "report not written: --opscheck-postmortem reports/pm.md: not written: Not a directory",
+        "report not written: --opscheck-prometheus reports/opscheck.prom: not written: Not a directory",
         "P1 CRITICAL: 1 check failing (+1 lower) — respond immediately (within 15 min)",
     ])
     assert "INTERNALERROR" not in result.stdout.str() and "Traceback" not in result.stdout.str()
-    assert not (pytester.path / "reports").exists()
+    assert (pytester.path / "reports").read_text() == "not a folder"
 
 
 def test_report_files_replace_the_old_ones_whole_and_stay_readable(pytester: pytest.Pytester) -> None:

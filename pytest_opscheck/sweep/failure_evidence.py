@@ -57,7 +57,7 @@ class FailureEvidence:
                 extra |= deployed(stack)
             elif service:
                 extra |= deployed(stack, [service])
-            for topic in meta.topics:
+            for topic in meta.topics if not stack.engine_lost() else ():  # no SDK call on a gone engine
                 if topic in LOG_GREPS:
                     extra |= log_lines(stack, service or settings.backend_service, LOG_GREPS[topic][0])
         return extra

@@ -114,6 +114,8 @@ class ComposeStack(Stack):
     def image_created(self, image_id: str) -> float | None:
         """When the image was built (`docker image inspect`), asked once per image; None when the engine cannot say."""
         if image_id not in self._images:
+            if self.engine_lost():  # the SDK would leave its socket open on an engine that is gone
+                return None
             try:
                 created = self.client.api.inspect_image(image_id).get("Created")
             except Exception:  # noqa: BLE001 - a removed or unreadable image: its build time is unknown
