@@ -184,7 +184,11 @@ def faulty(compose_stack: Any, docker_engine: Any) -> Iterator[tuple[str, str, i
 
         wait_until(settled, 180)
         if not settled():
-            pytest.fail("the faults did not all happen within 180 s (OOM kill, unhealthy, restart, exits)")
+            found = project_states(docker_engine, name)
+            seen = {service: (attrs["State"].get("Status"), attrs["State"].get("OOMKilled"),
+                              attrs["State"].get("Health", {}).get("Status"), attrs.get("RestartCount"))
+                    for service, attrs in sorted(found.items())}
+            pytest.fail(f"the faults did not all happen within 180 s (OOM kill, unhealthy, restart, exits): {seen}")
         yield name, yaml + NEVER_STARTED, taken, dead
 
 
