@@ -187,7 +187,8 @@ def test_a_write_failing_at_the_end_keeps_the_verdict(pytester: pytest.Pytester)
         """
     ))
     pytester.mkdir("reports")
-    result = pytester.runpytest(*user_only(
+    # In a process of its own: the writes at the end meet only this sweep's state.
+    result = pytester.runpytest_subprocess(*user_only(
         "--opscheck-json", "reports/out.json", "--opscheck-prometheus", "reports/opscheck.prom",
         "--opscheck-postmortem", "reports/pm.md", "--html", "reports/report.html",
     ))
