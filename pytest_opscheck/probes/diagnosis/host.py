@@ -12,7 +12,9 @@ from typing import Any
 from ..resource.stack import Container, Stack
 from ..result import Evidence, Finding, table
 from ..transport.cgroup import SOURCE_KEY
-from .stack import _bytes, _engine_lost, _steps
+from .common import engine_lost as _engine_lost
+from .common import size as _bytes
+from .stack import _steps
 
 
 def disk_free(stack: Stack, percent_limit: float) -> Finding | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..resource.stack import Stack
 from ..result import Finding, table
-from .stack import _bytes
+from .common import size as _bytes
 
 MEMINFO = Path("/proc/meminfo")
 

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 from ...config import Settings
 from ..resource.stack import Container, Stack
 from ..result import Finding, table
-from .stack import _engine_lost, _steps
+from .common import engine_lost as _engine_lost
+from .stack import _steps
 
 CONFLICT = re.compile(r"port is already allocated|address already in use|address in use", re.IGNORECASE)
 _LOOPBACK_OK = {"", "0.0.0.0", "::", "127.0.0.1", "localhost"}

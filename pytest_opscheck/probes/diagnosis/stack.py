@@ -10,6 +10,9 @@ from ..resource.stack import LOG_LINES, LOG_SCAN_LINES, Container, Stack, crash_
 from ..result import Evidence, Finding, table
 from ..secrets import MIN_SECRET_LENGTH, PLACEHOLDERS
 from . import oom
+from .common import engine_lost as _engine_lost
+from .common import excerpt
+from .common import size as _bytes
 from .swarm import swarm_variant  # on a Swarm stack, the diagnoses marked with it run their Swarm variant
 
 STRONG_SECRETS = {"SECRET_KEY", "JWT_SECRET"}
@@ -34,12 +37,6 @@ def _steps(stack: Stack, services: list[str], *commands: str) -> Evidence:
     """Commands for the failing services, ready to paste ({s} is the service)."""
     lines = [stack.command(command.format(s=service)) for service in services for command in commands]
     return {"commands to run": "\n".join(dict.fromkeys(lines))} if lines else {}
-
-
-def _engine_lost(stack: Stack) -> Finding | None:
-    """A failed finding when the engine stopped answering since the sweep opened the stack."""
-    lost = stack.engine_lost()
-    return Finding.failed(f"the Docker engine stopped answering during the sweep: {lost}") if lost else None
 
 
 @swarm_variant
@@ -218,24 +215,8 @@ def logs_clean(stack: Stack, patterns: list[str]) -> Finding:
         if looping:
             evidence[f"{c.name}: last lines of its last run ({c.describe()})"] = c.last_run_logs(LAST_RUN_LINES) \
                 or "(empty)"
-        shown: list[str] = []
-        last = -1
-        for i in hits[:10]:
-            start = max(last + 1, i - 2)
-            if start > last + 1 and shown:
-                shown.append("--")
-            shown.extend(lines[start : i + 4])
-            last = min(len(lines) - 1, i + 3)
-        evidence[f"{c.name}: matching lines"] = "\n".join(shown)
+        evidence[f"{c.name}: matching lines"] = excerpt(lines, hits)
     if dirty:
         evidence |= _steps(stack, sorted(set(services)), "logs {s} --tail=100")
         return Finding.failed("; ".join(dirty), evidence)
     return Finding.passed({"containers": f"{len(stack.containers)} scanned, last {LOG_SCAN_LINES} lines each"})
-
-
-def _bytes(value: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"

@@ -8,7 +8,8 @@ import time
 from ..resource.stack import _ago
 from ..resource.swarm import SwarmStack
 from ..resource.swarm_model import Replicas, Service, Task
-from ..result import Evidence, Finding, table
+from ..result import Evidence, table
+from .common import size
 
 
 def task_table(stack: SwarmStack, tasks: list[Task]) -> str:
@@ -50,32 +51,6 @@ def steps(stack: SwarmStack, services: list[str], *commands: str) -> Evidence:
     """Swarm commands for the failing services, ready to paste (`{s}` is the service's full name)."""
     lines = [c.format(s=stack.full_name(s), stack=stack.name) for s in services for c in commands]
     return {"commands to run": "\n".join(dict.fromkeys(lines))} if lines else {}
-
-
-def engine_lost(stack: SwarmStack) -> Finding | None:
-    lost = stack.engine_lost()
-    return Finding.failed(f"the Docker engine stopped answering during the sweep: {lost}") if lost else None
-
-
-def excerpt(lines: list[str], hits: list[int]) -> str:
-    """The matching lines with two lines before and three after each, runs apart marked `--` (first 10 hits)."""
-    shown: list[str] = []
-    last = -1
-    for i in hits[:10]:
-        start = max(last + 1, i - 2)
-        if start > last + 1 and shown:
-            shown.append("--")
-        shown.extend(lines[start : i + 4])
-        last = min(len(lines) - 1, i + 3)
-    return "\n".join(shown)
-
-
-def size(value: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 def own(stack: SwarmStack, service: Service, tasks: list[Task] | None = None) -> list[Task]:

@@ -13,7 +13,8 @@ from ..resource.stack import CRASH_WINDOW, LOG_LINES, LOG_SCAN_LINES, _ago, _spa
 from ..resource.swarm import SwarmStack
 from ..resource.swarm_model import Service, Task, current, slot_crash_loop, slots
 from ..result import Evidence, Finding, TargetUnreachable
-from .swarm_evidence import engine_lost, excerpt, own, size, steps, task_table
+from .common import engine_lost, excerpt, size
+from .swarm_evidence import own, steps, task_table
 
 # An OOM kill is reported while its task is its slot's current one, or for this long after it.
 OOM_WINDOW = 3600.0
