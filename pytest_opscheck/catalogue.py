@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .runbook import Runbook, Section, diagnosis_sections, plain
+from .runbook.parse import Runbook, Section, diagnosis_sections, plain
 
 # Topic -> the words that name it in a runbook heading, most specific first.
 TOPICS: dict[str, tuple[str, ...]] = {

@@ -18,9 +18,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from .catalogue import coverage, format_coverage
-from .runbook import Runbook, Section, _fences, _label, _part
-from .runbook_text import plain
-from .severity import CheckMeta
+from .model import CheckMeta
+from .runbook.parse import Runbook, Section, fenced_lines, label_of, part_of
+from .runbook.text import plain
 
 # What the sweep's log evidence step reads for the checks of a topic when they fail (the backend's log lines
 # matching the regex, `sweep/failure_evidence.py`), and the runbook lines that evidence automates for them.
@@ -152,7 +152,7 @@ def _open_quote(command: str) -> bool:
 def section_lines(section: Section) -> list[RunbookLine]:
     """The commands and numbered steps of a diagnosis section, each in its part (Diagnosis, Resolution, ...)."""
     body = section.body.splitlines()
-    fenced = _fences(body, Path("<section>"))
+    fenced = fenced_lines(body, Path("<section>"))
     found: list[RunbookLine] = []
     part = "diagnosis"
     block: list[str] | None = None
@@ -173,9 +173,9 @@ def section_lines(section: Section) -> list[RunbookLine]:
                 block.append(line)
             continue
         heading = re.match(r"^ {0,3}#{1,6}[ \t]+(.*?)[ \t#]*$", line)
-        label = _label(line)
+        label = label_of(line)
         name = heading.group(1) if heading else label[0] if label else None
-        named = _part(name) if name else None
+        named = part_of(name) if name else None
         if named is not None:
             part = named
             rest = label[2].strip() if label and not heading else ""

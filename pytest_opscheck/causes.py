@@ -17,8 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from .report.record import CheckRecord, Summary, base_id, summarize
-from .severity import Severity
+from .model import CheckRecord, Severity, Summary, base_id, summarize
 
 CRASH_LOOP = "stack.no_crash_loop"
 STOPPED = "stack.services_running"

@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .severity import CheckMeta, Severity
+from .model import CheckMeta, Severity
 
 if TYPE_CHECKING:
     from .causes import Reach
     from .config import Settings
+    from .model import CheckRecord, Summary
     from .probes.resource.stack import StackSnapshot
     from .redact import Redactor
-    from .report.record import CheckRecord, Summary
-    from .runbook_links import Runbooks
+    from .runbook.links import Runbooks
     from .targets import Targets
 
 

@@ -15,10 +15,10 @@ import pytest
 from .causes import Reach
 from .config import ConfigError, Settings, load_settings
 from .context import CONTEXT, SweepContext
+from .model import RESPONSE_TARGETS, Severity
 from .redact import Redactor
 from .runbook import RunbookError
-from .runbook_links import Runbooks
-from .severity import RESPONSE_TARGETS, Severity
+from .runbook.links import Runbooks
 from .targets import TARGETS, Targets, roots
 
 

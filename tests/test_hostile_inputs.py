@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_opscheck.runbook import parse_runbook, plain
-from pytest_opscheck.runbook_text import SIZE_LIMIT
+from pytest_opscheck.runbook.parse import parse_runbook, plain
+from pytest_opscheck.runbook.text import SIZE_LIMIT
 
 
 def usage_error(pytester: pytest.Pytester, config: str, *args: str) -> str:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from declared import declared_topics
 
+from pytest_opscheck.model import CheckRecord
 from pytest_opscheck.redact import Redactor
 from pytest_opscheck.report.postmortem import render_postmortem
-from pytest_opscheck.report.record import CheckRecord
-from pytest_opscheck.runbook import parse_runbook
+from pytest_opscheck.runbook.parse import parse_runbook
 
 DATA = Path(__file__).parent / "data" / "runbooks"
 FASTAPI = parse_runbook(DATA / "000_903c53a40e61f8c6.txt")

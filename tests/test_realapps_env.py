@@ -20,7 +20,7 @@ from conftest import unavailable
 from dbhelpers import PLANTED_DB_PASSWORD, make_database
 from realservices import Postgres
 
-from pytest_opscheck.config_env import EnvFileError, read_env_file
+from pytest_opscheck.config.env import EnvFileError, read_env_file
 
 DOTENV = r"""# the stack's .env
 POSTGRES_USER=app

@@ -105,8 +105,8 @@ def test_prometheus_file_parses_with_the_client_library(sweep: Sweep) -> None:
 
 
 def test_prometheus_label_values_are_escaped(tmp_path: Path) -> None:
+    from pytest_opscheck.model import CheckRecord, summarize
     from pytest_opscheck.report.prometheus import render_metrics
-    from pytest_opscheck.report.record import CheckRecord, summarize
 
     odd = 'web.route[/a"b\\c\nd]'
     summary = summarize([CheckRecord(odd, "n", "P2", "failed", 0.5, "x", "")])

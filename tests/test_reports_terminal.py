@@ -53,7 +53,7 @@ def test_verbose_shows_each_check_by_id_and_tb_brings_pytest_tracebacks_back(pyt
 
 
 def test_wait_lines_say_what_was_retried_how_often_and_when_it_was_ready() -> None:
-    from pytest_opscheck.report.record import CheckRecord, summarize
+    from pytest_opscheck.model import CheckRecord, summarize
     from pytest_opscheck.report.terminal import wait_lines
 
     records = [

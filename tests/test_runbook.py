@@ -15,7 +15,7 @@ from pytest_opscheck.catalogue import (
     format_coverage,
     matching_section,
 )
-from pytest_opscheck.runbook import (
+from pytest_opscheck.runbook.parse import (
     Runbook,
     RunbookError,
     anchor_url,

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from pytest_opscheck.catalogue_lines import RunbookLine, coverage_by_line, matches, section_lines, verdict
-from pytest_opscheck.runbook import diagnosis_sections, parse_runbook
-from pytest_opscheck.severity import CheckMeta, evaluate
+from pytest_opscheck.declare import evaluate
+from pytest_opscheck.model import CheckMeta
+from pytest_opscheck.runbook.parse import diagnosis_sections, parse_runbook
 
 ROOT = Path(__file__).parents[1]
 DATA = ROOT / "tests" / "data" / "runbooks"
@@ -136,8 +137,8 @@ def test_a_malformed_automates_marker_is_a_collection_error(pytester: pytest.Pyt
 def test_the_postmortem_timeline_starts_from_the_deploys_the_failures_carry() -> None:
     from datetime import datetime
 
+    from pytest_opscheck.model import CheckRecord
     from pytest_opscheck.report.postmortem import render_postmortem
-    from pytest_opscheck.report.record import CheckRecord
 
     deployed = (
         "app-backend-1: created 2024-05-01 09:52:10 (7 min before the sweep) from app-backend:1.4.2 (image "

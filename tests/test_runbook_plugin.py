@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_opscheck.runbook import diagnosis_sections, parse_runbook
+from pytest_opscheck.runbook.parse import diagnosis_sections, parse_runbook
 
 DATA = Path(__file__).parent / "data" / "runbooks"
 FASTAPI = DATA / "000_903c53a40e61f8c6.txt"

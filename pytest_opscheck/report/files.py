@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from ..context import SweepContext
+from ..model import CheckRecord, Summary
 from .paths import write_report
 from .postmortem import render_postmortem
-from .record import CheckRecord, Summary
 
 
 def ordered(summary: Summary) -> list[CheckRecord]:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from ..context import SweepContext
+from ..model import CheckRecord, Summary, record_of
 from .html_summary import coverage_html, extras_html, summary_html
 from .paths import DEFAULT_HTML
-from .record import CheckRecord, Summary, record_of
 from .terminal import targets_swept
 
 _EXTRA_START = '<div class="opscheck-extra"'

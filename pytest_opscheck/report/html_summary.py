@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from ..severity import LABELS, Severity
-from .record import CheckRecord, Summary
+from ..model import LABELS, CheckRecord, Severity, Summary
 
 # Background and text colour of each severity; OK and NO VERDICT have their own.
 COLOURS = {

@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from ..context import SweepContext
-from ..severity import LABELS, Severity
+from ..model import KEY, LABELS, CheckRecord, Severity, Summary
 from .paths import write_report
-from .record import KEY, CheckRecord, Summary
 
 ID, NODEID = "opscheck.id", "opscheck.nodeid"  # the link from a testcase to its record, replaced when shaped
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

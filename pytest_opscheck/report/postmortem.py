@@ -7,10 +7,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ..catalogue import matching_section
+from ..model import LABELS, RESPONSE_TARGETS, CheckRecord, Severity
 from ..probes.diagnosis.deploys import DEPLOY_LINE, DEPLOYED
 from ..runbook import Runbook, escalate_after, escalation, severity_targets
-from ..severity import LABELS, RESPONSE_TARGETS, Severity
-from .record import CheckRecord
 
 _TITLE_LIMIT = 120
 _LINE_LIMIT = 200

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from ..context import SweepContext
-from ..severity import Severity
+from ..model import CheckRecord, Severity, Summary
 from .paths import write_report
-from .record import CheckRecord, Summary
 
 OUTCOMES = ("failed", "passed", "skipped")
 

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from ..context import SweepContext
-from ..severity import LABELS
+from ..model import LABELS, CheckRecord, Summary
 from .paths import write_errors
-from .record import CheckRecord, Summary
 
 DEFAULT_TBSTYLE = "auto"  # pytest's --tb default; any other value was asked for and is kept
 DEFAULT_REPORTCHARS = "fE"  # pytest's -r default

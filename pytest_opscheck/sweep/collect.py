@@ -12,8 +12,9 @@ import pytest
 from ..catalogue import TOPICS
 from ..catalogue_lines import coverage_by_line
 from ..context import META, SweepContext
+from ..declare import MarkerError, evaluate
+from ..model import CheckMeta, Severity
 from ..runbook import RunbookError
-from ..severity import CheckMeta, MarkerError, Severity, evaluate
 from ..steps import frontend_service, render
 from ..steps import values as step_values
 from ..swarm_steps import swarm_terms

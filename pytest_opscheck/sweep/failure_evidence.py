@@ -14,11 +14,10 @@ import pytest
 
 from ..catalogue_lines import LOG_GREPS
 from ..context import META, SweepContext
+from ..model import KEY, CheckMeta
 from ..probes.diagnosis.deploys import deployed, log_lines
 from ..probes.result import Evidence, TargetUnreachable
 from ..report.clean import EVIDENCE_LIMIT, clean
-from ..report.record import KEY
-from ..severity import CheckMeta
 
 # Checks about the stack as a whole: their failures carry every container's deploy.
 STACK_PREFIXES = ("stack.", "host.")

@@ -17,10 +17,9 @@ import pytest
 
 from ..causes import sweep_summary
 from ..context import META, OBSERVED, SweepContext
+from ..model import KEY, CheckMeta, CheckRecord, record_of
 from ..probes.result import TargetUnreachable
 from ..report.clean import EVIDENCE_LIMIT, MESSAGE_LIMIT, clean
-from ..report.record import KEY, CheckRecord, record_of
-from ..severity import CheckMeta
 from ..verdict import CheckFailed, observing
 from .learned import learn, redact_records
 

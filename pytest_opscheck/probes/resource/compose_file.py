@@ -104,7 +104,7 @@ def compose_variables(folder: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     dotenv = folder / ".env"
     if dotenv.is_file():
-        from ...config_env import EnvFileError, read_env_file
+        from ...config.env import EnvFileError, read_env_file
 
         try:
             values = read_env_file(dotenv, os.environ)

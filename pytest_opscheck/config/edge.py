@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .config_values import ConfigError
+from .values import ConfigError
 
 # `$name:` in a GraphQL operation's variable definitions (a use of the variable, `$name)` or `$name,`, is not).
 _DECLARED = re.compile(r"\$([_A-Za-z][_0-9A-Za-z]*)\s*:")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from .config_secrets import TextError, check_list, check_text, refuse_url_literals, substitute
+from .secrets import TextError, check_list, check_text, refuse_url_literals, substitute
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Keys whose value must come from the environment, never be written in the file.
@@ -35,7 +35,7 @@ _SCHEMES = {
 }
 
 
-def _check_schemes(values: dict[str, Any], path: Path) -> None:
+def check_schemes(values: dict[str, Any], path: Path) -> None:
     for key, schemes in _SCHEMES.items():
         url = values.get(key)
         if url is None:
@@ -46,7 +46,7 @@ def _check_schemes(values: dict[str, Any], path: Path) -> None:
             raise ConfigError(f"{path}: {key}: expected a {schemes[0]}:// URL with a host, got {got}")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
@@ -58,25 +58,25 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start}): save the file as UTF-8") from None
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge(merged[key], value)
         else:
             merged[key] = value
     return merged
 
 
-def _variables(table: dict[str, Any], base_dir: Path, path: Path, environ: Mapping[str, str]) -> dict[str, str]:
+def variables(table: dict[str, Any], base_dir: Path, path: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """The process environment over the stack's .env file (Compose's convention)."""
     env_file = table.get("env_file", ".env")
     if not isinstance(env_file, str):
-        raise ConfigError(f"{path}: env_file: expected a string, got {_kind(env_file)}")
+        raise ConfigError(f"{path}: env_file: expected a string, got {kind(env_file)}")
     dotenv_path = base_dir / env_file
     values: dict[str, str] = {}
     if dotenv_path.is_file():
-        from .config_env import EnvFileError, read_env_file
+        from .env import EnvFileError, read_env_file
 
         try:  # its ${NAME} references expanded as Compose expands them
             values = read_env_file(dotenv_path, environ)
@@ -90,7 +90,7 @@ def _variables(table: dict[str, Any], base_dir: Path, path: Path, environ: Mappi
     return values
 
 
-def _refuse_literal_secrets(table: dict[str, Any], path: Path) -> None:
+def refuse_literal_secrets(table: dict[str, Any], path: Path) -> None:
     for dotted in _SECRET_KEYS:
         section, key = dotted.split(".")
         value = table.get(section, {}).get(key) if isinstance(table.get(section), dict) else None
@@ -114,7 +114,7 @@ def _refuse_literal_secrets(table: dict[str, Any], path: Path) -> None:
         raise ConfigError(literal)
 
 
-def _interpolate(
+def interpolate(
     value: Any,
     key: str,
     variables: Mapping[str, str],
@@ -126,10 +126,10 @@ def _interpolate(
         out = {}
         for k, v in value.items():
             sub = f"{key}.{k}" if key else str(k)
-            out[k] = _interpolate(v, sub, variables, unresolved, secret_values, path)
+            out[k] = interpolate(v, sub, variables, unresolved, secret_values, path)
         return out
     if isinstance(value, list):
-        return [_interpolate(v, key, variables, unresolved, secret_values, path) for v in value]
+        return [interpolate(v, key, variables, unresolved, secret_values, path) for v in value]
     if not isinstance(value, str) or "${" not in value:
         return value
     missing = [name for name in _VAR.findall(value) if not variables.get(name)]
@@ -143,7 +143,7 @@ def _interpolate(
     return text
 
 
-def _kind(value: Any) -> str:
+def kind(value: Any) -> str:
     return {
         bool: "a boolean",
         int: "an integer",
@@ -154,11 +154,11 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _convert(cls: type, table: Any, prefix: str, path: Path) -> dict[str, Any]:
+def convert(cls: type, table: Any, prefix: str, path: Path) -> dict[str, Any]:
     """Check `table` against the dataclass `cls`; return the constructor's keyword arguments."""
     where = prefix.rstrip(".") or "[tool.opscheck]"
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: {where}: expected a table, got {_kind(table)}")
+        raise ConfigError(f"{path}: {where}: expected a table, got {kind(table)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)} - _LOADER_FIELDS
     out: dict[str, Any] = {}
@@ -183,39 +183,39 @@ def _coerce(hint: Any, value: Any, dotted: str, path: Path) -> Any:
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(inner, value, dotted, path)
     if dataclasses.is_dataclass(hint):
-        return hint(**_convert(hint, value, f"{dotted}.", path))  # type: ignore[operator,arg-type]
+        return hint(**convert(hint, value, f"{dotted}.", path))  # type: ignore[operator,arg-type]
     if origin is Literal:
         if value not in args:
             choices = " or ".join(repr(a) for a in args)
             # Echoed only when it reads as a word: a value ${NAME} filled in may be anything, a secret too.
-            got = repr(value) if re.fullmatch(r"[\w.-]{1,40}", str(value)) else f"another {_kind(value)[2:]}"
+            got = repr(value) if re.fullmatch(r"[\w.-]{1,40}", str(value)) else f"another {kind(value)[2:]}"
             raise ConfigError(f"{path}: {dotted}: expected {choices}, got {got}")
         return value
     if origin is list:
         if not isinstance(value, list):
-            raise ConfigError(f"{path}: {dotted}: expected a list of strings, got {_kind(value)}")
+            raise ConfigError(f"{path}: {dotted}: expected a list of strings, got {kind(value)}")
         for item in value:
             if not isinstance(item, str):
-                raise ConfigError(f"{path}: {dotted}: expected a list of strings, got an item that is {_kind(item)}")
+                raise ConfigError(f"{path}: {dotted}: expected a list of strings, got an item that is {kind(item)}")
         _text(check_list, dotted, value, path)
         return list(value)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{path}: {dotted}: expected a table of service = [names], got {_kind(value)}")
+            raise ConfigError(f"{path}: {dotted}: expected a table of service = [names], got {kind(value)}")
         return {k: _coerce(args[1], v, f"{dotted}.{k}", path) for k, v in value.items()}
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{path}: {dotted}: expected true or false, got {_kind(value)}")
+            raise ConfigError(f"{path}: {dotted}: expected true or false, got {kind(value)}")
         return value
     if hint in (int, float):
         if isinstance(value, bool) or not isinstance(value, int | float) or (hint is int and isinstance(value, float)):
-            raise ConfigError(f"{path}: {dotted}: expected {_kind(hint())}, got {_kind(value)}")
+            raise ConfigError(f"{path}: {dotted}: expected {kind(hint())}, got {kind(value)}")
         if value < 0:
             raise ConfigError(f"{path}: {dotted}: expected a value of 0 or more, got {value}")
         return hint(value)
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{path}: {dotted}: expected a string, got {_kind(value)}")
+            raise ConfigError(f"{path}: {dotted}: expected a string, got {kind(value)}")
         _text(check_text, dotted, value, path)
         return value
     raise ConfigError(f"{path}: {dotted}: unsupported value")  # pragma: no cover - schema bug

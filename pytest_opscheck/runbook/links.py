@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .catalogue import matching_section
-from .config import Settings
-from .runbook import Runbook, RunbookError, anchor_url, escalate_after, escalation, parse_runbook, resolution
-from .runbook import severity_targets as runbook_targets
-from .severity import CheckMeta, Severity
+from ..catalogue import matching_section
+from ..config import Settings
+from ..model import CheckMeta, Severity
+from .parse import Runbook, RunbookError, anchor_url, escalate_after, escalation, parse_runbook, resolution
+from .parse import severity_targets as runbook_targets
 
 
 class Runbooks:

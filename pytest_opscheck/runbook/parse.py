@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-from .runbook_text import Unreadable, read_bytes
-from .runbook_text import plain as plain  # read here by the catalogue and the links
+from .text import Unreadable, read_bytes
+from .text import plain as plain  # read here by the catalogue and the links
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+$")
@@ -88,7 +88,7 @@ def slug(title: str) -> str:
     return re.sub(r"[^\w\- ]", "", plain(title).lower()).replace(" ", "-")
 
 
-def _fences(lines: list[str], path: Path) -> list[bool]:
+def fenced_lines(lines: list[str], path: Path) -> list[bool]:
     """For each line, whether it belongs to a fenced code block (delimiters included)."""
     inside: list[bool] = []
     opened: tuple[int, str, int] | None = None  # line number, fence character, fence length
@@ -150,7 +150,7 @@ class _Slugger:
 def parse_runbook(path: Path) -> Runbook:
     """Read the Markdown runbook at `path`; RunbookError for a missing file, an unclosed fence, no heading."""
     lines = _read(path)
-    fenced = _fences(lines, path)
+    fenced = fenced_lines(lines, path)
     headings: list[tuple[int, int, str]] = []  # index, level, title
     for index, line in enumerate(lines):
         match = None if fenced[index] else _HEADING.match(line)
@@ -189,11 +189,11 @@ def parse_runbook(path: Path) -> Runbook:
 def _outside_fences(text: str) -> Iterator[tuple[int, str, bool]]:
     """Each line of `text` with its index and whether it lies inside a fenced block."""
     lines = text.splitlines()
-    for index, (line, inside) in enumerate(zip(lines, _fences(lines, Path("<section>")), strict=True)):
+    for index, (line, inside) in enumerate(zip(lines, fenced_lines(lines, Path("<section>")), strict=True)):
         yield index, line, inside
 
 
-def _label(line: str) -> tuple[str, bool, str] | None:
+def label_of(line: str) -> tuple[str, bool, str] | None:
     """A bold label line as (name, whether a colon follows it, the text after it)."""
     match = _LABEL.match(line)
     if match is None:
@@ -203,12 +203,12 @@ def _label(line: str) -> tuple[str, bool, str] | None:
 
 
 def _is_resolution(name: str) -> bool:
-    return _part(name) == "resolution"
+    return part_of(name) == "resolution"
 
 
 def _label_start(line: str) -> tuple[str, str] | None:
     """A line opening a labelled part (`**Resolution:** text` or `Resolution: text`) as (name, text)."""
-    label = _label(line)
+    label = label_of(line)
     if label is not None:
         return label[0], label[2]
     match = _PLAIN_LABEL.match(line)
@@ -229,7 +229,7 @@ def resolution(section: Section) -> str:
             if opening is not None and _is_resolution(opening[0]):
                 start, first = index, [opening[1]] if opening[1].strip() else []
             continue
-        label = _label(line)
+        label = label_of(line)
         if label is not None and label[1]:
             return _trim(first + lines[start + 1 : index])
     if start is not None:
@@ -315,7 +315,7 @@ def escalate_after(runbook: Runbook) -> str | None:
     return None
 
 
-def _part(name: str) -> str | None:
+def part_of(name: str) -> str | None:
     """What a label or sub-heading names: "symptoms", "diagnosis", "resolution", another part, or None."""
     match = _PARTS.fullmatch(plain(name).strip())
     if match is None:
@@ -329,8 +329,11 @@ def _part(name: str) -> str | None:
 def _parts(section: Section) -> set[str]:
     """The parts a section is divided into: its bold labels and the titles of its sub-headings."""
     names = [child.title for child in section.children]
-    names += [label[0] for _, line, inside in _outside_fences(section.intro) if not inside and (label := _label(line))]
-    return {part for part in map(_part, names) if part}
+    for _, line, inside in _outside_fences(section.intro):
+        label = None if inside else label_of(line)
+        if label:
+            names.append(label[0])
+    return {part for part in map(part_of, names) if part}
 
 
 def diagnosis_sections(runbook: Runbook) -> list[Section]:
@@ -343,7 +346,7 @@ def diagnosis_sections(runbook: Runbook) -> list[Section]:
 
     def visit(sections: list[Section]) -> None:
         for section in sections:
-            if _NOT_INCIDENTS.search(section.title) or _part(section.title):
+            if _NOT_INCIDENTS.search(section.title) or part_of(section.title):
                 continue
             parts = _parts(section)
             if "diagnosis" in parts or ("symptoms" in parts and "resolution" in parts):

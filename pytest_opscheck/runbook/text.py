@@ -8,7 +8,7 @@ import functools
 import re
 from pathlib import Path
 
-from .probes.transport.files import Refused, read_regular
+from ..probes.transport.files import Refused, read_regular
 
 # A runbook is read whole: a regular file of at most this size, within `READ_SECONDS`.
 SIZE_LIMIT = 1_000_000

@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from .config_edge import check_edge
-from .config_values import (
+from .edge import check_edge
+from .values import (
     ConfigError,
-    _check_schemes,
-    _convert,
-    _interpolate,
-    _kind,
-    _merge,
-    _read_toml,
-    _refuse_literal_secrets,
-    _variables,
+    check_schemes,
+    convert,
+    interpolate,
+    kind,
+    merge,
+    read_toml,
+    refuse_literal_secrets,
+    variables,
 )
 
 __all__ = ["ConfigError", "Settings", "load_settings", "settings_from_table"]
@@ -178,7 +178,7 @@ def find_config_file(rootdir: Path, explicit: str | None) -> tuple[Path, bool] |
             raise ConfigError(f"--opscheck-config {explicit}: no such file")
         return path, path.name == "pyproject.toml"
     pyproject = rootdir / "pyproject.toml"
-    if pyproject.is_file() and "opscheck" in _read_toml(pyproject).get("tool", {}):
+    if pyproject.is_file() and "opscheck" in read_toml(pyproject).get("tool", {}):
         return pyproject, True
     standalone = rootdir / "opscheck.toml"
     if standalone.is_file():
@@ -201,7 +201,7 @@ def load_settings(
             "or write opscheck.toml, or pass --opscheck-config PATH"
         )
     path, is_pyproject = found
-    data = _read_toml(path)
+    data = read_toml(path)
     if is_pyproject:
         table = data.get("tool", {}).get("opscheck")
         if not isinstance(table, dict):
@@ -222,30 +222,30 @@ def settings_from_table(
     table = dict(table)
     envs = table.pop("env", {})
     if not isinstance(envs, dict):
-        raise ConfigError(f"{path}: env: expected a table of named environments, got {_kind(envs)}")
+        raise ConfigError(f"{path}: env: expected a table of named environments, got {kind(envs)}")
     if env_name is not None:
         if env_name not in envs:
             known = ", ".join(sorted(envs)) or "none"
             raise ConfigError(f"{path}: --opscheck-env {env_name}: no [env.{env_name}] table (known: {known})")
         override = envs[env_name]
         if not isinstance(override, dict):
-            raise ConfigError(f"{path}: env.{env_name}: expected a table, got {_kind(override)}")
-        table = _merge(table, override)
+            raise ConfigError(f"{path}: env.{env_name}: expected a table, got {kind(override)}")
+        table = merge(table, override)
     base_dir = path.parent.resolve()
-    variables = _variables(table, base_dir, path, environ if environ is not None else os.environ)
-    _refuse_literal_secrets(table, path)
+    found = variables(table, base_dir, path, environ if environ is not None else os.environ)
+    refuse_literal_secrets(table, path)
     unresolved: dict[str, str] = {}
     secret_values: set[str] = set()
-    resolved = _interpolate(table, "", variables, unresolved, secret_values, path)
-    for name, value in variables.items():
+    resolved = interpolate(table, "", found, unresolved, secret_values, path)
+    for name, value in found.items():
         if value and _SECRET_NAME.search(name):
             secret_values.add(value)
     try:
-        values = _convert(Settings, resolved, "", path)
-        _check_schemes(values, path)
+        values = convert(Settings, resolved, "", path)
+        check_schemes(values, path)
         check_edge(values, path)
     except ConfigError as exc:  # a refusal never repeats a secret that ${NAME} filled in
-        from .redact import Redactor
+        from ..redact import Redactor
 
         raise ConfigError(Redactor(secret_values)(str(exc))) from None
     if values.get("swarm_stack") and (values.get("compose_project") or values.get("compose_file")):

@@ -1,57 +1,13 @@
-"""Severities, their response-time targets, and a check's metadata read from its markers."""
+"""A check's declaration read off its markers and docstring (`evaluate`); a mistake in it is a `MarkerError`."""
 
 from __future__ import annotations
 
-import enum
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-class Severity(enum.IntEnum):
-    """P1 is the worst; a lower value sorts first."""
-
-    P1 = 1
-    P2 = 2
-    P3 = 3
-    P4 = 4
-
-    @classmethod
-    def parse(cls, text: str) -> Severity:
-        """`"P1"`..`"P4"` (any case) to a Severity; ValueError otherwise."""
-        try:
-            return cls[text.strip().upper()]
-        except (KeyError, AttributeError):
-            raise ValueError(f"expected one of P1, P2, P3, P4, got {text!r}") from None
-
-
-LABELS = {Severity.P1: "CRITICAL", Severity.P2: "HIGH", Severity.P3: "MEDIUM", Severity.P4: "LOW"}
-# The runbooks' response-time targets; a runbook's own severity table overrides them.
-RESPONSE_TARGETS = {
-    Severity.P1: "respond immediately (within 15 min)",
-    Severity.P2: "respond within 1 hour",
-    Severity.P3: "respond within 4 hours",
-    Severity.P4: "respond next business day",
-}
-
-
-@dataclass(frozen=True)
-class CheckMeta:
-    """What the markers and the docstring say about one check."""
-
-    check_id: str
-    severity: Severity
-    resolution: str
-    runbook: str | None = None
-    # The runbook topics it automates (closest first), what it depends on (target names such as "db", or
-    # check ids such as "db.migrations_current"; closest first), and the role of its Compose service.
-    topics: tuple[str, ...] = ()
-    depends: tuple[str, ...] = ()
-    service: str | None = None
-    # The runbook lines it automates, as glob patterns (`catalogue_lines`): "docker compose ps", "free -m".
-    automates: tuple[str, ...] = ()
+from .model import CheckMeta, Severity
 
 
 class MarkerError(Exception):
