@@ -21,6 +21,8 @@ _NEEDS_OPSCHECK = (
     "opscheck_prometheus",
     "opscheck_postmortem",
     "opscheck_coverage",
+    "opscheck_state",
+    "opscheck_baseline",
 )
 
 
@@ -92,6 +94,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=None,
         help="List each diagnosis section of the runbook with the checks that cover it",
+    )
+    group.addoption(
+        "--opscheck-state",
+        metavar="PATH",
+        help="Where the stack's fingerprint is kept between sweeps (default: a file in pytest's cache folder)",
+    )
+    group.addoption(
+        "--opscheck-baseline",
+        action="store_true",
+        default=None,
+        help="Record the stack as it is now as the known good state (after a verified deploy)",
     )
 
 

@@ -1,0 +1,141 @@
+"""What changed since the last green sweep: the stack's fingerprint kept between sweeps (`--opscheck-state`), and a
+failing sweep's summary told what changed before it (SPEC.md: "Changes since the last green sweep").
+
+`History.from_config` reads the two options once; `History.update` is called once at the sweep's end with the
+final summary and the opened targets: it takes the fingerprint (`fingerprint`), compares it with the last green
+one (`compare`), writes the state (`state`) and returns the summary with `last_green`, `changes` and the
+resolutions of the failures a new image or a rotated secret explains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..config import Settings
+from ..model import CheckRecord, Summary
+from ..redact import Redactor
+from .compare import Diff, diff, rollback_step, rotation_step, services_of, token_failures
+from .fingerprint import Fingerprint, gather, iso, seal, sources_of
+from .state import State, StateError, locked, read_state, write_state
+
+__all__ = ["History", "StateError"]
+
+STATE_FILE = "state.json"
+
+
+def _usage(option: str, path: Path, problem: str) -> pytest.UsageError:
+    return pytest.UsageError(f"{option} {path}: {problem}")
+
+
+class History:
+    """The fingerprints of the sweeps, in one state file; one per sweep, on the process that reports."""
+
+    def __init__(self, path: Path, settings: Settings, baseline: bool = False, option: str = "--opscheck-state") \
+            -> None:
+        self.path = path
+        self.settings = settings
+        self.baseline = baseline
+        self.option = option
+        # What the last update measured, for the bench and the report: seconds spent gathering and writing.
+        self.timings: dict[str, float] = {}
+
+    @classmethod
+    def from_config(cls, config: pytest.Config, settings: Settings) -> History | None:
+        """The sweep's history from `--opscheck-state PATH` (default: pytest's cache folder) and
+        `--opscheck-baseline`; None on an xdist worker, or when there is nowhere to keep it (the cache plugin off and
+        no path given). A file that is not this product's is a usage error, checked now, before any connection."""
+        if hasattr(config, "workerinput"):
+            return None
+        given = config.getoption("opscheck_state", None)
+        baseline = bool(config.getoption("opscheck_baseline", None))
+        cache = getattr(config, "cache", None)
+        if given:
+            path = Path(given).expanduser()
+            if not path.is_absolute():
+                path = Path(config.invocation_params.dir) / path
+            option = "--opscheck-state"
+        elif cache is not None:
+            path, option = cache.mkdir("opscheck") / STATE_FILE, "pytest's cache (--opscheck-state)"
+        else:
+            if baseline:
+                raise pytest.UsageError("--opscheck-baseline needs somewhere to keep it: pass --opscheck-state PATH "
+                                        "(pytest's cache is off: -p no:cacheprovider)")
+            return None
+        if path.is_dir():
+            raise _usage(option, path, "is a folder: give a file path, e.g. .opscheck-state.json")
+        if not path.parent.is_dir():
+            raise _usage(option, path, f"folder {path.parent} does not exist: create it or choose another path")
+        try:
+            read_state(path)
+        except StateError as exc:
+            raise _usage(option, path, str(exc)) from None
+        return cls(path, settings, baseline, option)
+
+    def update(self, summary: Summary, targets: Any) -> Summary:
+        """Fingerprint the stack now, keep it, and return `summary` with what changed since the last green sweep."""
+        started = time.perf_counter()
+        stack = targets.opened("stack")
+        redact = Redactor([*self.settings.secrets, *(getattr(stack, "secrets", None) or ())])
+        sources, kind = sources_of(targets, self.settings, redact)
+        now = iso(time.time()) or ""
+        taken = gather(sources, self.settings.timeout, now, kind)
+        gathered = time.perf_counter()
+        ok = not summary.failed and bool(summary.passed_records)
+        try:
+            with locked(self.path):
+                try:
+                    state = read_state(self.path) or State()
+                except StateError:  # replaced behind the sweep's back since it started: leave that file alone
+                    return summary
+                current = seal(taken, state.salt, state.last, now)
+                previous_green = state.last_green
+                if self.baseline or ok:
+                    state.last_green = _kept(current, previous_green)
+                    state.baseline = self.baseline
+                state.last = current
+                write_state(self.path, state)
+        except OSError:  # a state that cannot be written changes no verdict; the next sweep tries again
+            return summary
+        finally:
+            self.timings = {"gather": gathered - started, "total": time.perf_counter() - started}
+        if self.baseline or ok or previous_green is None:
+            green = state.last_green.taken if state.last_green is not None else None
+            return dataclasses.replace(summary, last_green=green, changes=())
+        found = diff(previous_green, current, token_failures(summary.failed))
+        failed = [self._resolved(r, found, kind, stack, previous_green.taken, redact) for r in summary.failed]
+        return dataclasses.replace(summary, last_green=previous_green.taken, changes=found.changes, failed=failed)
+
+    def _resolved(self, record: CheckRecord, found: Diff, kind: str, stack: Any, green: str, redact: Redactor) \
+            -> CheckRecord:
+        """`record` with the steps its failure gets from what changed: the rollback to the previous image of its
+        service, and for the token checks the secret that changed."""
+        steps: list[str] = []
+        roles = {"backend": self.settings.backend_service, "db": self.settings.db_service}
+        services = services_of(record, roles)
+        for image in found.images:
+            if image.service.partition(" #")[0] not in services:
+                continue
+            command = stack.command("ARGS") if stack is not None and kind == "Compose" else "docker compose ARGS"
+            swarm_name = stack.full_name(image.service) if stack is not None and kind == "Swarm" else image.service
+            steps.append(rollback_step(image, kind, command, swarm_name))
+        if token_failures([record]):
+            steps.extend(rotation_step(r, green) for r in found.rotated)
+        if not steps:
+            return record
+        resolution = "\n".join([record.resolution.rstrip(), *(redact(s) for s in steps)]).strip()
+        return dataclasses.replace(record, resolution=resolution)
+
+
+def _kept(current: Fingerprint, green: Fingerprint | None) -> Fingerprint:
+    """The new green fingerprint: this sweep's, plus the entries of a source it did not read from the last green."""
+    if green is None:
+        return current
+    missing = green.sources - current.sources
+    kept = tuple(e for e in green.entries if e.source in missing)
+    return dataclasses.replace(current, sources=current.sources | missing,
+                               entries=tuple(sorted((*current.entries, *kept), key=lambda e: e.key)))

@@ -1,0 +1,197 @@
+"""What changed between the last green sweep's fingerprint and this one's, as `Change`s newest first; and what a
+failure gets from it: the rollback to the previous image, and the rotated secret behind refused tokens.
+
+Only sources read by both sweeps compare (a database not reached this time changed nothing that is known). A
+container created again says so once: its new start and restart count are not listed beside it, and a new image
+is one change (reference and id together). An environment value or a secret file is named, never shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..model import Change, CheckRecord, base_id
+from ..probes.resource.secret_env import SECRET_NAME, SETTING_NAME
+from .fingerprint import (
+    CONTAINER,
+    DIGEST,
+    ENV,
+    IMAGE,
+    IMAGE_ID,
+    RESTARTS,
+    SECRET_FILE,
+    STARTED,
+    Entry,
+    Fingerprint,
+)
+
+# The checks that fail when tokens signed before a secret changed are refused.
+TOKEN_CHECKS = frozenset({"auth.token_accepted"})
+_SHADOWED_BY_NEW_CONTAINER = (STARTED, RESTARTS)
+_IMAGE_PARTS = (IMAGE, IMAGE_ID, DIGEST)
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """A service whose image changed since the last green sweep: what it runs now, what it ran then, since when."""
+
+    service: str
+    before: str  # the reference it ran ("app:1.2")
+    before_id: str  # the image id (Compose) or digest (Swarm) it ran, "" when unknown
+    after: str
+    after_id: str
+    at: str | None
+
+
+@dataclass(frozen=True)
+class Rotated:
+    """A secret-named variable or a secret file whose value changed since the last green sweep."""
+
+    service: str
+    name: str
+    at: str | None
+
+
+@dataclass(frozen=True)
+class Diff:
+    """The changes, newest first, and the typed facts failures read (new images, rotated secrets)."""
+
+    changes: tuple[Change, ...]
+    images: tuple[NewImage, ...]
+    rotated: tuple[Rotated, ...]
+
+
+def short_id(image_id: str) -> str:
+    """An image id or digest as `docker images` shows it: the first 12 hex digits."""
+    algorithm, _, hexa = image_id.partition(":")
+    return hexa[:12] if hexa else algorithm[:12]
+
+
+def image_text(reference: str | None, image_id: str | None) -> str | None:
+    if reference is None and image_id is None:
+        return None
+    return f"{reference or '?'} ({short_id(image_id)})" if image_id else str(reference)
+
+
+def hhmm(at: str | None) -> str:
+    """"2026-12-06T14:02:11Z" as "14:02 UTC"."""
+    return f"{at[11:16]} UTC" if at and len(at) >= 16 else "an unknown time"
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(SECRET_NAME.search(name)) and not SETTING_NAME.search(name)
+
+
+def diff(green: Fingerprint, now: Fingerprint, tokens_refused: bool = False) -> Diff:
+    """What changed from `green` to `now`, newest first. `tokens_refused`: the token checks fail, so a rotated
+    secret is said with what it does to tokens already issued."""
+    common = green.sources & now.sources
+    before = {k: e for k, e in green.by_key().items() if e.source in common}
+    after = {k: e for k, e in now.by_key().items() if e.source in common}
+    changed = {k for k in before.keys() | after.keys()
+               if (before.get(k) is None) != (after.get(k) is None) or
+               (k in before and k in after and before[k].value != after[k].value)}
+    recreated = {(s, subj) for (s, subj, aspect) in changed if aspect == CONTAINER and (s, subj, aspect) in after}
+    out: list[Change] = []
+    images: list[NewImage] = []
+    rotated: list[Rotated] = []
+    done: set[tuple[str, str]] = set()
+    for key in sorted(changed):
+        source, subject, aspect = key
+        old, new = before.get(key), after.get(key)
+        at = _when(new or old)
+        if aspect in _SHADOWED_BY_NEW_CONTAINER and (source, subject) in recreated:
+            continue
+        if aspect in _IMAGE_PARTS:
+            if (source, subject) in done:
+                continue
+            done.add((source, subject))
+            image = _image_change(subject, before, after, source)
+            if image is None:
+                continue
+            images.append(image)
+            out.append(Change(f"{subject}: image", image_text(image.before, image.before_id),
+                              image_text(image.after, image.after_id), image.at))
+            continue
+        if aspect.startswith((ENV, SECRET_FILE)):
+            name = aspect.removeprefix(ENV).removeprefix(SECRET_FILE)
+            secret = aspect.startswith(SECRET_FILE) or is_secret_name(name)
+            kind = "secret file" if aspect.startswith(SECRET_FILE) else ("secret" if secret else "variable")
+            if old is not None and new is not None:
+                if secret:
+                    rotated.append(Rotated(subject, name, at))
+                note = f": tokens issued before {hhmm(at)} are refused" if secret and tokens_refused else ""
+                out.append(Change(f"{subject}: {kind} {name} changed", "(earlier value)", f"(new value){note}", at))
+            elif new is not None:
+                out.append(Change(f"{subject}: {kind} {name} added", None, "(set)", at))
+            else:
+                out.append(Change(f"{subject}: {kind} {name} removed", "(set)", None, _when(new) or now.taken))
+            continue
+        what = f"{subject}: {aspect}"
+        if aspect == CONTAINER:
+            what = f"{subject}: container created again" if old and new else what
+        out.append(Change(what, old.value if old else None, new.value if new else None,  # type: ignore[arg-type]
+                          at if new else now.taken))
+    out.sort(key=lambda c: c.at or "", reverse=True)
+    return Diff(tuple(out), tuple(images), tuple(rotated))
+
+
+def _when(entry: Entry | None) -> str | None:
+    """When an entry's value came about: as the target says, else when a sweep first saw it."""
+    if entry is None:
+        return None
+    return entry.at or entry.seen
+
+
+def _image_change(subject: str, before: dict[tuple[str, str, str], Entry], after: dict[tuple[str, str, str], Entry],
+                  source: str) -> NewImage | None:
+    def value(side: dict[tuple[str, str, str], Entry], aspect: str) -> str:
+        entry = side.get((source, subject, aspect))
+        return str(entry.value) if entry else ""
+
+    old_ref, new_ref = value(before, IMAGE), value(after, IMAGE)
+    old_id = value(before, IMAGE_ID) or value(before, DIGEST)
+    new_id = value(after, IMAGE_ID) or value(after, DIGEST)
+    if not old_ref or not new_ref or (old_ref, old_id) == (new_ref, new_id):
+        return None  # a service that came or went is said by its container; the same image is no change
+    entry = after.get((source, subject, IMAGE))
+    return NewImage(subject, old_ref, old_id, new_ref, new_id, _when(entry))
+
+
+def rollback_step(image: NewImage, kind: str, command: str, swarm_name: str) -> str:
+    """One resolution line: the image to roll back to and, for Compose and Swarm, the exact command."""
+    then = image_text(image.before, image.before_id)
+    line = (f"Since the last green sweep {image.service} runs a new image, {image_text(image.after, image.after_id)}"
+            f" (from {hhmm(image.at)}); before it ran {then}. If this failure began with it, roll back: ")
+    service = image.service.partition(" #")[0]
+    if kind == "Swarm":
+        pinned = f"{image.before}@{image.before_id}" if image.before_id.startswith("sha256:") else image.before
+        return line + f"docker service rollback {swarm_name} (or docker service update --image {pinned} {swarm_name})"
+    if kind == "Compose":
+        if image.before == image.after and image.before_id:
+            return line + (f"docker tag {image.before_id} {image.before} && "
+                           f"{command.replace('ARGS', f'up -d --no-deps --pull never {service}')}")
+        return line + (f"set image: {image.before} for {service} in the Compose file (or the variable that sets it), "
+                       f"then {command.replace('ARGS', f'up -d --no-deps {service}')}")
+    return line + f"redeploy {service} with {then}"
+
+
+def services_of(record: CheckRecord, roles: dict[str, str]) -> set[str]:
+    """The stack services a failed check is about: those its deploy evidence names, and its declared role's."""
+    found = {d.service for d in record.deploys}
+    if record.service:
+        found.add(roles.get(record.service, record.service))
+    return found
+
+
+def token_failures(records: Iterable[CheckRecord]) -> bool:
+    return any(base_id(r.check_id) in TOKEN_CHECKS for r in records)
+
+
+def rotation_step(rotated: Rotated, green: str | None) -> str:
+    """One resolution line for a token check: the secret that changed and what it does to tokens already issued."""
+    since = f" (last green sweep {green})" if green else ""
+    return (f"{rotated.name} of {rotated.service} changed at {hhmm(rotated.at)}{since}: tokens issued before "
+            f"{hhmm(rotated.at)} are refused. Clients log in again; if the change was not meant, restore the previous "
+            f"value and redeploy {rotated.service}")
