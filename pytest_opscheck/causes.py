@@ -1,26 +1,58 @@
-"""Root causes, from one pure function over the records and the stack's snapshots.
+"""Root causes, from one pure function over the records' typed facts, the targets' reach graph and the stack's
+snapshots: one root per fault, every other failure tied to the root it follows from, with the evidence line
+that tied them.
 
-A failed check is "caused by" another check when:
-- its Compose service was crash-looping or stopped in a snapshot of the stack (taken when the sweep opened
-  it, and again at the end): `stack.no_crash_loop` or `stack.services_running`;
-- it failed because its target was unreachable: the check that states that target's own failure, or the
-  one of a target it is reached through (a login refused because the backend is);
-- it failed on an answer (a 500, a 503) while a check it declares it depends on failed (the login's 500
-  while `db.migrations_current` fails).
-Causes are followed to their root. "Fix first" lists the failed checks with no cause of their own, worst
-severity first.
+Facts (`pytest_opscheck.probes.facts`) put the failed checks into faults ("domains"):
+- one container (`service`, S): its facets — restarting, exited, not running, unhealthy, error lines in its
+  log, killed for memory, the variable it exits on — are one fault. The reason goes first: the variable its
+  log names (`exits_on_env`), then an OOM kill, then the crash loop, not running, unhealthy, the log lines.
+  A container whose own log names a fault elsewhere (`connection refused` to the database, `relation "item"
+  does not exist`) follows from that fault;
+- one origin (`host:port`): the backend's HTTP and its WebSocket are one process; the HTTP check goes first;
+- the database (down / refused), its schema (migrations behind or ahead; a missing relation or column named by
+  an error), its connection slots (full; `too many clients`, a pool timing out), a lock (held by pid N; a
+  request that timed out, a lock timeout). A fault's owner (the check whose own probe established it) is its
+  root; a failure whose error names the fault follows from it. Without an owner a schema, database or
+  connections fault is still one fault, its first symptom the root; a timeout joins a lock only when a lock
+  is held.
+A failed check without facts falls back on what it declares: its Compose service crash-looping or stopped in a
+snapshot, the target it could not reach (and those that one is reached through), the checks it depends on.
+"Fix first" lists the failed checks with no cause of their own, worst severity first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
-from .model import CheckRecord, Severity, Summary, base_id, summarize
+from .model import CheckRecord, Fact, Severity, Summary, base_id, summarize
+from .probes import facts as F
 
 CRASH_LOOP = "stack.no_crash_loop"
 STOPPED = "stack.services_running"
+LOGS = "stack.logs_clean"
+
+# A container's facets, the reason first.
+FACETS = {F.EXITS_ON_ENV: 0, F.OOM_KILLED: 1, F.RESTARTING: 2, F.EXITED: 2, F.NOT_RUNNING: 3, F.UNHEALTHY: 4,
+          F.OUT_OF_MEMORY: 5, F.LOG_ERRORS: 6}
+# The faults elsewhere that an error names, and the facts that own each (rank 0).
+NAMED = {
+    F.DB_REFUSED: "db", F.DB_AUTH_FAILED: "db", F.DB_UNKNOWN: "db",
+    F.MISSING_RELATION: "schema", F.MISSING_COLUMN: "schema",
+    F.TOO_MANY_CLIENTS: "connections", F.POOL_TIMEOUT: "connections",
+    F.LOCK_TIMEOUT: "lock", F.STATEMENT_TIMEOUT: "lock", F.TIMED_OUT: "lock",
+}
+OWNERS = {F.DB_DOWN: "db", F.MIGRATIONS_BEHIND: "schema", F.MIGRATIONS_AHEAD: "schema",
+          F.CONNECTIONS_FULL: "connections", F.LOCK_HELD: "lock"}
+ORIGIN = {F.HTTP_DOWN: 0, F.WS_DOWN: 1}
+# Faults that are one fault even with no owner among the failures (their errors are specific); a timeout is not.
+NEED_OWNER = {"lock"}
+# In which order a container's log names a fault elsewhere as its reason.
+REASONS = ("db", "connections", "lock", "schema")
+SYMPTOM, LOG_SYMPTOM = 10, 20
+
+Domain = tuple[str, str]
 
 
 class ServiceStates(Protocol):
@@ -53,6 +85,14 @@ class Reach:
         return seen
 
 
+@dataclass(frozen=True)
+class Tie:
+    """One step back: the check a failure follows from, and the evidence that tied them."""
+
+    cause: str
+    why: str
+
+
 def service_cause(service: str | None, snapshots: Sequence[ServiceStates]) -> str | None:
     """The stack check that explains a failure on `service`: crash-looping or stopped in any snapshot."""
     if service is None:
@@ -65,19 +105,137 @@ def service_cause(service: str | None, snapshots: Sequence[ServiceStates]) -> st
     return None
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A failed check's part in one fault: its rank there (0 owns it) and the fact that put it there."""
+
+    domain: Domain
+    rank: int
+    fact: Fact
+
+
+def claims(record: CheckRecord) -> list[Claim]:
+    """The faults `record`'s facts put it in."""
+    found: list[Claim] = []
+    logged = {f.subject for f in record.facts if f.kind == F.LOG_ERRORS}
+    for fact in record.facts:
+        if fact.kind in FACETS:
+            found.append(Claim(("service", fact.subject), FACETS[fact.kind], fact))
+        elif fact.kind in OWNERS:
+            found.append(Claim((OWNERS[fact.kind], ""), 0, fact))
+        elif fact.kind in ORIGIN:
+            found.append(Claim(("origin", fact.subject), ORIGIN[fact.kind], fact))
+        elif fact.kind in NAMED and fact.subject not in logged:
+            # An error in the check's own answer; one in a container's log is that container's reason instead.
+            found.append(Claim((NAMED[fact.kind], ""), SYMPTOM, fact))
+    return found
+
+
+class Faults:
+    """The failed records grouped into faults, and each fault's head (its best-ranked member)."""
+
+    def __init__(self, failed: list[CheckRecord], reach: Reach) -> None:
+        self.members: dict[Domain, list[tuple[int, CheckRecord, Fact]]] = {}
+        self.claims = {r.check_id: claims(r) for r in failed}
+        db_root = reach.roots.get("db")
+        for r in failed:
+            own = self.claims[r.check_id]
+            if db_root and base_id(r.check_id) == db_root and not any(c.domain[0] == "db" for c in own):
+                # The database target's own check owns a database fault, facts or not.
+                self.claims[r.check_id].append(Claim(("db", ""), 0, Fact(F.DB_DOWN, "db", r.message)))
+            for c in self.claims[r.check_id]:
+                self.members.setdefault(c.domain, []).append((c.rank, r, c.fact))
+        self.owned = {d for d, ms in self.members.items() if any(rank == 0 for rank, _, _ in ms)}
+        # What each service's log (or a crash loop's last run) names: its reason, if that fault is here.
+        self.named: dict[str, dict[str, Fact]] = {}
+        for r in failed:
+            for fact in r.facts:
+                if fact.kind in NAMED:
+                    self.named.setdefault(fact.subject, {}).setdefault(NAMED[fact.kind], fact)
+
+    def live(self, domain: Domain) -> bool:
+        return domain in self.members and (domain[0] not in NEED_OWNER or domain in self.owned)
+
+    def head(self, domain: Domain) -> tuple[CheckRecord, Fact] | None:
+        if not self.live(domain):
+            return None
+        _, record, fact = min(self.members[domain], key=lambda m: (m[0], m[1].level, m[1].check_id == LOGS,
+                                                                   m[1].check_id))
+        return record, fact
+
+    def reason(self, domain: Domain) -> tuple[Domain, str] | None:
+        """The fault elsewhere that `domain` follows from, and the line that says so."""
+        kind, subject = domain
+        head = self.head(domain)
+        if kind == "service" and head is not None and FACETS[head[1].kind] >= FACETS[F.RESTARTING]:
+            for name in REASONS:
+                fact = self.named.get(subject, {}).get(name)
+                if fact is not None and self.live((name, "")):
+                    return (name, ""), f"{subject} logged: {fact.detail}"
+        if kind == "origin":
+            services = {r.service for _, r, _ in self.members[domain] if r.service}
+            for service in sorted(services):
+                if self.live(("service", service)):
+                    return ("service", service), f"{subject} is served by {service}"
+        if kind in OWNERS.values() and head is not None and head[0].service \
+                and self.live(("service", head[0].service)):
+            return ("service", head[0].service), f"{head[0].service} is not running as it should"
+        return None
+
+    def step(self, record: CheckRecord) -> Tie | None:
+        """The check `record` follows from by its facts, one step back; None when a fault of its is its own."""
+        found: list[tuple[int, Tie]] = []
+        for claim in self.claims[record.check_id]:
+            if not self.live(claim.domain):
+                continue
+            head = self.head(claim.domain)
+            assert head is not None
+            if head[0].check_id != record.check_id:
+                found.append((claim.rank, Tie(base_id(head[0].check_id), _why(claim, head[1]))))
+                continue
+            reason = self.reason(claim.domain)
+            other = self.head(reason[0]) if reason else None
+            if reason is None or other is None or other[0].check_id == record.check_id:
+                return None  # this fault is its own: the record is a root
+            found.append((claim.rank, Tie(base_id(other[0].check_id), reason[1])))
+        return min(found, key=lambda f: f[0])[1] if found else None
+
+    def has_claims(self, record: CheckRecord) -> bool:
+        return any(self.live(c.domain) for c in self.claims[record.check_id])
+
+
+def _why(claim: Claim, owner: Fact) -> str:
+    """The evidence that tied a failure to its fault's head."""
+    kind, subject = claim.domain
+    if kind == "service":
+        detail = f" ({owner.detail})" if owner.detail else ""
+        return f"same container: {subject} {owner.kind.replace('_', ' ')}{detail}"
+    if kind == "origin":
+        return f"same process: {subject}"
+    return claim.fact.detail or owner.detail or kind
+
+
 def direct_cause(
-    record: CheckRecord, outcomes: Mapping[str, bool], reach: Reach, snapshots: Sequence[ServiceStates]
-) -> str | None:
-    """The check `record` failed because of, one step back; None when it is a root.
+    record: CheckRecord, outcomes: Mapping[str, bool], reach: Reach, snapshots: Sequence[ServiceStates],
+    faults: Faults | None = None,
+) -> Tie | None:
+    """What `record` failed because of, one step back; None when it is a root.
 
     `outcomes` maps each base check id that ran to whether it failed.
     """
     if record.outcome != "failed":
         return None
+    faults = faults or Faults([record], reach)
+    if faults.has_claims(record):
+        return faults.step(record)
     own = base_id(record.check_id)
+    if record.service is not None and faults.live(("service", record.service)):
+        head = faults.head(("service", record.service))
+        if head is not None and base_id(head[0].check_id) != own:
+            return Tie(base_id(head[0].check_id), _why(Claim(("service", record.service), 0, head[1]), head[1]))
     by_service = service_cause(record.service, snapshots)
     if by_service and by_service != own:
-        return by_service
+        return Tie(by_service, f"{record.service} was {'crash-looping' if by_service == CRASH_LOOP else 'stopped'}")
 
     def failed(check: str) -> bool:
         return check != own and outcomes.get(check, False)
@@ -86,34 +244,63 @@ def direct_cause(
         chain = reach.chain(record.target)
         found = next((c for c in chain if failed(c)), None)
         if found:
-            return found
+            return Tie(found, f"{record.target} is reached through what {found} checks")
         # Not run in this sweep (deselected): the target's own check is still where to look first.
-        return chain[0] if chain and chain[0] != own and chain[0] not in outcomes else None
-    return next((c for c in record.depends if failed(c)), None)
+        if chain and chain[0] != own and chain[0] not in outcomes:
+            return Tie(chain[0], f"{record.target} could not be reached")
+        return None
+    dep = next((c for c in record.depends if failed(c)), None)
+    return Tie(dep, f"it depends on {dep}") if dep else None
+
+
+def attribution(
+    records: Iterable[CheckRecord], reach: Reach, snapshots: Sequence[ServiceStates] = ()
+) -> dict[str, Tie]:
+    """Each failed check (by check id) that follows from another -> its root, and why (the first step's tie)."""
+    records = list(records)
+    outcomes: dict[str, bool] = {}
+    for r in records:
+        outcomes[base_id(r.check_id)] = outcomes.get(base_id(r.check_id), False) or r.outcome == "failed"
+    failed = [r for r in records if r.outcome == "failed"]
+    faults = Faults(failed, reach)
+    direct = {r.check_id: t for r in failed if (t := direct_cause(r, outcomes, reach, snapshots, faults))}
+    by_base: dict[str, Tie] = {}
+    for cid, tie in direct.items():
+        by_base.setdefault(base_id(cid), tie)
+    level = {base_id(r.check_id): r.level for r in failed}
+    # A circle of causes (each said to follow from the next) has its worst check as its root.
+    broken: set[str] = set()
+    for start in list(by_base):
+        path, node = [], start
+        while node in by_base and node not in path:
+            path.append(node)
+            node = by_base[node].cause
+        if node in path:
+            root = min(path[path.index(node):], key=lambda c: (level.get(c, Severity.P4), c))
+            del by_base[root]
+            broken.add(root)
+    roots: dict[str, Tie] = {}
+    for check, tie in direct.items():
+        own = base_id(check)
+        if own in broken:
+            continue
+        cause, seen = tie.cause, {own}
+        while cause in by_base and cause not in seen:
+            seen.add(cause)
+            cause = by_base[cause].cause
+        if cause != own:
+            roots[check] = Tie(cause, tie.why)
+    return roots
 
 
 def root_causes(
     records: Iterable[CheckRecord], reach: Reach, snapshots: Sequence[ServiceStates] = ()
 ) -> dict[str, str]:
     """Each failed check (by check id) with a cause -> its root cause, causes followed back to a check with none."""
-    records = list(records)
-    outcomes: dict[str, bool] = {}
-    for r in records:
-        outcomes[base_id(r.check_id)] = outcomes.get(base_id(r.check_id), False) or r.outcome == "failed"
-    direct = {r.check_id: c for r in records if (c := direct_cause(r, outcomes, reach, snapshots))}
-    by_base = {base_id(cid): cause for cid, cause in direct.items()}
-    roots: dict[str, str] = {}
-    for check, cause in direct.items():
-        seen = {base_id(check)}
-        while cause in by_base and cause not in seen:
-            seen.add(cause)
-            cause = by_base[cause]
-        if cause != base_id(check):
-            roots[check] = cause
-    return roots
+    return {check: tie.cause for check, tie in attribution(records, reach, snapshots).items()}
 
 
-def fix_first(records: Iterable[CheckRecord], causes: Mapping[str, str]) -> list[str]:
+def fix_first(records: Iterable[CheckRecord], causes: Mapping[str, object]) -> list[str]:
     """The failed checks with no cause of their own, worst severity first (each base id once)."""
     roots = sorted(
         (r.level, base_id(r.check_id)) for r in records if r.outcome == "failed" and r.check_id not in causes
@@ -121,19 +308,23 @@ def fix_first(records: Iterable[CheckRecord], causes: Mapping[str, str]) -> list
     return list(dict.fromkeys(cid for _, cid in roots))
 
 
-def consequence_resolution(root: str) -> str:
-    """What a consequence's resolution says: fix its root first."""
-    return f"Fix {root} first: this check fails because {root} does. Sweep again once it passes."
+def consequence_resolution(root: str, why: str = "") -> str:
+    """What a consequence's resolution says: fix its root first (and what tied them)."""
+    tied = f" ({why})" if why else ""
+    return f"Fix {root} first: this check fails because {root} does{tied}. Sweep again once it passes."
 
 
-def attributed(records: Iterable[CheckRecord], causes: Mapping[str, str]) -> list[CheckRecord]:
+def attributed(records: Iterable[CheckRecord], causes: Mapping[str, str | Tie]) -> list[CheckRecord]:
     """`records` with their root causes filled in; a consequence's resolution points at its root."""
-    return [
-        replace(r, caused_by=causes[r.check_id], resolution=consequence_resolution(causes[r.check_id]))
-        if r.check_id in causes
-        else r
-        for r in records
-    ]
+    out = []
+    for r in records:
+        tie = causes.get(r.check_id)
+        if tie is None:
+            out.append(r)
+            continue
+        root, why = (tie.cause, tie.why) if isinstance(tie, Tie) else (tie, "")
+        out.append(replace(r, caused_by=root, resolution=consequence_resolution(root, why)))
+    return out
 
 
 def sweep_summary(
@@ -143,9 +334,11 @@ def sweep_summary(
     targets: Mapping[Severity, str],
     escalation: tuple[str, ...] = (),
     coverage: tuple[str, ...] = (),
+    **extra: Any,
 ) -> Summary:
-    """The summary every reporter reads: the records with their root causes, and what to fix first."""
+    """The summary every reporter reads: the records with their root causes, and what to fix first (`extra`:
+    the summary's other fields, e.g. `swept`)."""
     records = list(records)
-    causes = root_causes(records, reach, snapshots)
+    causes = attribution(records, reach, snapshots)
     first = fix_first(records, causes) if causes else []
-    return summarize(attributed(records, causes), dict(targets), escalation, coverage, first)
+    return summarize(attributed(records, causes), dict(targets), escalation, coverage, first, **extra)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..facts import decisive, is_frame
 from ..resource.stack import Stack
 from ..result import Finding
 
@@ -13,16 +14,38 @@ def engine_lost(stack: Stack) -> Finding | None:
 
 
 def excerpt(lines: list[str], hits: list[int]) -> str:
-    """The matching lines with two lines before and three after each, runs apart marked `--` (first 10 hits)."""
+    """The matching lines with two lines before and three after each, runs apart marked `--` (first 10 hits);
+    a hit in a traceback also keeps the traceback's exception line (what went wrong), however many frames
+    lie between, the frames skipped marked `...`."""
+    keep: dict[int, None] = {}
+    for i in hits[:10]:
+        keep.update(dict.fromkeys(range(max(0, i - 2), min(len(lines), i + 4))))
+        end = decisive(lines, i)
+        if end is not None:
+            keep[end] = None
     shown: list[str] = []
     last = -1
-    for i in hits[:10]:
-        start = max(last + 1, i - 2)
-        if start > last + 1 and shown:
-            shown.append("--")
-        shown.extend(lines[start : i + 4])
-        last = min(len(lines) - 1, i + 3)
+    for i in sorted(keep):
+        if shown and i > last + 1:
+            shown.append("..." if _same_traceback(lines, last, i) else "--")
+        shown.append(lines[i])
+        last = i
     return "\n".join(shown)
+
+
+def with_decisive(lines: list[str], hits: list[int]) -> list[int]:
+    """`hits` and, for each one in a traceback, the traceback's exception line, in order."""
+    found = set(hits)
+    for i in hits:
+        end = decisive(lines, i)
+        if end is not None:
+            found.add(end)
+    return sorted(found)
+
+
+def _same_traceback(lines: list[str], before: int, after: int) -> bool:
+    """Whether the lines skipped between `before` and `after` are frames of one traceback."""
+    return all(is_frame(line) or line.startswith((" ", "\t")) for line in lines[before + 1 : after])
 
 
 def size(value: float) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from ..resource.stack import LOG_SCAN_LINES, Container, Stack, _span
 from ..result import Evidence
+from .common import with_decisive
 
 # A container created less than this before the sweep is a recent deploy: the failure may have come with it.
 RECENT_SECONDS = 3600.0
@@ -53,8 +54,9 @@ def log_lines(stack: Stack, service: str, pattern: str) -> Evidence:
     regex = re.compile(pattern, re.IGNORECASE)
     evidence = {}
     for container in stack.of_service(service):
-        lines = [line for line in container.logs(LOG_SCAN_LINES).splitlines() if regex.search(line)]
+        logged = container.logs(LOG_SCAN_LINES).splitlines()
+        hits = [i for i, line in enumerate(logged) if regex.search(line)]
         key = f"{container.name}: log lines matching {pattern}"
-        evidence[key] = "\n".join(lines[-LOG_LINES_SHOWN:]) if lines else \
+        evidence[key] = "\n".join(logged[i] for i in with_decisive(logged, hits)[-LOG_LINES_SHOWN:]) if hits else \
             f"(none in its last {LOG_SCAN_LINES} lines)"
     return evidence
