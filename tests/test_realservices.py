@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realservices import ComposeProject, Postgres, ServiceUnavailable, ensure_busybox_image, ensure_docker_engine
+from realservices import (
+    ComposeProject,
+    Postgres,
+    ServiceUnavailable,
+    ensure_busybox_image,
+    ensure_docker_engine,
+    wait_for,
+)
 
 TESTS = Path(__file__).parent
 
@@ -54,14 +61,20 @@ services:
     command: sh -c 'exit 3'
 """
     )
-    deadline = time.monotonic() + 60
-    while True:
+    # A crash loop is a state over time: between two runs the container is "running" with exit code 0, so
+    # poll (with a deadline) for a moment that shows both the restarts and the last run's exit code.
+    seen: list[tuple[int, str, int]] = []
+
+    def looped() -> bool:
         crasher = project_containers(docker_engine, name)["crasher"]
-        if crasher.attrs["RestartCount"] >= 2 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert crasher.attrs["RestartCount"] >= 2
-    assert crasher.attrs["State"]["ExitCode"] == 3
+        state = crasher.attrs["State"]
+        seen.append((crasher.attrs["RestartCount"], state["Status"], state["ExitCode"]))
+        return crasher.attrs["RestartCount"] >= 2 and state["ExitCode"] == 3
+
+    try:
+        wait_for(looped, 60, "a crash loop of exit code 3")
+    except ServiceUnavailable:
+        pytest.fail(f"no crash loop seen: (restarts, status, exit code) went {seen[:3]} ... {seen[-3:]}")
 
 
 def test_compose_project_up_and_down_directly(docker_engine: Any, busybox_image: str, tmp_path: Path,

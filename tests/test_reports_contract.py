@@ -55,7 +55,8 @@ def test_json_file_is_what_the_readme_documents(pytester: pytest.Pytester, monke
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     text = (pytester.path / "out.json").read_text()
     data = json.loads(text)
-    assert list(data) == ["verdict", "checks"]
+    assert list(data) == ["verdict", "last_green", "changes", "checks"]
+    assert (data["last_green"], data["changes"]) == (None, []), "no state kept (no cache): nothing to compare"
     assert data["verdict"] == next(line for line in result.stdout.lines if line.startswith("P1 CRITICAL:"))
     documented = readme_table("json-fields")
     fields = [row[0] for row in documented]
@@ -88,7 +89,7 @@ def test_no_verdict_is_exit_5_whether_everything_skipped_or_nothing_selected(
     skipped = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "--opscheck-json", "out.json")
     assert skipped.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     skipped.stdout.fnmatch_lines(
-        ["NO VERDICT: no check ran (* skipped)", "nothing was checked: exit status 5 (a gate never passes on nothing)"]
+        ["NO VERDICT: no check ran (* skipped*)", "nothing was checked: exit status 5 (a gate never passes on nothing)"]
     )
     assert json.loads((pytester.path / "out.json").read_text())["verdict"].startswith("NO VERDICT")
     # Nothing selected, with the hint that -m P1 / -m p1 and -k are the ways to select.

@@ -1,84 +1,187 @@
-"""The report files: the JSON records (SPEC.md), the post-mortem draft, JUnit and Prometheus, written at the end.
+"""The report files a sweep writes when it ends: the JSON records (SPEC.md), the post-mortem draft, the
+Prometheus metrics and the JUnit XML. Each is a reporter of the sweep's final summary, called through
+``pytest_opscheck_summary(summary, config)`` as a team's own reporter is.
 
-Each reads the summary the Recorder computed once (``ctx.summary``) and writes atomically; a write that
-fails is a line beside the terminal's verdict (`paths.write_report`), never a traceback instead of it.
+Every file leaves through one `Sink`: the summary's text (which came from targets) bounded and redacted once
+more, then written atomically; a write that fails is a line beside the terminal's verdict
+(`paths.write_report`), never a traceback instead of it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from ..context import SweepContext
-from ..model import CheckRecord, Summary
+from ..model import Change, CheckRecord, Summary
+from .clean import EVIDENCE_LIMIT, MESSAGE_LIMIT, clean
 from .paths import write_report
-from .postmortem import render_postmortem
+
+_KEY_LIMIT = 200
+
+
+class Sink:
+    """The one way out of the sweep for report text: every string bounded and redacted once more (a secret
+    learnt late in the sweep, text a team's reporter added), and every file written atomically."""
+
+    def __init__(self, config: pytest.Config, redact: Callable[[str], str]) -> None:
+        self.config = config
+        self.redact = redact
+
+    def text(self, value: str, limit: int = EVIDENCE_LIMIT) -> str:
+        return clean(self.redact(value), limit)
+
+    def optional(self, value: str | None, limit: int = MESSAGE_LIMIT) -> str | None:
+        return None if value is None else self.text(value, limit)
+
+    def record(self, record: CheckRecord) -> CheckRecord:
+        """`record` with every text that may have come from a target bounded and redacted."""
+        return dataclasses.replace(
+            record,
+            message=self.text(record.message, MESSAGE_LIMIT),
+            resolution=self.text(record.resolution),
+            evidence={self.text(k, _KEY_LIMIT): self.text(v) for k, v in record.evidence.items()},
+            gave_up=self.optional(record.gave_up),
+        )
+
+    def change(self, change: Change) -> Change:
+        return Change(
+            self.text(change.what, MESSAGE_LIMIT), self.optional(change.before), self.optional(change.after),
+            self.optional(change.at),
+        )
+
+    def summary(self, summary: Summary) -> Summary:
+        """The summary as every file shows it: its records and lines through `record`/`text`."""
+
+        def each(records: Iterable[CheckRecord]) -> list[CheckRecord]:
+            return [self.record(r) for r in records]
+
+        return dataclasses.replace(
+            summary,
+            failed=each(summary.failed),
+            passed_records=each(summary.passed_records),
+            skipped=each(summary.skipped),
+            verdict=self.text(summary.verdict, MESSAGE_LIMIT),
+            targets={level: self.text(text, MESSAGE_LIMIT) for level, text in summary.targets.items()},
+            escalation=tuple(self.text(line, MESSAGE_LIMIT) for line in summary.escalation),
+            coverage=tuple(self.text(line, MESSAGE_LIMIT) for line in summary.coverage),
+            changes=tuple(self.change(c) for c in summary.changes),
+        )
+
+    def write(self, flag: str, path: str | Path, text: str) -> bool:
+        """Write one file whole (temporary file, then rename); a failure is kept for the terminal."""
+        return write_report(self.config, flag, path, text)
+
+
+class Reporter(Protocol):
+    def pytest_opscheck_summary(self, summary: Summary, config: pytest.Config) -> None: ...
 
 
 def ordered(summary: Summary) -> list[CheckRecord]:
     """Every record, worst severity first, then by id."""
-    return sorted([*summary.failed, *summary.passed_records, *summary.skipped], key=lambda r: (r.level, r.check_id))
+    return sorted(summary.records, key=lambda r: (r.level, r.check_id))
 
 
 def json_payload(summary: Summary) -> dict[str, object]:
-    """The JSON file (SPEC.md): the verdict line and one record per check, worst first."""
-    return {"verdict": summary.verdict, "checks": [r.public() for r in ordered(summary)]}
+    """The JSON file (SPEC.md): the verdict line, what changed since the last green sweep (newest first), and
+    one record per check, worst first."""
+    return {
+        "verdict": summary.verdict,
+        "last_green": summary.last_green,
+        "changes": [dataclasses.asdict(c) for c in summary.changes],
+        "checks": [r.public() for r in ordered(summary)],
+    }
 
 
 class JsonReport:
-    """``--opscheck-json PATH``: `{"verdict": ..., "checks": [record, ...]}`, worst first."""
+    """``--opscheck-json PATH``: `{"verdict", "last_green", "changes", "checks": [record, ...]}`."""
 
-    def __init__(self, ctx: SweepContext, path: str) -> None:
-        self.ctx = ctx
+    def __init__(self, sink: Sink, path: str) -> None:
+        self.sink = sink
         self.path = Path(path)
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        summary = self.ctx.summary
-        if summary is None:
-            return
-        text = json.dumps(json_payload(summary), indent=2, ensure_ascii=False) + "\n"
-        write_report(session.config, "--opscheck-json", self.path, text)
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_opscheck_summary(self, summary: Summary, config: pytest.Config) -> None:
+        text = json.dumps(json_payload(self.sink.summary(summary)), indent=2, ensure_ascii=False) + "\n"
+        self.sink.write("--opscheck-json", self.path, text)
 
 
 class PostmortemReport:
-    """``--opscheck-postmortem PATH``: a Markdown draft filled from the failures."""
+    """``--opscheck-postmortem PATH``: a Markdown draft filled from the failures and what changed before them."""
 
-    def __init__(self, ctx: SweepContext, path: str) -> None:
+    def __init__(self, ctx: SweepContext, sink: Sink, path: str) -> None:
         self.ctx = ctx
+        self.sink = sink
         self.path = Path(path)
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        summary = self.ctx.summary
-        if summary is None:
-            return
-        records = [*summary.failed, *summary.passed_records, *summary.skipped]
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_opscheck_summary(self, summary: Summary, config: pytest.Config) -> None:
+        from .postmortem import render_postmortem
+
+        summary = self.sink.summary(summary)
         text = render_postmortem(
-            records, self.ctx.started, datetime.now(), self.ctx.first_failures,
-            self.ctx.runbooks.configured, self.ctx.redact,
+            summary.records, self.ctx.started, datetime.now(), self.ctx.first_failures,
+            self.ctx.runbooks.configured, self.sink.redact, changes=summary.changes, last_green=summary.last_green,
         )
-        write_report(session.config, "--opscheck-postmortem", self.path, text)
+        self.sink.write("--opscheck-postmortem", self.path, text)
+
+
+class _SummaryCall:
+    """Calls the file reporters with the final summary when the session ends, for a core without the
+    ``pytest_opscheck_summary`` hookspec (the hook then calls them itself, once)."""
+
+    def __init__(self, ctx: SweepContext, reporters: list[Reporter]) -> None:
+        self.ctx = ctx
+        self.reporters = reporters
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.ctx.summary is None:
+            return
+        for reporter in self.reporters:
+            reporter.pytest_opscheck_summary(summary=self.ctx.summary, config=session.config)
+
+
+def take_over_junitxml(config: pytest.Config) -> str | None:
+    """Under ``--opscheck`` the ``--junitxml`` file is the product's own (`junit.JunitReport`), written from the
+    final summary, since pytest's junitxml cannot write a failure below ``--opscheck-fail-on`` as skipped nor
+    name testcases by check id. The option is taken before junitxml's `pytest_configure` reads it (this runs
+    in the plugin's, which comes first), so junitxml writes nothing; the path is returned."""
+    path: str | None = config.getoption("xmlpath", None)
+    if path:
+        config.option.xmlpath = None
+    return path
 
 
 def register(config: pytest.Config, ctx: SweepContext) -> None:
     """Register the file reporters that are asked for (none on an xdist worker: the controller writes)."""
     if hasattr(config, "workerinput"):
         return
-    plugins = config.pluginmanager
+    sink = Sink(config, ctx.redact)
+    reporters: list[tuple[str, Reporter]] = []
     json_path = config.getoption("opscheck_json")
     if json_path:
-        plugins.register(JsonReport(ctx, json_path), "opscheck-json")
+        reporters.append(("opscheck-json", JsonReport(sink, json_path)))
     postmortem = config.getoption("opscheck_postmortem")
     if postmortem:
-        plugins.register(PostmortemReport(ctx, postmortem), "opscheck-postmortem")
+        reporters.append(("opscheck-postmortem", PostmortemReport(ctx, sink, postmortem)))
     prometheus = config.getoption("opscheck_prometheus")
     if prometheus:
         from .prometheus import PrometheusReport
 
-        plugins.register(PrometheusReport(ctx, prometheus), "opscheck-prometheus")
-    if config.getoption("xmlpath", None):
+        reporters.append(("opscheck-prometheus", PrometheusReport(ctx, sink, prometheus)))
+    junit = take_over_junitxml(config)
+    if junit:
         from .junit import JunitReport
 
-        plugins.register(JunitReport(ctx, config.getoption("xmlpath")), "opscheck-junit")
+        reporters.append(("opscheck-junit", JunitReport(ctx, sink, junit)))
+    plugins = config.pluginmanager
+    for name, reporter in reporters:
+        plugins.register(reporter, name)
+    if reporters and not hasattr(config.hook, "pytest_opscheck_summary"):
+        plugins.register(_SummaryCall(ctx, [r for _, r in reporters]), "opscheck-files")

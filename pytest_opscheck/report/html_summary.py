@@ -161,6 +161,23 @@ def failures_table(summary: Summary) -> str:
     )
 
 
+def changes_html(summary: Summary) -> str:
+    """What changed in the stack since the last green sweep, newest first (SPEC.md), when anything did."""
+    if not summary.changes:
+        return ""
+    since = f" ({escape(summary.last_green)})" if summary.last_green else " (none recorded)"
+    rows = "".join(
+        f"<tr><td>{escape(c.what)}</td><td>{escape(c.before if c.before is not None else '(none)')}</td>"
+        f"<td>{escape(c.after if c.after is not None else '(gone)')}</td><td>{escape(c.at or '')}</td></tr>"
+        for c in summary.changes
+    )
+    return (
+        f"<h3>Changes since the last green sweep{since}</h3>"
+        '<table id="opscheck-changes"><tr><th>What</th><th>Before</th><th>After</th><th>When</th></tr>'
+        f"{rows}</table>"
+    )
+
+
 def _list(title: str, css: str, items: Sequence[str], ordered: bool = False) -> str:
     if not items:
         return ""
@@ -176,12 +193,14 @@ def coverage_html(lines: Sequence[str]) -> str:
 def summary_html(
     summary: Summary, targets: Sequence[tuple[str, str]], seconds: float = 0.0, fail_on: Severity = Severity.P4
 ) -> str:
-    """The first screen: banner, severities beside targets, the failures; escalation and coverage after."""
+    """The first screen: banner, severities beside targets, the failures, what changed since the last green
+    sweep; escalation and coverage after."""
     return (
         f'{STYLE}<div id="opscheck-summary">{banner_html(summary, seconds, fail_on)}'
         f'<div class="opscheck-panels"><div>{severity_table(summary)}</div>'
         f"<div>{targets_table(targets)}</div></div>"
         f"{failures_table(summary)}"
+        f"{changes_html(summary)}"
         f"{_list('Escalation', 'opscheck-escalation', summary.escalation, ordered=True)}"
         f"{_list('Runbook coverage', 'opscheck-coverage', summary.coverage)}</div>"
     )

@@ -1,27 +1,40 @@
-"""JUnit XML for CI systems, written by pytest's own junitxml plugin (``--junitxml``) and shaped here.
+"""JUnit XML for CI systems (``--junitxml PATH`` under ``--opscheck``), written by the product from the sweep's
+final summary, so that CI reporters agree with the exit status.
 
-Each check's teardown report carries its id and node id as ``user_properties`` (what junitxml turns into
-``<properties>``); once junitxml has written the file, each of those testcases is named by its check id
-(classname ``opscheck.P1``..``opscheck.P4``), gets the summary's properties (severity, response target,
-caused_by, whether it is below ``--opscheck-fail-on``), and a failed check's ``<failure>`` becomes its one-line
-cause as the message and its resolution and evidence (redacted) as the body. Root causes are known only when
-the session ends, which is why the file is shaped then and not as each check reports.
+pytest's junitxml writes each test as pytest saw it, as it finished: it cannot name a testcase by its check id,
+cannot write a failure below ``--opscheck-fail-on`` as skipped (SPEC.md: ``type="opscheck.below_fail_on"``, the
+cause as message), and knows no root cause (``caused_by`` is known only when the session ends). So under
+``--opscheck`` the option is served here (`files.take_over_junitxml`) and junitxml writes nothing. What a check
+or a team's plugin records with ``record_property`` (``report.user_properties``, as junitxml documents it) is
+kept, after the product's own properties.
+
+Each check is one testcase: classname ``opscheck.P1``..``opscheck.P4`` (behind ``--junit-prefix``), name its
+check id, its properties (README: Reports), and a ``<failure>`` (at or above the threshold) or ``<skipped>``
+(below it, or not run) whose message is the one-line cause and whose text is the severity and its response
+target, the root cause, the resolution steps and the evidence.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import platform
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..context import SweepContext
-from ..model import KEY, LABELS, CheckRecord, Severity, Summary
-from .paths import write_report
+from ..model import LABELS, CheckRecord, Severity, Summary, record_of
 
-ID, NODEID = "opscheck.id", "opscheck.nodeid"  # the link from a testcase to its record, replaced when shaped
+if TYPE_CHECKING:
+    from .files import Sink
+
+BELOW_FAIL_ON = "opscheck.below_fail_on"
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -43,7 +56,7 @@ def properties_of(record: CheckRecord, summary: Summary, fail_on: Severity) -> l
 
 
 def failure_body(record: CheckRecord, summary: Summary) -> str:
-    """A failed check's body: severity and target, its root, the resolution steps, then the evidence."""
+    """A failed check's text: severity and target, its root, the resolution steps, then the evidence."""
     lines = [f"{record.severity} {LABELS[record.level]} — {summary.targets[record.level]}"]
     if record.caused_by:
         lines.append(f"caused by {record.caused_by}: fix that first")
@@ -63,70 +76,108 @@ def _traceback(text: str, message: str) -> str:
     return f"\n--- traceback ---\n{text}\n"
 
 
-def shape(root: ET.Element, summary: Summary, fail_on: Severity, prefix: str | None) -> int:
-    """Shape every check's testcase of junitxml's tree in place; the number of testcases shaped."""
-    records = {r.nodeid: r for r in [*summary.failed, *summary.passed_records, *summary.skipped]}
-    shaped = 0
-    for suite in root.iter("testsuite"):
-        for case in suite.findall("testcase"):
-            props = case.find("properties")
-            if props is None:
-                continue
-            own = {p.get("name"): p.get("value") for p in props.findall("property")}
-            record = records.get(own.get(NODEID) or "")
-            if record is None:
-                continue
-            shaped += 1
-            case.set("name", _xml_text(record.check_id))
-            case.set("classname", f"{prefix}.opscheck.{record.severity}" if prefix else f"opscheck.{record.severity}")
-            others = [p for p in props.findall("property") if p.get("name") not in (ID, NODEID)]
-            for p in list(props):
-                props.remove(p)
-            for name, value in properties_of(record, summary, fail_on):
-                ET.SubElement(props, "property", name=name, value=_xml_text(value))
-            props.extend(others)
-            if record.outcome == "failed":
-                trace = ""
-                for node in case.findall("failure") + case.findall("error"):
-                    if not (node.get("message") or "").startswith("failed on teardown"):
-                        trace = trace or _traceback(node.text or "", record.message)
-                        case.remove(node)
-                failure = ET.Element("failure", message=_xml_text(record.message), type=f"opscheck.{record.severity}")
-                failure.text = _xml_text(failure_body(record, summary) + trace)
-                case.insert(list(case).index(props) + 1, failure)
-        suite.set("failures", str(len(suite.findall("testcase/failure"))))
-        suite.set("errors", str(len(suite.findall("testcase/error"))))
-    return shaped
+def testcase(
+    record: CheckRecord, summary: Summary, fail_on: Severity, prefix: str | None,
+    user_properties: list[tuple[str, str]], traceback: str,
+) -> ET.Element:
+    """One check's testcase."""
+    classname = f"opscheck.{record.severity}"
+    case = ET.Element(
+        "testcase", classname=f"{prefix}.{classname}" if prefix else classname, name=_xml_text(record.check_id),
+        time=f"{record.duration:.3f}",
+    )
+    props = ET.SubElement(case, "properties")
+    for name, value in [*properties_of(record, summary, fail_on), *user_properties]:
+        ET.SubElement(props, "property", name=_xml_text(str(name)), value=_xml_text(str(value)))
+    if record.outcome == "failed":
+        below = record.level > fail_on
+        node = ET.SubElement(
+            case, "skipped" if below else "failure", message=_xml_text(record.message),
+            type=BELOW_FAIL_ON if below else f"opscheck.{record.severity}",
+        )
+        node.text = _xml_text(failure_body(record, summary) + _traceback(traceback, record.message))
+    elif record.outcome == "skipped":
+        ET.SubElement(case, "skipped", type="pytest.skip", message=_xml_text(record.message))
+    return case
+
+
+def render_junit(
+    summary: Summary, fail_on: Severity, *, suite: str = "pytest", prefix: str | None = None,
+    user_properties: dict[str, list[tuple[str, str]]] | None = None, tracebacks: dict[str, str] | None = None,
+    errors: Sequence[tuple[str, str]] = (), timestamp: datetime | None = None, seconds: float = 0.0,
+) -> str:
+    """The JUnit file of a sweep: one testsuite, a testcase per check (worst first, then by id), then the
+    collection errors (a checks file that could not be imported) as errors."""
+    user_properties = user_properties or {}
+    tracebacks = tracebacks or {}
+    cases = [
+        testcase(r, summary, fail_on, prefix, user_properties.get(r.nodeid, []), tracebacks.get(r.nodeid, ""))
+        for r in sorted(summary.records, key=lambda r: (r.level, r.check_id))
+    ]
+    for nodeid, text in errors:
+        case = ET.Element("testcase", classname="opscheck.collection", name=_xml_text(nodeid), time="0.000")
+        ET.SubElement(case, "error", message="collection failure").text = _xml_text(text)
+        cases.append(case)
+    root = ET.Element("testsuites")
+    attributes = {
+        "name": suite,
+        "errors": str(sum(1 for c in cases if c.find("error") is not None)),
+        "failures": str(sum(1 for c in cases if c.find("failure") is not None)),
+        "skipped": str(sum(1 for c in cases if c.find("skipped") is not None)),
+        "tests": str(len(cases)),
+        "time": f"{seconds:.3f}",
+        "timestamp": (timestamp or datetime.now()).astimezone().isoformat(timespec="seconds"),
+        "hostname": platform.node(),
+    }
+    ET.SubElement(root, "testsuite", attributes).extend(cases)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 class JunitReport:
-    """Carries each check's link on its report, then shapes the file junitxml wrote (controller only)."""
+    """Keeps what the summary does not carry (each check's ``user_properties`` and pytest's account of its
+    failure, from the reports; collection errors), then writes the file from the final summary."""
 
-    def __init__(self, ctx: SweepContext, xmlpath: str) -> None:
+    def __init__(self, ctx: SweepContext, sink: Sink, xmlpath: str) -> None:
         self.ctx = ctx
-        # Where junitxml writes it, resolved as junitxml resolves it.
+        self.sink = sink
+        self.shown = xmlpath
+        # Where junitxml would have written it, resolved as junitxml resolves it.
         self.path = Path(os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(xmlpath)))))
-        self.checks: dict[str, str] = {}  # node id -> check id, from the setup or call report
+        self.user_properties: dict[str, list[tuple[str, str]]] = {}
+        self.tracebacks: dict[str, str] = {}
+        self.errors: list[tuple[str, str]] = []
+        self.written = False
 
-    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        data = getattr(report, KEY, None)
-        if data:
-            self.checks[report.nodeid] = str(data["check_id"])
-        elif report.when == "teardown" and report.nodeid in self.checks:
-            # junitxml reads the teardown report's user_properties into the testcase's <properties>.
-            report.user_properties.append((ID, self.checks[report.nodeid]))
-            report.user_properties.append((NODEID, report.nodeid))
+        if report.user_properties:
+            # Each report carries every property recorded so far; the last one has them all.
+            self.user_properties[report.nodeid] = [(str(k), str(v)) for k, v in report.user_properties]
+        if report.failed and record_of(report) is not None:
+            self.tracebacks.setdefault(report.nodeid, report.longreprtext)
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        summary = self.ctx.summary
-        if summary is None or not self.path.is_file():
-            return
-        try:
-            tree = ET.parse(self.path)
-        except (OSError, ET.ParseError):
-            return  # junitxml's own failure is pytest's to report
-        shape(tree.getroot(), summary, self.ctx.fail_on, session.config.getoption("junitprefix", None))
-        text = '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(tree.getroot(), encoding="unicode")
-        write_report(session.config, "--junitxml", self.path, text)
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.errors.append((report.nodeid, report.longreprtext))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_opscheck_summary(self, summary: Summary, config: pytest.Config) -> None:
+        sink = self.sink
+        text = render_junit(
+            sink.summary(summary), self.ctx.fail_on,
+            suite=str(config.getini("junit_suite_name") or "pytest"),
+            prefix=config.getoption("junitprefix", None),
+            user_properties={n: [(sink.text(k, 200), sink.text(v)) for k, v in p]
+                             for n, p in self.user_properties.items()},
+            tracebacks={n: sink.text(t) for n, t in self.tracebacks.items()},
+            errors=[(n, sink.text(t)) for n, t in self.errors],
+            timestamp=self.ctx.started,
+            seconds=(datetime.now() - self.ctx.started).total_seconds(),
+        )
+        with contextlib.suppress(OSError):  # the write below says why
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # as junitxml does
+        self.written = sink.write("--junitxml", self.path, text)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.written:
+            terminalreporter.write_sep("-", f"generated xml file: {self.path}")

@@ -1,20 +1,24 @@
-"""A Markdown post-mortem draft, after the runbook's Post-Mortem Template, filled from the sweep's failures."""
+"""A Markdown post-mortem draft, after the runbook's Post-Mortem Template, filled from the sweep's failures.
+
+Its timeline starts from typed facts, never from text read back: the containers the failures' records name
+as deployed before the sweep (`record.deploys`), and what changed since the last green sweep
+(`Summary.changes`, `Summary.last_green`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from ..catalogue import matching_section
-from ..model import LABELS, RESPONSE_TARGETS, CheckRecord, Severity
-from ..probes.diagnosis.deploys import DEPLOY_LINE, DEPLOYED
+from ..model import LABELS, RESPONSE_TARGETS, Change, CheckRecord, Severity
 from ..runbook import Runbook, escalate_after, escalation, severity_targets
 
 _TITLE_LIMIT = 120
 _LINE_LIMIT = 200
 _COMMANDS_SHOWN = 3
 _DEPLOYS_SHOWN = 10
+_CHANGES_SHOWN = 10
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -102,10 +106,14 @@ def render_postmortem(
     first_failures: dict[str, datetime],
     runbook: Runbook | None,
     redact: Callable[[str], str],
+    *,
+    changes: Sequence[Change] = (),
+    last_green: str | None = None,
 ) -> str:
-    """The draft: title from the worst failure, date, duration so far, severity, impact, timeline, root-cause
-    candidates (from the records' `caused_by`), action items, and placeholders for what people must fill in.
-    `first_failures` is keyed by node id or check id. Every string passes through `redact`."""
+    """The draft: title from the worst failure, date, duration so far, severity, impact, timeline (from the
+    deploys and the changes since the last green sweep), root-cause candidates (from the records'
+    `caused_by`), action items, and placeholders for what people must fill in. `first_failures` is keyed by
+    node id or check id. Every string passes through `redact`."""
 
     def text(value: str, limit: int = _LINE_LIMIT) -> str:
         return _one_line(redact(value), limit)
@@ -132,7 +140,8 @@ def render_postmortem(
         f"**Impact**: {_impact(failed, text)}",
         "",
         "### Timeline",
-        *_deploys(failed, started, text),  # the timeline starts from the deploys the failures are seen against
+        # The timeline starts from what the failures are seen against: deploys, and changes since the last green.
+        *_before(failed, changes, last_green, started, text),
         f"- {_clock(started)} - opscheck sweep started",
     ]
     if failed:
@@ -181,24 +190,53 @@ def render_postmortem(
     return redact("\n".join(lines))
 
 
-def _deploys(failed: list[CheckRecord], started: datetime, text: Callable[[str], str]) -> list[str]:
-    """Timeline entries for the containers the failures' evidence says were created before the sweep (the
-    `deployed` lines of `probes.diagnosis.deploys`), oldest first, the last few."""
-    seen: dict[str, tuple[datetime, str]] = {}
+def _local(moment: str | None) -> datetime | None:
+    """An ISO 8601 time as the draft's naive local clock; None when absent or unreadable."""
+    if not moment:
+        return None
+    try:
+        parsed = datetime.fromisoformat(moment)
+    except ValueError:
+        return None
+    return parsed.astimezone().replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def _change_text(change: Change) -> str:
+    before = change.before if change.before is not None else "(none)"
+    after = change.after if change.after is not None else "(gone)"
+    return f"changed since the last green sweep: {change.what}: {before} → {after}"
+
+
+def _before(
+    failed: list[CheckRecord], changes: Sequence[Change], last_green: str | None, started: datetime,
+    text: Callable[[str], str],
+) -> list[str]:
+    """Timeline entries from before the sweep, oldest first: the last green sweep, each change since (the
+    newest few), and the containers the failures' records name as deployed before the sweep (the last few)."""
+    entries: list[tuple[datetime, int, str]] = []
+    green = _local(last_green)
+    if green is not None:
+        entries.append((green, 0, "last green sweep (verdict OK)"))
+    undated: list[str] = []
+    for change in list(changes)[:_CHANGES_SHOWN]:  # newest first
+        at = _local(change.at)
+        if at is None:
+            undated.append(_change_text(change))
+        else:
+            entries.append((at, 1, _change_text(change)))
+    seen: dict[str, tuple[datetime, int, str]] = {}
     for record in failed:
-        for line in record.evidence.get(DEPLOYED, "").splitlines():
-            match = DEPLOY_LINE.match(line)
-            if match is None or match.group("name") in seen:
+        for deploy in record.deploys:
+            at = _local(deploy.created)
+            if at is None or at > started or deploy.container in seen:
                 continue
-            at = datetime.strptime(match.group("at"), "%Y-%m-%d %H:%M:%S")
-            if at <= started:
-                built = match.group("built")
-                what = f"{match.group('name')} created from {match.group('image')} (image {match.group('id')}" + \
-                    (f", built {built})" if built != "unknown" else ")")
-                seen[match.group("name")] = (at, what)
-    entries = sorted(seen.values())[-_DEPLOYS_SHOWN:]
-    return [f"- {at:%H:%M:%S}" + ("" if at.date() == started.date() else f" ({at:%Y-%m-%d})") + f" - {text(what)}"
-            for at, what in entries]
+            seen[deploy.container] = (at, 2, f"{deploy.container} created from {deploy.image}")
+    entries += sorted(seen.values())[-_DEPLOYS_SHOWN:]
+    lines = [
+        f"- {at:%H:%M:%S}" + ("" if at.date() == started.date() else f" ({at:%Y-%m-%d})") + f" - {text(what)}"
+        for at, _, what in sorted(entries)
+    ]
+    return lines + [f"- time unknown - {text(what)}" for what in undated]
 
 
 def _severity(worst: Severity | None, runbook: Runbook | None) -> str:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..context import SweepContext
 from ..model import CheckRecord, Severity, Summary
-from .paths import write_report
+
+if TYPE_CHECKING:
+    from .files import Sink
 
 OUTCOMES = ("failed", "passed", "skipped")
 
@@ -70,19 +74,15 @@ def render_metrics(summary: Summary, finished: float, duration: float) -> str:
 
 
 class PrometheusReport:
-    """Writes the metrics file when the session finishes (on the controller under xdist)."""
+    """Writes the metrics file from the sweep's final summary (on the controller under xdist)."""
 
-    def __init__(self, ctx: SweepContext, path: str) -> None:
+    def __init__(self, ctx: SweepContext, sink: Sink, path: str) -> None:
         self.ctx = ctx
+        self.sink = sink
         self.path = Path(path)
-        self.started = time.monotonic()
 
-    def pytest_sessionstart(self) -> None:
-        self.started = time.monotonic()
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        summary = self.ctx.summary
-        if summary is None:
-            return
-        text = render_metrics(summary, time.time(), time.monotonic() - self.started)
-        write_report(session.config, "--opscheck-prometheus", self.path, text)
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_opscheck_summary(self, summary: Summary, config: pytest.Config) -> None:
+        duration = (datetime.now() - self.ctx.started).total_seconds()
+        text = render_metrics(self.sink.summary(summary), time.time(), max(duration, 0.0))
+        self.sink.write("--opscheck-prometheus", self.path, text)
