@@ -1,88 +1,311 @@
-"""Secret redaction, in one place: every message, log, evidence, report and JSON goes through it.
+"""Secret redaction, in one place: every message, log, evidence, report, id and JSON goes through it.
 
-Two layers. Known values (the config's secrets, the token the sweep obtained, the secret-named variables
-read from the containers) are masked in every form a target hands them back in: raw, HTML-escaped,
-JSON-escaped, URL-encoded and base64-encoded (at each of the three byte alignments, so inside a Basic
-credential too), and any run of `FRAGMENT` characters of one of those forms (a truncated echo such as
-``changethi...XHKoUfKv7DojpX8yxigTsX``). Then secret-shaped text nobody told us about: URL passwords,
-Authorization headers, bearer tokens, JWTs, ``password=`` / ``"token": "…"`` pairs, secret query values.
+Three layers, in this order:
+
+1. **Tokens with structure, whole.** A JWT (``header.payload.signature``, the header a JSON object) is masked
+   from its first to its last character, whatever it carries or is signed with: a fragment rule must never
+   leave its signature readable.
+2. **Known values, through the encodings a target uses.** The config's secrets, the token and every value of a
+   login's answer, the secret values of the containers' environment. The text is read in *views*: as it is,
+   HTML-unescaped (named and numeric entities), JSON/JavaScript-unescaped (``\\u0026``, ``\\x3c``), percent-
+   and form-decoded, hex- and base64/base64url-decoded (at every alignment), each also with its whitespace
+   removed (a value wrapped over two lines), and two text decodings stacked. A match in any view maps back to
+   the span of the original text it came from, and that span is masked. What is masked, by the secret's length:
+
+   - ``FRAGMENT`` (12) characters and longer: any run of ``FRAGMENT`` characters of it, anywhere; and a prefix
+     or a suffix of at least ``TRUNCATED_MIN`` (8) characters standing as a word (a cut echo: ``abcdefgh…``);
+   - ``WHOLE_MIN`` (8) to 11 characters: the value, anywhere;
+   - ``WORD_MIN`` (4) to 7 characters (``4711``, ``pa55w``): the value where it stands as a whole word (no
+     letter or digit on either side), so ``4711`` is masked in ``pin 4711`` and not in ``47110``;
+   - 1 to 3 characters: the value only where it is a whole value, after ``=`` or ``:`` or as a whole quoted
+     string (``PIN=42``, ``"pin": "42"``); anywhere else it is ordinary text.
+
+   That is the floor: below 12 characters a fragment is not distinguishable from ordinary text, below 8 a
+   secret is a word, below 4 a value. A secret that short is weak anyway (``auth.secret_configured`` and
+   ``stack.required_env`` say so); the rule bounds what redaction can take from ordinary text to exactly the
+   places where the weak secret itself would be.
+3. **Secret-shaped text nobody told us about.** URL userinfo, Authorization headers, Bearer/Basic/Token
+   credentials, cookies (``Cookie:``/``Set-Cookie:`` values whatever their name), and values under a
+   secret-shaped key (session, token, secret, password, key, sig, auth, cookie, credential, jwt, csrf …) in
+   JSON, Python reprs, query strings, headers and ``key=value`` text. A key is read by its words
+   (``sessionKey`` → session, key; ``token_type`` is a type, not a token).
+
 Redaction replaces secrets, not words: ``HTTP/1.1`` after ``access-token`` or ``(token withheld)`` stay.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import html
 import json
 import re
 import threading
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
-# A run of this many characters of a known secret (in any of its forms) is masked wherever it appears.
+JWT_MASK = f"{MASK}jwt{MASK}"
+# Lengths of the rule above (characters of the secret).
 FRAGMENT = 12
+TRUNCATED_MIN = 8
+WHOLE_MIN = 8
+WORD_MIN = 4
 _HALF = FRAGMENT // 2
-# Too short to replace blindly without mangling ordinary text.
-_MIN_SECRET_LENGTH = 4
 # Values longer than this are masked whole only (a private key in an environment variable), not by fragment.
 _FRAGMENT_MAX = 8192
+_ALNUM = "A-Za-z0-9"
 
-_KEYS = r"(?:password|passwd|pwd|secret|token|ticket|signature|credential|api_?key|apikey)"
-_QUERY_NAMES = r"(?:token|ticket|secret|passw|pwd|sig|signature|credential|key|auth|session|code|jwt|otp|sid)"
-# A credential-looking run: token characters, at least one digit, not an HTTP version.
-_CREDENTIAL = r"(?!HTTP/)(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]"
-_PATTERNS = (
-    # postgresql://user:password@host, https://user:token@host
-    (re.compile(r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s/]+(?=@)"), rf"\g<keep>{MASK}"),
-    # Authorization: Bearer x, "authorization": "Basic x", Proxy-Authorization: Digest x (whatever its shape)
-    (re.compile(r"(?P<keep>\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:[A-Za-z]+[ \t]+)?)[^\s\"',;]+",
-                re.IGNORECASE), rf"\g<keep>{MASK}"),
-    # Bearer/Basic credentials in free text; "Token" only before a long credential ("token withheld" stays)
-    (re.compile(rf"(?P<keep>\b(?:Bearer|Basic)\s+){_CREDENTIAL}{{8,}}", re.IGNORECASE), rf"\g<keep>{MASK}"),
-    (re.compile(rf"(?P<keep>\bToken\s+){_CREDENTIAL}{{16,}}", re.IGNORECASE), rf"\g<keep>{MASK}"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), f"{MASK}jwt{MASK}"),
-    # ?token=…, &X-Amz-Signature=…, ;sig=… in a URL
-    (re.compile(rf"(?P<keep>[?&;][\w.\-\[\]]*?{_QUERY_NAMES}[\w.\-\[\]]*=)[^&#\s\"'<>]+", re.IGNORECASE),
-     rf"\g<keep>{MASK}"),
-    # POSTGRES_PASSWORD=..., "password": "...", 'SECRET_KEY': '...', password:... (not "wrong password: 500")
-    (re.compile(rf"(?P<keep>\b\w*{_KEYS}\w*\s*=\s*[\"']?)[^\s\"'&,;}}]+", re.IGNORECASE), rf"\g<keep>{MASK}"),
-    (re.compile(rf"(?P<keep>[\"'](?!token_type[\"'])\w*{_KEYS}\w*[\"']\s*:\s*[\"'])[^\"']+", re.IGNORECASE),
-     rf"\g<keep>{MASK}"),
-    (re.compile(rf"(?P<keep>\b\w*{_KEYS}\w*:)[^\s\"'&,;}}]+", re.IGNORECASE), rf"\g<keep>{MASK}"),
+
+# --- The encodings a target hands a secret back in ------------------------------------------------------
+
+
+def _go_json(value: str) -> str:
+    """Go's encoding/json (and Rails' to_json): `<`, `>`, `&` as \\u003c, \\u003e, \\u0026."""
+    escaped = json.dumps(value)[1:-1]
+    return escaped.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _every_char(value: str, form: Callable[[int], str]) -> str:
+    return "".join(form(ord(c)) for c in value)
+
+
+def _json_every_char(value: str) -> str:
+    return json.dumps(value, ensure_ascii=True)[1:-1] if any(ord(c) > 0xFFFF for c in value) else \
+        _every_char(value, lambda o: f"\\u{o:04x}")
+
+
+def _specials(value: str, form: Callable[[int], str]) -> str:
+    return "".join(c if c.isalnum() else form(ord(c)) for c in value)
+
+
+ENCODINGS: dict[str, Callable[[str], str]] = {
+    "raw": lambda v: v,
+    "HTML": html.escape,
+    "HTML (quotes kept)": lambda v: html.escape(v, quote=False),
+    "HTML named (&apos;)": lambda v: v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    .replace('"', "&quot;").replace("'", "&apos;"),
+    "HTML numeric (Go html/template)": lambda v: _specials(v, lambda o: f"&#{o};"),
+    "HTML decimal, every character": lambda v: _every_char(v, lambda o: f"&#{o};"),
+    "HTML hex, every character": lambda v: _every_char(v, lambda o: f"&#x{o:x};"),
+    "JSON": lambda v: json.dumps(v)[1:-1],
+    "JSON (UTF-8)": lambda v: json.dumps(v, ensure_ascii=False)[1:-1],
+    "JSON (Go \\u0026)": _go_json,
+    "JSON (\\/)": lambda v: json.dumps(v)[1:-1].replace("/", "\\/"),
+    "JSON \\u, every character": _json_every_char,
+    "JavaScript \\x": lambda v: _specials(v, lambda o: f"\\x{o:02x}" if o < 256 else f"\\u{o:04x}"),
+    "percent": lambda v: quote(v, safe=""),
+    "percent (lower-case)": lambda v: re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(v, safe="")),
+    "form": quote_plus,
+    "encodeURIComponent": lambda v: quote(v, safe="-_.!~*'()"),
+    "encodeURI": lambda v: quote(v, safe="-_.!~*'();/?:@&=+$,#"),
+    "percent, every byte": lambda v: "".join(f"%{b:02X}" for b in v.encode()),
+    "hex": lambda v: v.encode().hex(),
+    "HEX": lambda v: v.encode().hex().upper(),
+    "base64": lambda v: base64.b64encode(v.encode()).decode(),
+    "base64url": lambda v: base64.urlsafe_b64encode(v.encode()).decode().rstrip("="),
+    "base64 after 1 byte (Basic x:)": lambda v: base64.b64encode(f"x:{v}".encode()).decode(),
+    "base64 after 2 bytes (Basic xy:)": lambda v: base64.b64encode(f"xy:{v}".encode()).decode(),
+    "base64url after 1 byte": lambda v: base64.urlsafe_b64encode(f"u:{v}".encode()).decode(),
+}
+"""The class of encodings the redactor knows, by name: the tests and `bench/hostile.py` plant each of them
+for several secrets, and the redactor's views below are their inverses (one view undoes a family)."""
+
+
+# --- Views: the text as a target may have encoded it, mapped back to the original ----------------------
+
+
+class _View:
+    """A decoding of a parent text: `text`, and for each decoded piece the span of the parent it came from."""
+
+    def __init__(self, text: str, starts: list[int], pieces: list[tuple[int, int, bool]],
+                 parent: _View | None) -> None:
+        self.text = text
+        self._starts = starts  # where each piece starts in `text`
+        self._pieces = pieces  # (parent start, parent end, literal)
+        self._parent = parent
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text that `text[start:end]` was decoded from."""
+        first = self._at(start, False)
+        last = self._at(end - 1, True)
+        if self._parent is not None:
+            first, _ = self._parent.span(first, first + 1)
+            _, last = self._parent.span(last - 1, last)
+        return first, last
+
+    def _at(self, position: int, end: bool) -> int:
+        i = bisect_right(self._starts, position) - 1
+        parent_start, parent_end, literal = self._pieces[i]
+        if literal:
+            return parent_start + position - self._starts[i] + (1 if end else 0)
+        return parent_end if end else parent_start
+
+
+_Decode = Callable[[re.Match[str]], "str | None"]
+
+
+def _decoded(parent_text: str, parent: _View | None, token: re.Pattern[str], decode: _Decode) -> _View | None:
+    """`parent_text` with each match of `token` replaced by what `decode` makes of it (None: left as is)."""
+    parts: list[str] = []
+    starts: list[int] = []
+    pieces: list[tuple[int, int, bool]] = []
+    at = length = 0
+    for match in token.finditer(parent_text):
+        out = decode(match)
+        if out is None:
+            continue
+        if match.start() > at:
+            starts.append(length)
+            pieces.append((at, match.start(), True))
+            parts.append(parent_text[at : match.start()])
+            length += match.start() - at
+        if out:
+            starts.append(length)
+            pieces.append((match.start(), match.end(), False))
+            parts.append(out)
+            length += len(out)
+        at = match.end()
+    if not pieces:
+        return None
+    starts.append(length)
+    pieces.append((at, len(parent_text), True))
+    parts.append(parent_text[at:])
+    return _View("".join(parts), starts, pieces, parent)
+
+
+_HTML_TOKEN = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
+_JSON_TOKEN = re.compile(r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|u[0-9a-fA-F]{4}"
+                         r"|x[0-9a-fA-F]{2}|[\\/\"'bfnrt])")
+_PERCENT_TOKEN = re.compile(r"%[0-7][0-9a-fA-F]|%[c-fC-F][0-9a-fA-F](?:%[89abAB][0-9a-fA-F]){1,3}|\+")
+_SPACE_TOKEN = re.compile(r"\s+")
+_HEX_RUN = re.compile(rf"(?<![{_ALNUM}])(?:[0-9a-fA-F]{{2}}){{{WORD_MIN},}}(?![{_ALNUM}])")
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")
+_SIMPLE = {"\\\\": "\\", "\\/": "/", '\\"': '"', "\\'": "'", "\\b": "\b", "\\f": "\f", "\\n": "\n", "\\r": "\r",
+           "\\t": "\t"}
+
+
+def _html(match: re.Match[str]) -> str | None:
+    out = html.unescape(match.group())
+    return out if out != match.group() else None
+
+
+def _json(match: re.Match[str]) -> str | None:
+    token = match.group()
+    if token in _SIMPLE:
+        return _SIMPLE[token]
+    if token[1] == "x":
+        return chr(int(token[2:], 16))
+    try:
+        out = json.loads(f'"{token}"')
+    except ValueError:
+        return None
+    return out if isinstance(out, str) else None
+
+
+def _percent(match: re.Match[str]) -> str | None:
+    token = match.group()
+    if token == "+":
+        return " "
+    try:
+        return bytes.fromhex(token.replace("%", "")).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+_TEXT_DECODINGS: tuple[tuple[str, re.Pattern[str], _Decode], ...] = (
+    ("&", _HTML_TOKEN, _html),
+    ("\\", _JSON_TOKEN, _json),
+    ("%", _PERCENT_TOKEN, _percent),
 )
-# The key-value patterns above backtrack over every word: they run only on text that names a key at all.
-_KEYED = re.compile(_KEYS, re.IGNORECASE)
-_UNKEYED = len(_PATTERNS) - 3
 
 
-def _base64_cores(raw: bytes) -> set[str]:
-    """The base64 text of `raw` wherever it sits in a longer value: for each of the three alignments, the
-    characters that depend on `raw`'s bytes alone (standard and URL-safe alphabets)."""
-    cores: set[str] = set()
-    for offset in range(3):
-        encoded = base64.b64encode(b"\0" * offset + raw).decode()
-        first = -(-8 * offset // 6)  # the first character holding no bit of the padding prefix
-        last = 8 * (offset + len(raw)) // 6  # past the last character made of `raw`'s bits alone
-        core = encoded[first:last]
-        if len(core) >= _MIN_SECRET_LENGTH:
-            cores.update((core, core.replace("+", "-").replace("/", "_")))
-    return cores
+def _hex(match: re.Match[str]) -> str | None:
+    return bytes.fromhex(match.group()).decode("latin-1")
 
 
-def forms(value: str) -> set[str]:
-    """The ways `value` comes back from a target: raw, HTML-escaped, JSON-escaped, URL-encoded, base64."""
-    found = {value, html.escape(value), html.escape(value, quote=False)}
-    found.add(value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
-              .replace("'", "&#39;"))
-    for ascii_only in (True, False):
-        escaped = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
-        found.update((escaped, escaped.replace("/", "\\/")))
-    for encoded in (quote(value, safe=""), quote_plus(value), quote(value, safe="/:@")):
-        found.update((encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)))
-    found |= _base64_cores(value.encode())
-    return {f for f in found if len(f) >= _MIN_SECRET_LENGTH}
+def _base64_at(skip: int) -> _Decode:
+    """Decoding a base64 run from its `skip`-th character (a run cut from a longer value starts anywhere). A
+    match inside maps back to the whole run: a blob that holds a secret is masked whole."""
+
+    def decode(match: re.Match[str]) -> str | None:
+        body = match.group().rstrip("=")[skip:]
+        body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+        if len(body) < 6:
+            return None
+        try:
+            data = base64.b64decode(body.replace("-", "+").replace("_", "/") + "=" * (-len(body) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        return data.decode("latin-1")
+
+    return decode
+
+
+_BASE64_DECODINGS = tuple(_base64_at(skip) for skip in range(4))
+
+
+_Step = tuple[re.Pattern[str], _Decode]
+_SPACES: _Step = (_SPACE_TOKEN, lambda m: "")
+
+
+def _apply(text: str, step: _Step) -> str:
+    """`text` decoded by `step`, without the map back (what is searched; the map is built on a hit only)."""
+    token, decode = step
+
+    def one(match: re.Match[str]) -> str:
+        out = decode(match)
+        return match.group() if out is None else out
+
+    return token.sub(one, text)
+
+
+def view_of(text: str, steps: tuple[_Step, ...]) -> _View | None:
+    """The view `steps` make of `text`, with its map back to `text`."""
+    view: _View | None = None
+    for token, decode in steps:
+        view = _decoded(view.text if view is not None else text, view, token, decode)
+        if view is None:
+            return None
+    return view
+
+
+TEXT, BYTES, JOINED = "text", "bytes", "joined"
+
+
+def readings(text: str, spaces_too: bool = True) -> Iterator[tuple[tuple[_Step, ...], str, str]]:
+    """Each reading of `text`: (the decodings that make it, its text, its kind). The first is the text itself.
+    In a TEXT reading words have boundaries; in BYTES (hex, base64 decoded) a short value is a match
+    anywhere; in JOINED (whitespace removed) only values long enough to be told from text are looked for."""
+    found: list[tuple[tuple[_Step, ...], str, str]] = [((), text, TEXT)]
+    for first, token, decode in _TEXT_DECODINGS:
+        if first not in text:
+            continue
+        once = _apply(text, (token, decode))
+        if once == text:
+            continue
+        found.append((((token, decode),), once, TEXT))
+        for second, token2, decode2 in _TEXT_DECODINGS:
+            if second in once:
+                twice = _apply(once, (token2, decode2))
+                if twice != once:
+                    found.append((((token, decode), (token2, decode2)), twice, TEXT))
+    for run, decodings in ((_HEX_RUN, (_hex,)), (_BASE64_RUN, _BASE64_DECODINGS)):
+        if run.search(text):
+            for decode_run in decodings:
+                decoded = _apply(text, (run, decode_run))
+                if decoded != text:
+                    found.append((((run, decode_run),), decoded, BYTES))
+    yield from found
+    if spaces_too:
+        for steps, seen, _ in found:
+            if _SPACE_TOKEN.search(seen):
+                yield (*steps, _SPACES), _SPACE_TOKEN.sub("", seen), JOINED
+
+
+# --- Known values ---------------------------------------------------------------------------------------
 
 
 def _by_fragment(value: str) -> bool:
@@ -90,70 +313,212 @@ def _by_fragment(value: str) -> bool:
     return FRAGMENT <= len(value) <= _FRAGMENT_MAX and not value.startswith(("/", "~", ".")) and "://" not in value
 
 
+def _alternation(values: Iterable[str]) -> str:
+    return "|".join(map(re.escape, sorted(set(values), key=len, reverse=True)))
+
+
 @dataclass(frozen=True)
 class _Known:
-    """What the known values compile to: their fragments (`FRAGMENT` characters of a form, and the halves
-    of those, to find them fast) and one pattern for the forms masked whole."""
+    """What the known values compile to: their fragments (`FRAGMENT` characters, and the halves of those to
+    find them fast), the values masked anywhere, as a word, and as a whole value."""
 
     windows: frozenset[str]
     halves: frozenset[str]
-    whole: re.Pattern[str] | None
+    anywhere: re.Pattern[str] | None
+    word: re.Pattern[str] | None
+    short: re.Pattern[str] | None
+    value: re.Pattern[str] | None
 
     @classmethod
     def of(cls, values: Iterable[str]) -> _Known:
         windows: set[str] = set()
-        whole: set[str] = set()
+        anywhere: set[str] = set()
+        word: set[str] = set()
+        short: set[str] = set()
+        whole_value: set[str] = set()
         for value in values:
-            for form in forms(value):
-                if _by_fragment(value) and len(form) >= FRAGMENT:
-                    windows.update(form[i : i + FRAGMENT] for i in range(len(form) - FRAGMENT + 1))
-                else:
-                    whole.add(form)
+            if _by_fragment(value):
+                windows.update(value[i : i + FRAGMENT] for i in range(len(value) - FRAGMENT + 1))
+                word.update(value[:n] for n in range(TRUNCATED_MIN, FRAGMENT))
+                word.update(value[-n:] for n in range(TRUNCATED_MIN, FRAGMENT))
+            elif len(value) >= WHOLE_MIN:
+                anywhere.add(value)
+            elif len(value) >= WORD_MIN:
+                word.add(value)
+                short.add(value)
+            else:
+                whole_value.add(value)
         halves = {w[i : i + _HALF] for w in windows for i in range(FRAGMENT - _HALF + 1)}
-        ordered = sorted(whole, key=len, reverse=True)
-        pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
-        return cls(frozenset(windows), frozenset(halves), pattern)
+        return cls(
+            frozenset(windows),
+            frozenset(halves),
+            re.compile(_alternation(anywhere)) if anywhere else None,
+            re.compile(rf"(?<![{_ALNUM}])(?:{_alternation(word)})(?![{_ALNUM}])") if word else None,
+            re.compile(_alternation(short)) if short else None,
+            re.compile(rf"(?:(?<=[=:])|(?<=[=:][ \t\"'])|(?<=[=:] [\"'])|(?<=[\"'>]))(?:{_alternation(whole_value)})"
+                       rf"(?=[\"'<]|[ \t]*(?:[,;&}}\])\r\n]|$))") if whole_value else None,
+        )
 
-    def mask(self, text: str) -> str:
-        if self.windows and len(text) >= FRAGMENT:
-            text = self._mask_windows(text)
-        if self.whole is not None:
-            text = self.whole.sub(MASK, text)
-        return text
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """The spans of `text` (in its own coordinates) that known values cover, in every view of it."""
+        found: list[tuple[int, int]] = []
+        for steps, seen, kind in readings(text, spaces_too=bool(self.windows or self.anywhere)):
+            local = self._local(seen, kind)
+            if not local:
+                continue
+            if not steps:
+                found += local
+            elif (view := view_of(text, steps)) is not None:
+                found += [view.span(a, b) for a, b in local]
+        return found
 
-    def _mask_windows(self, text: str) -> str:
-        """`text` with every run covered by known fragments replaced by one mask.
+    def _local(self, text: str, kind: str) -> list[tuple[int, int]]:
+        found = self._windows(text) if self.windows and len(text) >= FRAGMENT else []
+        if self.anywhere is not None:
+            found += [m.span() for m in self.anywhere.finditer(text)]
+        if self.word is not None and kind == TEXT:
+            found += [m.span() for m in self.word.finditer(text)]
+        elif self.short is not None and kind == BYTES:  # no word to stand in: a short value matches anywhere
+            found += [m.span() for m in self.short.finditer(text)]
+        if self.value is not None and kind == TEXT:
+            found += [m.span() for m in self.value.finditer(text)]
+        return found
 
-        A fragment starting at i holds the half-fragment at the multiple of `_HALF` in [i, i + _HALF]: only
-        those positions are looked up, then the fragments around each hit.
-        """
+    def _windows(self, text: str) -> list[tuple[int, int]]:
+        """A fragment starting at i holds the half-fragment at the multiple of `_HALF` in [i, i + _HALF]: only
+        those positions are looked up, then the fragments around each hit."""
         last = len(text) - FRAGMENT
         hits = [q for q in range(0, len(text) - _HALF + 1, _HALF) if text[q : q + _HALF] in self.halves]
         starts = sorted({
             i for q in hits for i in range(max(0, q - _HALF), min(q, last) + 1)
             if text[i : i + FRAGMENT] in self.windows
         })
-        if not starts:
-            return text
-        spans: list[list[int]] = []
-        for i in starts:
-            if spans and i <= spans[-1][1]:
-                spans[-1][1] = i + FRAGMENT
-            else:
-                spans.append([i, i + FRAGMENT])
-        parts, at = [], 0
-        for start, end in spans:
-            parts += [text[at:start], MASK]
-            at = end
-        parts.append(text[at:])
-        return "".join(parts)
+        return [(i, i + FRAGMENT) for i in starts]
+
+
+def _masked(text: str, spans: Iterable[tuple[int, int]], mask: str = MASK) -> str:
+    """`text` with each run covered by `spans` (merged where they touch) replaced by one `mask`."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    if not merged:
+        return text
+    parts, at = [], 0
+    for start, end in merged:
+        parts += [text[at:start], mask]
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
+
+
+# --- Secret-shaped text ---------------------------------------------------------------------------------
+
+# A key holds a secret when one of its words is one of these (or contains one of the long ones).
+_SECRET_WORDS = {"key", "sig", "sid", "pwd", "pw", "pass", "otp", "auth", "authorization", "csrf", "xsrf", "dsn",
+                 "salt", "cred", "creds", "passcode", "pin", "hmac", "bearer", "cookie", "cookies"}
+_SECRET_PARTS = ("password", "passwd", "passphrase", "secret", "token", "credential", "signature", "apikey",
+                 "cookie", "session", "jwt", "privatekey", "accesskey")
+# ...unless its last word says it holds something else about the secret.
+_ABOUT_WORDS = {"type", "types", "kind", "field", "fields", "header", "headers", "name", "names", "path", "file",
+                "url", "uri", "length", "len", "ttl", "expires", "expiry", "exp", "at", "in", "count", "max", "min",
+                "algorithm", "alg", "scheme", "style", "enabled", "required", "id", "ids", "age", "seconds",
+                "minutes", "hours", "days", "timeout", "lifetime", "endpoint", "location", "mode", "hint",
+                "withheld", "set", "configured", "valid", "invalid"}
+_WORD_SPLIT = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+
+
+def secret_key(name: str) -> bool:
+    """Whether a key, header, variable or parameter named `name` holds a secret (by its words)."""
+    words = [w.lower() for w in _WORD_SPLIT.findall(name)]
+    if not words or words[-1] in _ABOUT_WORDS:
+        return False
+    lowered = name.lower()
+    return any(w in _SECRET_WORDS for w in words) or any(part in lowered for part in _SECRET_PARTS)
+
+
+# A credential-looking run: token characters, at least one digit, not an HTTP version.
+_CREDENTIAL = r"(?!HTTP/)(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]"
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])e[wy][A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # postgresql://user:password@host, https://user:token@host
+    (re.compile(r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s/]+(?=@)"), rf"\g<keep>{MASK}"),
+    # https://ghp_token123@github.com (a credential as the user name)
+    (re.compile(rf"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://){_CREDENTIAL}{{12,}}(?=@)"), rf"\g<keep>{MASK}"),
+    # Authorization: Bearer x, "authorization": "Basic x", Proxy-Authorization: Digest x (whatever its shape)
+    (re.compile(r"(?P<keep>\b(?:proxy-)?authorization[\"']?[ \t]*[:=,][ \t]*b?[\"']?(?:[A-Za-z]+[ \t]+)?)"
+                r"[^\s\"',;)]+", re.IGNORECASE), rf"\g<keep>{MASK}"),
+    # Bearer/Basic credentials in free text; "Token" only before a long credential ("token withheld" stays)
+    (re.compile(rf"(?P<keep>\b(?:Bearer|Basic)\s+){_CREDENTIAL}{{8,}}", re.IGNORECASE), rf"\g<keep>{MASK}"),
+    (re.compile(rf"(?P<keep>\bToken\s+){_CREDENTIAL}{{16,}}", re.IGNORECASE), rf"\g<keep>{MASK}"),
+)
+# Set-Cookie: name=value; Path=/ (the first pair), Cookie: a=1; b=2 (every pair)
+_SET_COOKIE = re.compile(r"(?P<keep>\bset-cookie[\"']?\s*[:=,]\s*b?[\"']?[^=\s;\"']+=)[^;\s\"']+", re.IGNORECASE)
+_COOKIE = re.compile(r"(?P<keep>(?<![\w-])cookie[\"']?\s*[:=,]\s*b?[\"']?)(?P<pairs>[^\r\n\"']+)", re.IGNORECASE)
+_COOKIE_PAIR = re.compile(r"(?P<keep>[^=;\s]+=)[^;\s]+")
+# ?token=…, &X-Amz-Signature=…, ;sig=… in a URL (the name read by its words)
+_QUERY = re.compile(r"(?P<keep>[?&;](?P<name>[\w.\-\[\]]+)=)(?P<value>[^&#\s\"'<>]+)")
+_QUERY_WORDS = {"code", "ticket", "state"}
+# key=value, "key": "value", 'key': 'value', key: value (no space: not "wrong password: 500"), a header line
+_PAIRS = (
+    re.compile(r"(?P<keep>(?<![\w.-])(?P<name>[A-Za-z_][\w.-]*)\s*=\s*[\"']?)(?P<value>[^\s\"'&,;}]+)"),
+    re.compile(r"(?P<keep>[\"'](?P<name>[^\"'\s]{1,80})[\"']\s*[:=,]\s*b?(?P<quote>[\"']?))"
+               r"(?P<value>(?(quote)[^\"']+|[^\s,}\])]+))"),
+    re.compile(r"(?P<keep>(?<![\w.-])(?P<name>[A-Za-z_][\w.-]*):)(?P<value>[^\s\"'&,;}/][^\s\"'&,;}]*)"),
+    re.compile(r"(?P<keep>^[ \t]*(?P<name>[A-Za-z][\w-]*):[ \t]+)(?P<value>\S[^\r\n]*)", re.MULTILINE),
+)
+_PUBLIC_VALUES = re.compile(r"bearer|basic|token|jwt|none|null|true|false|\*+|\*\*\*jwt\*\*\*", re.IGNORECASE)
+
+
+def _pair(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if not secret_key(match.group("name")) or _PUBLIC_VALUES.fullmatch(value) or MASK in value:
+        return match.group()
+    return f"{match.group('keep')}{MASK}"
+
+
+def _query(match: re.Match[str]) -> str:
+    name = match.group("name")
+    words = {w.lower() for w in _WORD_SPLIT.findall(name)}
+    if not (secret_key(name) or words & _QUERY_WORDS):
+        return match.group()
+    return f"{match.group('keep')}{MASK}"
+
+
+def _cookies(match: re.Match[str]) -> str:
+    return match.group("keep") + _COOKIE_PAIR.sub(rf"\g<keep>{MASK}", match.group("pairs"))
+
+
+def _shapes(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    if "ookie" in text or "OOKIE" in text:
+        text = _SET_COOKIE.sub(rf"\g<keep>{MASK}", text)
+        text = _COOKIE.sub(_cookies, text)
+    if "=" in text:
+        text = _QUERY.sub(_query, text)
+    for pattern in _PAIRS:
+        text = pattern.sub(_pair, text)
+    return text
+
+
+def _jwt(match: re.Match[str]) -> str:
+    """A JWT, whole; a dotted run whose first part is no JSON object is left to the other rules."""
+    header = match.group().split(".", 1)[0]
+    try:
+        decoded = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
+    except (binascii.Error, ValueError):
+        return match.group()
+    return JWT_MASK if decoded.lstrip().startswith(b"{") else match.group()
 
 
 class Redactor:
-    """Replaces known secret values (in every form, and by fragment) and secret-shaped text.
+    """Masks JWTs whole, known secret values in every encoding (and by fragment), and secret-shaped text.
 
-    `add()` makes more values secret for the rest of the sweep (the token a login obtained, the secrets
-    read from a container); it is thread-safe and cheap when the values are already known.
+    `add()` makes more values secret for the rest of the sweep (the token a login obtained, its answer's
+    values, the secrets read from a container); it is thread-safe and cheap when the values are already known.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
@@ -163,8 +528,8 @@ class Redactor:
         self.add(*secrets)
 
     def add(self, *values: str) -> None:
-        """Treat `values` as secrets from now on (values shorter than 4 characters are ignored)."""
-        fresh = {v for v in values if isinstance(v, str) and len(v) >= _MIN_SECRET_LENGTH} - self._values
+        """Treat `values` as secrets from now on (any length: see the module's rule for short ones)."""
+        fresh = {v for v in values if isinstance(v, str) and v.strip()} - self._values
         if not fresh:
             return
         with self._lock:
@@ -172,22 +537,30 @@ class Redactor:
             known = _Known.of(merged)
             self._values, self._known = merged, known
 
+    @property
+    def values(self) -> frozenset[str]:
+        """The known secret values."""
+        return self._values
+
     def __contains__(self, value: object) -> bool:
         return value in self._values
 
     def __call__(self, text: str) -> str:
-        text = self._known.mask(text)
-        patterns = _PATTERNS if _KEYED.search(text) else _PATTERNS[:_UNKEYED]
-        for pattern, replacement in patterns:
-            text = pattern.sub(replacement, text)
-        return text
+        if not text:
+            return text
+        if "." in text:
+            text = _JWT.sub(_jwt, text)
+        if self._values:
+            text = _masked(text, self._known.spans(text))
+        return _shapes(text)
 
     def data(self, value: object) -> object:
-        """Redact every string inside a JSON-like value."""
+        """Redact every string inside a JSON-like value (keys too); a secret-named key's value is masked whole."""
         if isinstance(value, str):
             return self(value)
         if isinstance(value, dict):
-            return {k: self.data(v) for k, v in value.items()}
+            return {self(str(k)): (MASK if secret_key(str(k)) and isinstance(v, str | int) and v not in ("", None)
+                                   else self.data(v)) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value

@@ -95,9 +95,11 @@ def test_a_known_value_is_masked_in_every_form_it_comes_back_in(echo: str) -> No
 def test_any_fragment_of_a_known_value_is_masked_and_a_shorter_one_may_stay() -> None:
     key = "changethisXHKoUfKv7DojpX8yxigTsX"  # 32 characters: a truncated echo shows its head and its tail
     redact = Redactor([key])
-    assert redact(f"input_value={{'cfg': '{key[:9]}...{key[-22:]}'}}") == f"input_value={{'cfg': '{key[:9]}...***'}}"
+    assert redact(f"input_value={{'cfg': '{key[:9]}...{key[-22:]}'}}") == "input_value={'cfg': '***...***'}"
     assert redact(f"x{key[5:5 + FRAGMENT]}y") == "x***y"
     assert redact(f"x{key[5:5 + FRAGMENT - 1]}y") == f"x{key[5:5 + FRAGMENT - 1]}y"
+    # A cut head or tail of at least 8 characters is masked where it stands as a word, not inside another.
+    assert redact(f"cut: {key[:8]}… and {key[:8]}zz") == f"cut: ***… and {key[:8]}zz"
     # A path or a URL a secret-looking name held is masked whole only: its fragments are ordinary text.
     path = "/run/secrets/db-password-file"
     assert Redactor([path])(f"{path} and /run/secrets/other") == "*** and /run/secrets/other"

@@ -78,8 +78,9 @@ def expand(text: str, lookup: Lookup) -> str:
         elif following == "{":
             end = _closing_brace(text, i + 1)
             if end < 0:
-                raise EnvFileError(f"invalid template {text[i:]!r}: no closing brace")
-            out.append(_braced(text[i + 2 : end], lookup))
+                raise EnvFileError(f"invalid template: the ${{ at character {i + 1} has no closing brace "
+                                   "(write $$ for a literal $)")
+            out.append(_braced(text[i + 2 : end], lookup, i))
             i = end + 1
         elif match := _NAME.match(text, i + 1):
             out.append(lookup(match.group()) or "")
@@ -103,17 +104,20 @@ def _closing_brace(text: str, start: int) -> int:
     return -1
 
 
-def _braced(body: str, lookup: Lookup) -> str:
+def _braced(body: str, lookup: Lookup, at: int = 0) -> str:
+    """The value of `${body}`. A refusal says where, never what: the value around it may be a secret."""
     match = _NAME.match(body)
     if match is None:
-        raise EnvFileError(f"invalid template ${{{body}}}")
+        raise EnvFileError(f"invalid template: the ${{ at character {at + 1} is not followed by a variable name "
+                           "(write $$ for a literal $)")
     name, rest = match.group(), body[match.end():]
     value = lookup(name)
     if not rest:
         return value or ""
     operator = next((op for op in _OPERATORS if rest.startswith(op)), None)
     if operator is None:
-        raise EnvFileError(f"invalid template ${{{body}}}")
+        raise EnvFileError(f"invalid template: ${{{name} at character {at + 1} is followed by neither }} nor one "
+                           "of :- - :+ + :? ? (write $$ for a literal $)")
     argument = rest[len(operator):]
     empty_counts = operator.startswith(":")
     present = value is not None and (value != "" or not empty_counts)

@@ -1,18 +1,41 @@
-"""Secrets the sweep learns as it goes: the token a login obtained and the secret-named variables read from the
-containers become the redactor's as soon as their target is open (the probes expose them as `secrets` on their
-resource; they know nothing of the sweep), and the records are redacted once more at the end with all of them."""
+"""Secrets the sweep learns as it goes: the credential a login obtained, every value its answer returned (any
+field of a JSON answer, any cookie it set, whatever their names), and the secret values of the containers'
+environment become the redactor's as soon as their target is open (the probes expose them as `secrets` on
+their resource, and a login as `login.answer`; they know nothing of the sweep), and the records are redacted
+once more at the end with all of them."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from ..context import SweepContext
+from ..probes.secrets import answer_secrets, set_cookie_values
+
+
+def secrets_of(handle: Any) -> set[str]:
+    """The secrets a target's handle holds: its `secrets`, and every value of its login's answer."""
+    found = {s for s in getattr(handle, "secrets", ()) or () if isinstance(s, str)}
+    login = getattr(handle, "login", None)
+    answer = getattr(login, "answer", None)
+    if answer is not None:
+        config = getattr(handle, "config", None)
+        public = [getattr(config, "username", None) or ""]
+        headers = getattr(answer, "headers", {}) or {}
+        raw = getattr(answer, "raw_headers", None) or list(headers.items())
+        cookies = set_cookie_values(raw)
+        try:
+            data = answer.json()
+        except (ValueError, RecursionError):
+            data = None
+        found |= answer_secrets(data, cookies, public)
+    return found
 
 
 def learn(ctx: SweepContext) -> None:
     """Feed the redactor the secrets of every target opened so far (never waits on one still opening)."""
     for handle in ctx.targets.ready():
-        found = getattr(handle, "secrets", ())
+        found = secrets_of(handle)
         if found:
             ctx.redact.add(*found)
 

@@ -1,6 +1,8 @@
 """Which values of a container's environment are secrets for the rest of the sweep: those of secret-named
 variables (passwords, keys, tokens), and the password or secret query values inside a URL-valued one, never
-the paths, hosts, users, flags or numbers that a secret-looking name also covers, nor a placeholder."""
+the paths, hosts, users, flags or durations that a secret-looking name also covers, nor a placeholder.
+A secret of any length is one: digits only (`PIN=4711`) and short ones too; the redactor decides how far a
+short one is masked (see `pytest_opscheck.redact`)."""
 
 from __future__ import annotations
 
@@ -19,13 +21,13 @@ SETTING_NAME = re.compile(
 )
 URL_NAME = re.compile(r"(?:_URL|_URI|_DSN|^DSN)$", re.IGNORECASE)
 SECRET_PARAM = re.compile(r"pass|pwd|secret|token|ticket|sig|signature|credential|key|auth|jwt", re.IGNORECASE)
-SHORTEST = 6
-_PLAIN = re.compile(r"\d+|true|false|yes|no|on|off|none|null|disabled?|enabled?", re.IGNORECASE)
+# Values that say whether something is on, not what the secret is.
+_PLAIN = re.compile(r"true|false|yes|no|on|off|none|null|disabled?|enabled?", re.IGNORECASE)
 
 
 def _worth(value: str) -> bool:
     value = value.strip()
-    return len(value) >= SHORTEST and value.lower() not in PLACEHOLDERS and not _PLAIN.fullmatch(value)
+    return bool(value) and value.lower() not in PLACEHOLDERS and not _PLAIN.fullmatch(value)
 
 
 def secret_values(env: Mapping[str, str]) -> set[str]:
