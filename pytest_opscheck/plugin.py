@@ -21,6 +21,7 @@ _NEEDS_OPSCHECK = (
     "opscheck_prometheus",
     "opscheck_postmortem",
     "opscheck_coverage",
+    "opscheck_strict",
     "opscheck_state",
     "opscheck_baseline",
 )
@@ -89,6 +90,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Write the results to PATH in the Prometheus text format (node_exporter textfile), atomically",
     )
     group.addoption("--opscheck-postmortem", metavar="PATH", help="Write a Markdown post-mortem draft to PATH")
+    group.addoption(
+        "--opscheck-strict",
+        action="store_true",
+        default=None,
+        help="Refuse a config value whose ${VAR} is unset (exit 4) instead of skipping the checks that need it",
+    )
     group.addoption(
         "--opscheck-coverage",
         action="store_true",

@@ -10,7 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# A reference as Compose writes it (the same forms as the stack's .env): ${NAME}; ${NAME:-default} (unset or
+# empty) and ${NAME-default} (unset); ${NAME:?message} and ${NAME?message} (required); ${NAME:+other} and
+# ${NAME+other}. An argument may hold references itself, one level deep: ${DB_HOST:-${HOSTNAME}}.
+REF = re.compile(
+    r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>(?:[^{}$]|\$\{[^{}]*\}|\$(?!\{))*))?\}"
+)
 STRING_LIMIT = 4096
 MULTILINE_LIMIT = 65_536
 LIST_LIMIT = 1000
@@ -78,6 +83,12 @@ def _userinfo(text: str) -> tuple[int, int] | None:
     return (start, at) if at >= 0 else None
 
 
+def _masked(text: str) -> str:
+    """`text` with each reference blanked out character for character, so that a ``?``, ``/`` or ``@`` inside
+    ``${NAME:?message}`` is not taken for a URL's parts (positions stay those of `text`)."""
+    return REF.sub(lambda m: "x" * len(m.group()), text)
+
+
 def _query_values(text: str) -> list[tuple[str, int, int]]:
     """(name, start, end) of each value in the query of `text`."""
     info = _userinfo(text)
@@ -95,18 +106,107 @@ def _query_values(text: str) -> list[tuple[str, int, int]]:
     return found
 
 
+class Unset(Exception):
+    """A plain ``${NAME}`` whose variable is unset or empty: the key is left unconfigured (an error under
+    ``--opscheck-strict``)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class Required(Exception):
+    """``${NAME:?message}`` (or ``${NAME?message}``) with NAME unset: the config is refused, with the message."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"required variable {name} is not set" + (f": {message}" if message else ""))
+        self.name = name
+
+
+class BadReference(Exception):
+    """A ``${`` that is none of the forms `REF` reads."""
+
+
+def _set(name: str, variables: Mapping[str, str], empty_counts: bool) -> str | None:
+    value = variables.get(name)
+    if value is None or (empty_counts and value == ""):
+        return None
+    return value
+
+
+def fill(match: re.Match[str], variables: Mapping[str, str]) -> str:
+    """What one reference stands for, as Compose reads it; `Unset` for a plain ``${NAME}`` unset or empty,
+    `Required` for a required one unset."""
+    name, op, arg = match.group("name"), match.group("op"), match.group("arg") or ""
+    if op is None:
+        value = _set(name, variables, empty_counts=True)
+        if value is None:
+            raise Unset(name)
+        return value
+    value = _set(name, variables, empty_counts=op.startswith(":"))
+    if op.endswith("-"):
+        return value if value is not None else expand(arg, variables)
+    if op.endswith("+"):
+        return expand(arg, variables) if value is not None else ""
+    if value is None:
+        raise Required(name, expand(arg, variables))
+    return value
+
+
+def expand(template: str, variables: Mapping[str, str]) -> str:
+    """`template` with every reference filled in (`fill`); `BadReference` for a ``${`` of no known form."""
+    parts: list[str] = []
+    pos = 0
+    for match in REF.finditer(template):
+        parts += [template[pos : match.start()], fill(match, variables)]
+        pos = match.end()
+    parts.append(template[pos:])
+    bad_reference(template)
+    return "".join(parts)
+
+
+def bad_reference(template: str) -> None:
+    """Raise `BadReference` when `template` holds a ``${`` that is not the start of a reference `REF` reads."""
+    spans = [m.span() for m in REF.finditer(template)]
+    for found in re.finditer(r"\$\{", template):
+        if not any(a <= found.start() < b for a, b in spans):
+            shown = template[found.start() : found.start() + 30]
+            raise BadReference(f"{shown!r} is not a reference: write ${{NAME}}, ${{NAME:-default}} or "
+                               "${NAME:?message}")
+
+
+def names(template: str) -> list[str]:
+    """The variables a template refers to, arguments' references included."""
+    found: list[str] = []
+    for match in REF.finditer(template):
+        found.append(match.group("name"))
+        found += names(match.group("arg") or "")
+    return found
+
+
+def environment_only(value: str) -> bool:
+    """Whether `value` is one reference whose text holds nothing written in the file: ``${NAME}``,
+    ``${NAME:?message}``, or a default that is itself a reference (``${A:-${B}}``) (for a secret's value)."""
+    match = REF.fullmatch(value)
+    if match is None:
+        return False
+    op, arg = match.group("op"), match.group("arg") or ""
+    return op is None or op.endswith("?") or not arg or environment_only(arg)
+
+
 def substitute(key: str, template: str, variables: Mapping[str, str]) -> tuple[str, set[str]]:
     """`template` with each ``${NAME}`` filled in, and the secrets that made: in a URL (or a path) of `key`,
     what the environment put into the userinfo's password or into a query value (not a known setting such as
     ``sslmode``). What goes into a userinfo is percent-encoded first."""
     url = _url_like(key)
-    info = _userinfo(template) if url else None
+    info = _userinfo(_masked(template)) if url else None
     parts: list[str] = []
     filled: list[tuple[int, int]] = []
     pos = length = 0
-    for match in VAR.finditer(template):
+    bad_reference(template)
+    for match in REF.finditer(template):
         literal = template[pos : match.start()]
-        value = variables[match.group(1)]
+        value = fill(match, variables)
         if info is not None and info[0] <= match.start() < info[1]:
             value = quote(value, safe="")
         parts += [literal, value]
@@ -141,15 +241,15 @@ def refuse_url_literals(table: Mapping[str, object], path: Path) -> str | None:
         url = table.get(key)
         if not isinstance(url, str):
             continue
-        info = _userinfo(url)
+        info = _userinfo(_masked(url))
         if info is not None:
             password = url[info[0] : info[1]].partition(":")[2]
-            if password and not VAR.fullmatch(password):
+            if password and not environment_only(password):
                 return (f"{path}: {key}: the password in the URL must come from the environment; write "
                         "scheme://user:${PASSWORD}@host and set PASSWORD in the environment or the .env file")
-        for name, start, end in _query_values(url):
-            value = url[start:end]
-            if value and _SECRET_PARAM.search(name) and not VAR.fullmatch(value):
+        for name, start, end in _query_values(_masked(url)):
+            name, value = url[start - len(name) - 1 : start - 1], url[start:end]
+            if value and _SECRET_PARAM.search(name) and not environment_only(value):
                 return (f"{path}: {key}: ?{name}= holds a literal secret: write ?{name}=${{NAME}} and set NAME "
                         "in the environment or the .env file")
     return None

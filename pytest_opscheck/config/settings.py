@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from .values import (
     merge,
     read_toml,
     refuse_literal_secrets,
+    refuse_unset,
     variables,
 )
 
@@ -163,11 +164,36 @@ class Settings:
             return f"not configured: {key}"
         return None
 
+    def unset(self, key: str) -> str | None:
+        """The variable behind `key` (dotted) when the key is unconfigured because a ``${VAR}`` in its value is
+        unset (or empty), else None: the key itself, a value inside it (`smtp` for `smtp.host`), or the table
+        it is in."""
+        if key in self.unresolved:
+            return self.unresolved[key]
+        for name in sorted(self.unresolved):
+            if name.startswith(key + ".") or key.startswith(name + "."):
+                return self.unresolved[name]
+        return None
+
     def path(self, relative: str) -> Path:
         """A path of the config resolved against the config file's folder."""
         return (Path(self.base_dir) / relative).resolve()
 
 
+
+
+# The keys a config table may have (and `env`, its named environments).
+_CONFIG_KEYS = {f.name for f in fields(Settings)} | {"env"}
+
+
+def config_upward(start: Path) -> Path | None:
+    """The config of the folder the user runs in: the first of `start` and the folders above it holding
+    ``[tool.opscheck]`` in pyproject.toml or an opscheck.toml; None when none does."""
+    for folder in (start, *start.parents):
+        found = find_config_file(folder, None)
+        if found is not None:
+            return found[0]
+    return None
 
 
 def find_config_file(rootdir: Path, explicit: str | None) -> tuple[Path, bool] | None:
@@ -192,8 +218,10 @@ def load_settings(
     env_name: str | None = None,
     timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
+    strict: bool = False,
 ) -> Settings:
-    """Find, read, merge, interpolate and validate the configuration."""
+    """Find, read, merge, interpolate and validate the configuration; `strict`: an unset ``${VAR}`` is an
+    error (``--opscheck-strict``), not a key left unconfigured."""
     found = find_config_file(rootdir, explicit)
     if found is None:
         raise ConfigError(
@@ -202,13 +230,22 @@ def load_settings(
         )
     path, is_pyproject = found
     data = read_toml(path)
+    tool = data.get("tool")
+    if not is_pyproject and isinstance(tool, dict) and "opscheck" in tool:
+        # A file given to --opscheck-config holding the README's [tool.opscheck] snippet: read as pyproject.toml
+        # is, unless it also has top-level keys of the config (then which one is meant is not clear).
+        stray = sorted(k for k in data if k != "tool" and k in _CONFIG_KEYS)
+        if stray:
+            raise ConfigError(f"{path}: both [tool.opscheck] and top-level keys ({', '.join(stray)}): keep one "
+                              "(opscheck.toml takes the keys at its top level, pyproject.toml under [tool.opscheck])")
+        is_pyproject = True
     if is_pyproject:
         table = data.get("tool", {}).get("opscheck")
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: no [tool.opscheck] table")
     else:
         table = data
-    return settings_from_table(table, path, env_name, timeout, environ)
+    return settings_from_table(table, path, env_name, timeout, environ, strict)
 
 
 def settings_from_table(
@@ -217,6 +254,7 @@ def settings_from_table(
     env_name: str | None = None,
     timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
+    strict: bool = False,
 ) -> Settings:
     """Validate one config table (as read from `path`) into `Settings`."""
     table = dict(table)
@@ -237,6 +275,8 @@ def settings_from_table(
     unresolved: dict[str, str] = {}
     secret_values: set[str] = set()
     resolved = interpolate(table, "", found, unresolved, secret_values, path)
+    if strict:
+        refuse_unset(unresolved, path)
     for name, value in found.items():
         if value and _SECRET_NAME.search(name):
             secret_values.add(value)

@@ -14,9 +14,20 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from .secrets import TextError, check_list, check_text, refuse_url_literals, substitute
+from .secrets import (
+    BadReference,
+    Required,
+    TextError,
+    Unset,
+    check_list,
+    check_text,
+    environment_only,
+    names,
+    refuse_url_literals,
+    substitute,
+)
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
 # Keys whose value must come from the environment, never be written in the file.
 _SECRET_KEYS = {"auth.password", "smtp.password"}
 # Fields of Settings that the loader fills, not the file.
@@ -94,7 +105,7 @@ def refuse_literal_secrets(table: dict[str, Any], path: Path) -> None:
     for dotted in _SECRET_KEYS:
         section, key = dotted.split(".")
         value = table.get(section, {}).get(key) if isinstance(table.get(section), dict) else None
-        if isinstance(value, str) and value and not _VAR.fullmatch(value):
+        if isinstance(value, str) and value and not environment_only(value):
             raise ConfigError(
                 f'{path}: {dotted}: secrets come from the environment; write {key} = "${{NAME}}" '
                 "and set NAME in the environment or the .env file"
@@ -104,7 +115,7 @@ def refuse_literal_secrets(table: dict[str, Any], path: Path) -> None:
         userinfo = url.split("://", 1)[-1].split("@", 1)
         if len(userinfo) == 2 and ":" in userinfo[0]:
             password = userinfo[0].split(":", 1)[1]
-            if password and not _VAR.fullmatch(password):
+            if password and not environment_only(password):
                 raise ConfigError(
                     f"{path}: database_url: the password must come from the environment; "
                     'write "postgresql://user:${POSTGRES_PASSWORD}@host:5432/db"'
@@ -132,15 +143,30 @@ def interpolate(
         return [interpolate(v, key, variables, unresolved, secret_values, path) for v in value]
     if not isinstance(value, str) or "${" not in value:
         return value
-    missing = [name for name in _VAR.findall(value) if not variables.get(name)]
-    if missing:
-        unresolved[key] = missing[0]
+    try:  # a URL's userinfo and query from the environment: secrets
+        text, secrets = substitute(key, value, variables)
+    except Unset as unset:  # the key is left unconfigured; --opscheck-strict refuses it
+        unresolved[key] = unset.name
         return None
+    except Required as required:
+        raise ConfigError(f"{path}: {key}: {required}") from None
+    except BadReference as bad:
+        raise ConfigError(f"{path}: {key}: {bad}") from None
     if key in _SECRET_KEYS:
-        secret_values.update(variables[name] for name in _VAR.findall(value))
-    text, secrets = substitute(key, value, variables)  # a URL's userinfo and query from the environment: secrets
+        secret_values.update(variables[name] for name in names(value) if variables.get(name))
+        secret_values.add(text)
     secret_values.update(secrets)
     return text
+
+
+def refuse_unset(unresolved: Mapping[str, str], path: Path) -> None:
+    """``--opscheck-strict``: a key whose ``${VAR}`` is unset is a usage error naming the key and the variable,
+    instead of a key left unconfigured whose checks are skipped."""
+    for key, name in sorted(unresolved.items()):
+        raise ConfigError(
+            f"{path}: {key}: ${{{name}}} is not set (--opscheck-strict: every ${{VAR}} of the config must be "
+            f"set): set {name} in the environment or the .env file, or write ${{{name}:-default}}"
+        )
 
 
 def kind(value: Any) -> str:

@@ -8,6 +8,7 @@ terminal prints beside the verdict, never a traceback in its place.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import stat
 import tempfile
@@ -15,12 +16,21 @@ from pathlib import Path
 
 import pytest
 
+from ..config.settings import config_upward, find_config_file
+
 # The lines of the writes that failed at the end, for the terminal's opscheck section.
 WRITE_ERRORS = pytest.StashKey[list[str]]()
 # Our own files: the folder must exist. pytest's junitxml and pytest-html create missing folders themselves.
 OWN_OUTPUTS = ("opscheck_json", "opscheck_prometheus", "opscheck_postmortem")
 PYTEST_OUTPUTS = (("xmlpath", "--junitxml"), ("htmlpath", "--html"))
 DEFAULT_HTML = "opscheck-report.html"  # the HTML report of a sweep, in the current folder, unless --html moves it
+# Options pytest does not know yet when it settles its rootdir and ini file (a plugin's options load after that
+# first look): their value, written as a word of its own, is a free argument to that look, and an existing file
+# there moves the rootdir to the common folder of it and of where pytest runs. `--opt=PATH` is one word: never.
+LATE_PATH_OPTIONS = (
+    "--opscheck-config", "--opscheck-json", "--opscheck-prometheus", "--opscheck-postmortem", "--opscheck-state",
+    "--html", "--css",
+)
 
 
 def option_name(dest: str) -> str:
@@ -88,8 +98,62 @@ def config_problem(path: str) -> str | None:
     return None
 
 
+def taken_for_paths(args: list[str] | tuple[str, ...], invocation_dir: Path) -> list[tuple[str, str]]:
+    """(option, value) of each report or config option whose value pytest's first look at the command line took
+    for a test path: written as a word of its own after the option, naming a file or folder that exists."""
+    taken = []
+    for flag, value in itertools.pairwise(args):
+        if flag not in LATE_PATH_OPTIONS or not value or value.startswith("-"):
+            continue
+        if (invocation_dir / os.path.expanduser(value.partition("::")[0])).exists():
+            taken.append((flag, value))
+    return taken
+
+
+# The option value that moved pytest's rootdir, when the config had to be found from where pytest runs.
+MOVED_BY = pytest.StashKey[tuple[str, str]]()
+
+
+def settle_config(config: pytest.Config) -> None:
+    """The config found from where the user runs, never from an option's value: when pytest's first look took
+    a report path for a test path (``--html /var/lib/opscheck/report.html`` once that file exists) and moved
+    its rootdir away from the config, the config is the first one in the folder pytest runs in or above it, as
+    if given by ``--opscheck-config``. --rootdir, -c and --opscheck-config settle it as the user says."""
+    if config.getoption("opscheck_config") or config.getoption("rootdir", None) \
+            or config.getoption("inifilename", None):
+        return
+    params = config.invocation_params
+    here = Path(params.dir)
+    taken = taken_for_paths(list(params.args), here)
+    if not taken or Path(config.rootpath).resolve() == here.resolve():
+        return
+    if find_config_file(Path(config.rootpath), None) is not None:
+        return
+    flag, value = taken[0]
+    found = config_upward(here)
+    if found is None:
+        raise pytest.UsageError(
+            f"no configuration found in {here} or above: add [tool.opscheck] to pyproject.toml or write "
+            f"opscheck.toml (pytest's rootdir is {config.rootpath} because it took {flag} {value} for a test "
+            f"path: write {flag}={value})"
+        )
+    config.stash[MOVED_BY] = (flag, value)
+    config.option.opscheck_config = str(found)
+
+
+def moved_rootdir_line(config: pytest.Config) -> str | None:
+    """The header's note when a report path moved pytest's rootdir (its ini file and cache went with it)."""
+    moved = config.stash.get(MOVED_BY, None)
+    if moved is None:
+        return None
+    flag, value = moved
+    return (f"opscheck: pytest took {flag} {value} for a test path (rootdir {config.rootpath}); the config was "
+            f"found from {config.invocation_params.dir}: write {flag}={value} to keep pytest's rootdir there too")
+
+
 def check_paths(config: pytest.Config) -> None:
     """Every path of the command line, before the first probe: a usage error names the option and the path."""
+    settle_config(config)
     explicit = config.getoption("opscheck_config")
     if explicit:
         problem = config_problem(explicit)
@@ -119,6 +183,21 @@ def check_paths(config: pytest.Config) -> None:
         if resolved in seen:
             raise pytest.UsageError(f"{flag} {value}: {seen[resolved]} writes the same file: give each its own")
         seen[resolved] = flag
+    check_strict(config)
+
+
+def check_strict(config: pytest.Config) -> None:
+    """``--opscheck-strict``: a config value whose ``${VAR}`` is unset is a usage error naming the key and the
+    variable, before anything opens (without it the key is unconfigured and its checks are skipped, counted)."""
+    if not config.getoption("opscheck_strict", None):
+        return
+    from ..config.settings import ConfigError, load_settings
+
+    try:
+        load_settings(Path(config.rootpath), config.getoption("opscheck_config"), config.getoption("opscheck_env"),
+                      config.getoption("opscheck_timeout"), strict=True)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def write_atomically(path: str | Path, text: str) -> None:
