@@ -5,7 +5,8 @@ that tied them.
 Facts (`pytest_opscheck.probes.facts`) put the failed checks into faults ("domains"):
 - one container (`service`, S): its facets — restarting, exited, not running, unhealthy, error lines in its
   log, killed for memory, the variable it exits on — are one fault. The reason goes first: the variable its
-  log names (`exits_on_env`), then an OOM kill, then the crash loop, not running, unhealthy, the log lines.
+  log names (`exits_on_env`), then an OOM kill, then the crash loop, not running (an exit not restarted),
+  unhealthy, the log lines.
   A container whose own log names a fault elsewhere (`connection refused` to the database, `relation "item"
   does not exist`) follows from that fault;
 - one origin (`host:port`): the backend's HTTP and its WebSocket are one process; the HTTP check goes first;
@@ -34,8 +35,9 @@ STOPPED = "stack.services_running"
 LOGS = "stack.logs_clean"
 
 # A container's facets, the reason first.
-FACETS = {F.EXITS_ON_ENV: 0, F.OOM_KILLED: 1, F.RESTARTING: 2, F.EXITED: 2, F.NOT_RUNNING: 3, F.UNHEALTHY: 4,
-          F.OUT_OF_MEMORY: 5, F.LOG_ERRORS: 6}
+# (An exit with no restart: the container is stopped, `stack.services_running` says it first.)
+FACETS = {F.EXITS_ON_ENV: 0, F.OOM_KILLED: 1, F.RESTARTING: 2, F.NOT_RUNNING: 3, F.EXITED: 4, F.UNHEALTHY: 5,
+          F.OUT_OF_MEMORY: 6, F.LOG_ERRORS: 7}
 # The faults elsewhere that an error names, and the facts that own each (rank 0).
 NAMED = {
     F.DB_REFUSED: "db", F.DB_AUTH_FAILED: "db", F.DB_UNKNOWN: "db",
@@ -212,7 +214,7 @@ def _why(claim: Claim, owner: Fact) -> str:
         return f"same container: {subject} {owner.kind.replace('_', ' ')}{detail}"
     if kind == "origin":
         return f"same process: {subject}"
-    return claim.fact.detail or owner.detail or kind
+    return "; ".join(dict.fromkeys(d for d in (claim.fact.detail, owner.detail) if d)) or kind
 
 
 def direct_cause(

@@ -55,7 +55,7 @@ SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for kind, pattern in (
         # PostgreSQL 42P01 (psycopg, asyncpg, node-postgres, SQLAlchemy all quote the server's message);
         # Prisma P2021 "The table `blog.User` does not exist in the current database."
-        (MISSING_RELATION, r'relation "(?P<name>[^"]+)" does not exist'),
+        (MISSING_RELATION, r'(?<!of )relation "(?P<name>[^"]+)" does not exist'),
         (MISSING_RELATION, r"\bP2021\b|the table [`'\"](?P<name>[^`'\"]+)[`'\"] does not exist"),
         # PostgreSQL 42703: `column user.created_at does not exist`, `column "x" of relation "y" does not exist`;
         # Prisma P2022 "The column `User.createdAt` does not exist in the current database."
@@ -65,7 +65,10 @@ SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         # `could not connect to server`; psycopg 3 `failed to resolve host`; libpq `could not translate host
         # name`; asyncpg `Connect call failed ('127.0.0.1', 5432)`; node-postgres `connect ECONNREFUSED
         # 127.0.0.1:5432`; Prisma P1001 "Can't reach database server at `db:5432`".
-        (DB_REFUSED, r"connection to server (?:at|on) .*failed|could not connect to server|failed to resolve host"
+        # (libpq's `connection to server at ... failed:` alone is the prefix of every connection error, a
+        # password refused included: what follows it says which.)
+        (DB_REFUSED, r"port \d+ failed: (?:Connection refused|timeout expired|No route to host|Connection timed out"
+                     r"|server closed the connection)|could not connect to server|failed to resolve host"
                      r"|could not translate host name|connect call failed|\bECONNREFUSED\b|\bP1001\b"
                      r"|can't reach database server"),
         # `password authentication failed for user "app"` (28P01); Prisma P1000 "Authentication failed against
@@ -74,8 +77,10 @@ SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                          r"|authentication failed against database server"),
         # `database "app" does not exist` (3D000); Prisma P1003 "Database `app` does not exist".
         (DB_UNKNOWN, r'database "[^"]+" does not exist|\bP1003\b|database [`\'][^`\']+[`\'] does not exist'),
-        # 53300 `sorry, too many clients already`; `remaining connection slots are reserved for ...`.
-        (TOO_MANY_CLIENTS, r"too many clients already|remaining connection slots are reserved"),
+        # 53300 `sorry, too many clients already`; `remaining connection slots are reserved for ...`; a role's
+        # or a database's CONNECTION LIMIT: `too many connections for role "app"`.
+        (TOO_MANY_CLIENTS, r"too many clients already|remaining connection slots are reserved"
+                           r"|too many connections for (?:role|database)"),
         # Prisma P2024 "Timed out fetching a new connection from the connection pool"; SQLAlchemy's
         # `QueuePool limit of size 5 overflow 10 reached, connection timed out`.
         (POOL_TIMEOUT, r"\bP2024\b|timed out fetching a new connection|QueuePool limit of size \d+"),
@@ -89,6 +94,9 @@ SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 
 _FRAME = re.compile(r'^\s*(?:File "[^"]*", line \d+|at \S+ \(|at [\w./<>-]+:\d+:\d+)')
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
+# The lines an exception's message goes on with: indented (libpq's hint), PostgreSQL's LINE/HINT/DETAIL, and
+# SQLAlchemy's statement, parameters and link.
+_MESSAGE_GOES_ON = (" ", "\t", "LINE ", "HINT", "DETAIL", "[SQL:", "[parameters:", "(Background on this error")
 
 
 def signatures(text: str | Iterable[str], speaker: str) -> tuple[Fact, ...]:
@@ -137,8 +145,7 @@ def decisive(lines: list[str], index: int) -> int | None:
         found = i
         # A chained exception: the next traceback's own line is the decisive one.
         nxt = i + 1
-        while nxt < len(lines) and (not lines[nxt].strip() or lines[nxt].startswith(("LINE ", "HINT", "DETAIL"))
-                                    or lines[nxt].lstrip().startswith("^")):
+        while nxt < len(lines) and (not lines[nxt].strip() or lines[nxt].startswith(_MESSAGE_GOES_ON)):
             nxt += 1
         if nxt < len(lines) and lines[nxt].startswith(("The above exception", "During handling")):
             i = nxt + 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ...model import Fact
+from .. import facts
 from ..resource.database import Database
 from ..result import Finding, table
 
@@ -70,7 +72,8 @@ def connections_headroom(db: Database, percent_limit: float) -> Finding:
     }
     if percent >= percent_limit:
         return Finding.failed(
-            f"{used} of {limit} connections in use ({percent:.0f}% ≥ {percent_limit:g}%)", evidence
+            f"{used} of {limit} connections in use ({percent:.0f}% ≥ {percent_limit:g}%)", evidence,
+            facts=(Fact(facts.CONNECTIONS_FULL, db.address.dbname, f"{used} of {limit} connections in use"),),
         )
     return Finding.passed(evidence)
 
@@ -139,7 +142,13 @@ def long_transactions(db: Database, seconds_limit: float) -> Finding:
         )
     if blocked:
         parts.append(f"{len(blocked)} session(s) waiting on a lock held by pid {', '.join(map(str, holders))}")
-    return Finding.failed("; ".join(parts), evidence)
+    # A lock held with sessions waiting on it is a fault of its own: what times out behind it follows from it.
+    held = tuple(
+        Fact(facts.LOCK_HELD, str(holder), f"{sum(holder in sessions[b].blockers for b in blocked)} session(s) "
+             f"waiting on pid {holder}" + (f" ({sessions[holder].line()})" if holder in sessions else ""))
+        for holder in holders
+    )
+    return Finding.failed("; ".join(parts), evidence, facts=held)
 
 
 def statements_unavailable(db: Database) -> str | None:

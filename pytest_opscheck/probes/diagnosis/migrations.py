@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...model import Fact
+from .. import facts
 from ..resource.database import Database
 from ..resource.migrations import alembic_revisions, ancestors, heads, in_order
 from ..result import Finding, table
@@ -21,6 +23,7 @@ def alembic_current(db: Database, script_location: Path) -> Finding:
         return Finding.failed(
             "no alembic_version table: the database was never migrated: run alembic upgrade head",
             {"expected heads": ", ".join(sorted(expected)) or "(none)"},
+            facts=(Fact(facts.MIGRATIONS_BEHIND, db.address.dbname, "never migrated"),),
         )
     current = {row[0] for row in db.rows("SELECT version_num FROM alembic_version")}
     pending = ancestors(revisions, expected) - ancestors(revisions, current)
@@ -43,9 +46,12 @@ def alembic_current(db: Database, script_location: Path) -> Finding:
             f"database is at {', '.join(sorted(unknown))}, unknown to {script_location.name}/versions "
             "(a newer deploy, or a branch not merged here)",
             evidence,
+            facts=(Fact(facts.MIGRATIONS_AHEAD, db.address.dbname, f"at {', '.join(sorted(unknown))}"),),
         )
     at = ", ".join(sorted(current)) or "no revision"
     head = ", ".join(sorted(expected))
     if not pending:
-        return Finding.failed(f"database at {at}, but the head of {script_location.name}/versions is {head}", evidence)
-    return Finding.failed(f"{len(pending)} migration(s) not applied: database at {at}, head {head}", evidence)
+        return Finding.failed(f"database at {at}, but the head of {script_location.name}/versions is {head}", evidence,
+                              facts=(Fact(facts.MIGRATIONS_AHEAD, db.address.dbname, f"at {at}, head {head}"),))
+    return Finding.failed(f"{len(pending)} migration(s) not applied: database at {at}, head {head}", evidence,
+                          facts=(Fact(facts.MIGRATIONS_BEHIND, db.address.dbname, f"{len(pending)} not applied"),))

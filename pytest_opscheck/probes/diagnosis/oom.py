@@ -54,6 +54,18 @@ def inside_evidence(container: Container, memory: str, log: list[KernelKill] | s
     return evidence | log_evidence(container, log)
 
 
+def kill_detail(container: Container, log: list[KernelKill] | str | None) -> str:
+    """One line for the fact of a kill: the kernel's line of the latest and when (UTC), where it can be read;
+    with when, what the sweep was doing at that moment can be named."""
+    limit = container.attrs.get("HostConfig", {}).get("Memory") or 0
+    under = f" under a memory limit of {limit / 1048576:.1f} MiB" if limit else ""
+    if isinstance(log, list) and log:
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(log[-1].when))
+        return f"{log[-1].line} at {at}{under}"
+    finished = container.state.get("FinishedAt") or ""
+    return f"{container.name} killed{under}" + (f", finished {finished}" if container.state.get("OOMKilled") else "")
+
+
 def log_evidence(container: Container, log: list[KernelKill] | str) -> Evidence:
     """The kernel's lines for the container's latest OOM kills, each with when; or why there are none."""
     if isinstance(log, str):

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...model import Fact
+from .. import facts
 from ..resource.database import Database
 from ..resource.prisma import Created, PrismaMigration, prisma_folder
 from ..result import Finding, table
@@ -100,7 +102,7 @@ def prisma_current(db: Database, migrations_dir: Path, prisma: str = "npx prisma
     if not problems:
         return Finding.passed(evidence)
     evidence["commands to run"] = _commands(prisma, failed, found, by_state)
-    return Finding.failed("; ".join(problems), evidence)
+    return Finding.failed("; ".join(problems), evidence, facts=_behind(db, problems[0]))
 
 
 _STATE_WORDS = {"unrecorded": "ran, not recorded", "partial": "partly applied", "pending": "not applied"}
@@ -115,7 +117,7 @@ def _unmanaged(db: Database, migrations: list[PrismaMigration], where: str, pris
     if not ran:
         return Finding.failed(
             f"no _prisma_migrations table{where}: the database was never migrated: run {prisma} migrate deploy",
-            evidence,
+            evidence, facts=_behind(db, "never migrated"),
         )
     evidence["in the database"] = table(["migration", "state"], [[n, _STATE_WORDS[s]] for n, s in states.items()])
     evidence["commands to run"] = "\n".join(
@@ -125,8 +127,13 @@ def _unmanaged(db: Database, migrations: list[PrismaMigration], where: str, pris
     return Finding.failed(
         f"no _prisma_migrations table{where}, but the tables of {ran[0]} exist: Prisma Migrate does not manage "
         f"this database yet: baseline it with {prisma} migrate resolve --applied {ran[0]}",
-        evidence,
+        evidence, facts=_behind(db, "not baselined"),
     )
+
+
+def _behind(db: Database, detail: str) -> tuple[Fact, ...]:
+    """The schema is not what the migrations expect: what an error naming a table or column follows from."""
+    return (Fact(facts.MIGRATIONS_BEHIND, db.schema or db.address.dbname, detail),)
 
 
 def _commands(prisma: str, failed: list[PrismaMigration], found: dict[Created, bool | None],

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import re
 
-from ..resource.stack import LOG_LINES, LOG_SCAN_LINES, Container, Stack, crash_loop
+from ...model import Fact
+from .. import facts
+from ..resource.stack import LOG_LINES, LOG_SCAN_LINES, Container, Stack, _would_restart, crash_loop, restarted_once
 from ..result import Evidence, Finding, table
 from ..secrets import MIN_SECRET_LENGTH, PLACEHOLDERS
 from . import oom
 from .common import engine_lost as _engine_lost
-from .common import excerpt
+from .common import excerpt, with_decisive
 from .common import size as _bytes
 from .swarm import swarm_variant  # on a Swarm stack, the diagnoses marked with it run their Swarm variant
 
@@ -60,7 +62,8 @@ def services_running(stack: Stack) -> Finding:
             reasons.append(f"{service} ({containers[0].name} {containers[0].describe()})")
     if down:
         evidence |= _steps(stack, down, "logs {s} --tail=100", "up -d {s}")
-        return Finding.failed(f"not running: {', '.join(reasons)}", evidence)
+        return Finding.failed(f"not running: {', '.join(reasons)}", evidence,
+                              facts=tuple(Fact(facts.NOT_RUNNING, s, r) for s, r in zip(down, reasons, strict=True)))
     return Finding.passed(evidence)
 
 
@@ -72,6 +75,7 @@ def no_crash_loop(stack: Stack) -> Finding:
     problems: list[str] = []
     failing: list[str] = []
     evidence: Evidence = {}
+    found: list[Fact] = []
     for container in stack.containers:
         now = stack.refreshed(container)
         if now is None:
@@ -92,11 +96,16 @@ def no_crash_loop(stack: Stack) -> Finding:
             f"exit code {last_exit}, restart count {now.restart_count}, restart policy {now.restart_policy}, "
             f"last finished {now.state.get('FinishedAt') or '-'}, error {now.state.get('Error') or '-'}"
         )
-        evidence[f"{now.name}: last {LOG_LINES} log lines"] = now.logs(LOG_LINES) or "(empty)"
+        logged = now.logs(LOG_LINES)
+        evidence[f"{now.name}: last {LOG_LINES} log lines"] = logged or "(empty)"
+        kind = facts.RESTARTING if looping or grew > 0 or _would_restart(now.attrs) else facts.EXITED
+        # What its last run's log says is why it exits (the database refused, a table missing).
+        found += [Fact(kind, now.service, detail), *facts.signatures(_last_lines(logged), now.service)]
     if problems:
         evidence |= _steps(stack, sorted(set(failing)), "logs {s} --tail=100")
-        return Finding.failed("; ".join(problems), evidence)
-    return Finding.passed({"containers": f"{len(stack.containers)} checked"})
+        return Finding.failed("; ".join(problems), evidence, facts=tuple(found))
+    settled = {f"{c.name}": once for c in stack.containers if (once := restarted_once(c.attrs))}
+    return Finding.passed({"containers": f"{len(stack.containers)} checked", **settled})
 
 
 @swarm_variant
@@ -128,7 +137,8 @@ def no_oom_kill(stack: Stack) -> Finding:
     evidence |= _steps(stack, sorted({c.service for c in [*killed, *inside]}), "logs {s} --tail=100")
     evidence["on the host"] = "dmesg | grep -i oom\ndocker stats --no-stream"
     names = [f"{c.service} ({c.name})" for c in killed] + [oom.inside_cause(c, logs[c.name]) for c in inside]
-    return Finding.failed(f"killed by the OOM killer: {', '.join(names)}", evidence)
+    found = tuple(Fact(facts.OOM_KILLED, c.service, oom.kill_detail(c, logs.get(c.name))) for c in [*killed, *inside])
+    return Finding.failed(f"killed by the OOM killer: {', '.join(names)}", evidence, facts=found)
 
 
 @swarm_variant
@@ -136,11 +146,13 @@ def healthchecks(stack: Stack) -> Finding:
     """Every container with a healthcheck reports healthy."""
     bad = []
     evidence = {}
+    found: list[Fact] = []
     for c in stack.containers:
         health = c.health
         if health is None or health.get("Status") == "healthy" or c.status != "running":
             continue
         bad.append(f"{c.service} ({c.name}) {health.get('Status')}")
+        found.append(Fact(facts.UNHEALTHY, c.service, str(health.get("Status"))))
         outputs = [
             f"exit {entry.get('ExitCode')}: {' '.join(str(entry.get('Output', '')).split())[:300]}"
             for entry in (health.get("Log") or [])[-5:]
@@ -149,7 +161,7 @@ def healthchecks(stack: Stack) -> Finding:
     if bad:
         names = sorted({b.split(" ")[0] for b in bad})
         evidence |= _steps(stack, names, "logs {s} --tail=100")
-        return Finding.failed(f"healthcheck not healthy: {', '.join(bad)}", evidence)
+        return Finding.failed(f"healthcheck not healthy: {', '.join(bad)}", evidence, facts=tuple(found))
     return Finding.passed()
 
 
@@ -157,6 +169,7 @@ def required_env(stack: Stack, required: dict[str, list[str]]) -> Finding:
     """The named variables are set, non-empty, not placeholders, and strong enough (values never shown)."""
     rows = []
     problems = []
+    found: list[Fact] = []
     for service, names in sorted(required.items()):
         containers = stack.of_service(service)
         if not containers:
@@ -171,13 +184,24 @@ def required_env(stack: Stack, required: dict[str, list[str]]) -> Finding:
                              str(len(value or "")), verdict or "ok"])
                 if verdict:
                     problems.append(f"{service} ({container.name}): {name} {verdict}")
+                    found += env_facts(container, name, verdict)
     evidence = {"variables (values never shown)": table(["container", "variable", "present", "length", "verdict"],
                                                          rows)}
     if problems:
         evidence |= _steps(stack, sorted(required), "exec {s} env | cut -d= -f1")
         evidence["then"] = "grep POSTGRES .env   # and the other names above, in the .env the stack uses"
-        return Finding.failed("; ".join(problems), evidence)
+        return Finding.failed("; ".join(problems), evidence, facts=tuple(dict.fromkeys(found)))
     return Finding.passed(evidence)
+
+
+def env_facts(container: Container, name: str, verdict: str) -> list[Fact]:
+    """A variable found wrong; and, when the container keeps exiting and its last run's log names the variable,
+    that this is why it exits (the reason of its crash loop)."""
+    found = [Fact(facts.ENV_INVALID, container.service, f"{name} {verdict}")]
+    down = crash_loop(container.attrs) is not None or container.status in ("restarting", "exited")
+    if down and re.search(rf"\b{re.escape(name)}\b", container.last_run_logs(LAST_RUN_LINES)):
+        found.append(Fact(facts.EXITS_ON_ENV, container.service, f"its log names {name}, which {verdict}"))
+    return found
 
 
 def env_verdict(name: str, value: str | None) -> str | None:
@@ -202,6 +226,7 @@ def logs_clean(stack: Stack, patterns: list[str]) -> Finding:
     evidence = {}
     dirty = []
     services: list[str] = []
+    found: list[Fact] = []
     for c in stack.containers:
         # A crash loop's tracebacks are in its earlier runs: a restarting or exited container counts them all.
         looping = crash_loop(c.attrs) is not None or c.status in ("restarting", "exited")
@@ -216,7 +241,17 @@ def logs_clean(stack: Stack, patterns: list[str]) -> Finding:
             evidence[f"{c.name}: last lines of its last run ({c.describe()})"] = c.last_run_logs(LAST_RUN_LINES) \
                 or "(empty)"
         evidence[f"{c.name}: matching lines"] = excerpt(lines, hits)
+        shown = [lines[i] for i in with_decisive(lines, hits)]
+        found.append(Fact(facts.LOG_ERRORS, c.service, f"{len(hits)} matching line(s)"))
+        found += facts.signatures(shown, c.service)
     if dirty:
         evidence |= _steps(stack, sorted(set(services)), "logs {s} --tail=100")
-        return Finding.failed("; ".join(dirty), evidence)
+        return Finding.failed("; ".join(dirty), evidence, facts=tuple(dict.fromkeys(found)))
     return Finding.passed({"containers": f"{len(stack.containers)} scanned, last {LOG_SCAN_LINES} lines each"})
+
+
+def _last_lines(logged: str, count: int = LAST_RUN_LINES) -> list[str]:
+    """The last lines of a log, and the exception line of a traceback cut by them."""
+    lines = logged.splitlines()
+    tail = list(range(max(0, len(lines) - count), len(lines)))
+    return [lines[i] for i in with_decisive(lines, tail)]

@@ -26,6 +26,8 @@ SECRET_ENV = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH|DSN|_URL$|_URI$"
 # A container that started again (its restart count is 1 or more) less than this ago is crash-looping, whether
 # it is caught "restarting" or "Up 3 seconds". Docker's restart backoff never waits more than a minute.
 CRASH_WINDOW = 120.0
+# A container restarted once and running this long since (with no healthcheck to say it is well) has settled.
+SETTLED_SECONDS = 10.0
 
 
 @dataclass
@@ -168,7 +170,8 @@ def crash_loop(attrs: Mapping[str, Any], now: float | None = None) -> str | None
 
     Crash-looping: the engine is restarting it; or it started again (RestartCount >= 1) less than
     `CRASH_WINDOW` ago, caught running or not; or it exited non-zero and its restart policy restarts it (an
-    exit older than the window is not: the engine gave up on it, or it was stopped by hand).
+    exit older than the window is not: the engine gave up on it, or it was stopped by hand). One restart
+    followed by a healthy run (`restarted_once`) is not.
     """
     now = time.time() if now is None else now
     state = attrs.get("State") or {}
@@ -180,6 +183,8 @@ def crash_loop(attrs: Mapping[str, Any], now: float | None = None) -> str | None
         return f"restarting ({_times(restarts)}, last exit code {code}{when})"
     succeeded = status == "exited" and code == 0  # a job that failed, was restarted and then did its work
     if restarts >= 1 and started is not None and now - started < CRASH_WINDOW and not succeeded:
+        if status == "running" and restarted_once(attrs, now):
+            return None
         if status == "running":
             return f"restarted {restarts}x by its restart policy, the last {_ago(now - started)}"
         now_is = f"exited with code {code}" if status == "exited" else str(status)
@@ -189,6 +194,21 @@ def crash_loop(attrs: Mapping[str, Any], now: float | None = None) -> str | None
         policy = ((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name")
         when = f" {_ago(now - finished)}" if finished else ""
         return f"exited with code {code}{when}, restart policy {policy}"
+    return None
+
+
+def restarted_once(attrs: Mapping[str, Any], now: float | None = None) -> str | None:
+    """A container restarted once (at start-up: the database not up yet) and well since: healthy by its own
+    healthcheck, or, with none, running for `SETTLED_SECONDS`; said as such, never a crash loop. None otherwise."""
+    now = time.time() if now is None else now
+    state = attrs.get("State") or {}
+    started = _timestamp(state.get("StartedAt"))
+    if int(attrs.get("RestartCount") or 0) != 1 or state.get("Status") != "running" or started is None:
+        return None
+    health = (state.get("Health") or {}).get("Status")
+    if health == "healthy" or (health is None and now - started >= SETTLED_SECONDS):
+        well = "healthy" if health else f"running for {_span(now - started)}"
+        return f"restarted once, {_ago(now - started)}, and {well} since"
     return None
 
 
