@@ -29,6 +29,12 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "tls": ("tls", "ssl", "certificate", "https"),
 }
 
+# The runbook format coverage reads (README, "The runbook format"), said where a runbook has none of it.
+NO_DIAGNOSIS = (
+    "no diagnosis section found in the runbook: an incident is a heading with a Diagnosis part under it, as a "
+    "sub-heading (### Diagnosis) or a bold label (**Diagnosis:**), or with both Symptoms and Resolution parts; "
+    "its commands in fenced code blocks (```), its steps numbered (1. ...)"
+)
 # What a check declares for coverage: its `runbook` marker's reference (or None) and its topics.
 Declared = tuple[str | None, tuple[str, ...]]
 
@@ -126,7 +132,7 @@ def format_coverage(rows: list[CoverageRow]) -> list[str]:
     lines = [f"{row.section.title} (#{row.section.anchor}): {', '.join(row.checks) or 'NOT COVERED'}" for row in rows]
     uncovered = [f"{row.section.title} (#{row.section.anchor})" for row in rows if not row.checks]
     if not rows:
-        lines.append("no diagnosis section found in the runbook")
+        lines.append(NO_DIAGNOSIS)
     elif uncovered:
         lines.append(f"uncovered: {', '.join(uncovered)}")
     else:

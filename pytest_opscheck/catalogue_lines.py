@@ -39,6 +39,39 @@ UNMARKED: dict[str, tuple[str, ...]] = {
     "ws.connections_gauge": ("curl */metrics* | grep *websocket*", "*check websocket connections*"),
 }
 
+# The commands people write for the same diagnosis as a check, beside the patterns the check declares: a
+# runbook says `pg_isready` or `psql -c 'select 1'` where the check's marker says `docker compose exec db psql`.
+# Matched against the line and against its command alone (`core`: without sudo, VAR=value, docker/compose/
+# kubectl exec and their options).
+EQUIVALENTS: dict[str, tuple[str, ...]] = {
+    "db.reachable": ("pg_isready*", "psql*select 1*", "psql*select version()*", "psql * -c \\conninfo*"),
+    "db.migrations_current": ("alembic current*", "alembic history*", "alembic heads*", "prisma migrate status*",
+                              "npx prisma migrate status*"),
+    "db.connections_headroom": ("psql*pg_stat_activity*", "psql*max_connections*"),
+    "backend.health": ("curl*/health*", "wget*/health*", "http */health*", "http get */health*"),
+    "frontend.root": ("curl*:5173*", "curl*:3000*", "curl*:8080/*"),
+    "stack.services_running": ("docker ps*", "docker compose ps*", "docker compose top*", "docker container ls*"),
+    "stack.no_crash_loop": ("docker ps -a*", "docker inspect * restartcount*", "docker compose ps -a*"),
+    "stack.logs_clean": ("docker logs *", "docker compose logs *"),
+    "stack.healthchecks": ("docker inspect * health*", "docker inspect *state.health*"),
+    "host.disk_free": ("df*", "docker system df*"),
+    "host.memory_free": ("free*", "cat /proc/meminfo*", "vmstat*"),
+    "stack.memory_headroom": ("docker stats*",),
+    "stack.cpu": ("docker stats*", "top*", "htop*"),
+    "tls.cert_expiry": ("openssl s_client*", "openssl x509*", "curl -v https*", "curl -vi https*"),
+    "email.smtp_session": ("swaks*", "openssl s_client*-starttls smtp*", "nc * 25", "nc * 587", "telnet * 25",
+                           "telnet * 587"),
+    "ws.handshake": ("wscat*", "websocat*"),
+}
+# What stands before the command itself on a runbook line: sudo, VAR=value, `docker compose exec [options]
+# SERVICE`, `docker exec [options] CONTAINER`, `kubectl exec [options] POD --`.
+_PREFIX = re.compile(
+    r"^(?:sudo(?:\s+-\S+)*\s+|[a-z_][a-z0-9_]*=\S*\s+"
+    r"|docker(?:\s+compose|-compose)?\s+exec"
+    r"(?:\s+(?:(?:-u|--user|-e|--env|-w|--workdir|--index)(?:=|\s+)\S+|-[a-z]+|--[a-z-]+))*\s+\S+\s+"
+    r"|kubectl\s+exec\b.*?\s--\s+)"
+)
+
 # Lines the sweep's own evidence steps do, on every failing check they concern: (patterns, what does it).
 EVIDENCE: tuple[tuple[tuple[str, ...], str], ...] = (
     (("*rollback if recent deploy*", "*recent deploy*"),
@@ -103,15 +136,23 @@ def normal(text: str) -> str:
     return " ".join(text.split())
 
 
+def core(command: str) -> str:
+    """The command itself (normalised): `docker compose exec -T db pg_isready -U app` is `pg_isready -u app`,
+    `sudo PGPASSWORD=x psql -c select 1` is `psql -c select 1`."""
+    text = normal(command)
+    while True:
+        stripped = _PREFIX.sub("", text, count=1)
+        if stripped == text or not stripped:
+            return text
+        text = stripped
+
+
 def matches(pattern: str, line: RunbookLine, notes: bool = True) -> bool:
-    """Whether the glob `pattern` names the line: its text (or the comment describing it, with `notes`), whole
-    or as its first words."""
+    """Whether the glob `pattern` names the line: its text, the command alone (`core`), or the comment
+    describing it (with `notes`), whole or as its first words."""
     wanted = normal(pattern)
-    return any(
-        fnmatchcase(text, wanted) or fnmatchcase(text, wanted + " *")
-        for text in (normal(line.text), normal(line.note) if notes else "")
-        if text
-    )
+    texts = (normal(line.text), "" if line.step else core(line.text), normal(line.note) if notes else "")
+    return any(fnmatchcase(text, wanted) or fnmatchcase(text, wanted + " *") for text in texts if text)
 
 
 def _commands(block: list[str]) -> Iterator[tuple[str, str]]:
@@ -195,7 +236,8 @@ def automated_by(line: RunbookLine, metas: Iterable[CheckMeta]) -> tuple[str, ..
     """The checks that automate `line`: by their `automates` patterns, or by the log evidence of their topic."""
     found = []
     for meta in metas:
-        patterns = meta.automates or UNMARKED.get(meta.check_id.partition("[")[0], ())
+        base = meta.check_id.partition("[")[0]
+        patterns = (*(meta.automates or UNMARKED.get(base, ())), *EQUIVALENTS.get(base, ()))
         greps = [p for topic in meta.topics if topic in LOG_GREPS for p in LOG_GREPS[topic][1]]
         if any(matches(p, line) for p in (*patterns, *greps)):
             found.append(meta.check_id.partition("[")[0])
