@@ -7,6 +7,7 @@ import pytest
 from pytest_opscheck.config import Settings
 from pytest_opscheck.fixtures.edge import Http
 from pytest_opscheck.probes.diagnosis import api as probe
+from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.verdict import expect, skip_unless_configured
 
 
@@ -23,7 +24,7 @@ If it started with the last deploy, roll back to the previous release."""
 @pytest.mark.service("backend")
 @pytest.mark.automates("*identify error in logs*")
 def test_no_server_errors(http: Http, opscheck_config: Settings) -> None:
-    skip_unless_configured(opscheck_config.missing("api_paths"))
+    skip_unless_configured(skipped_for(opscheck_config, "api_paths"))
     expect(probe.no_server_errors(probe.api_samples(http.backend, opscheck_config.api_paths)))
 
 
@@ -41,5 +42,5 @@ db.slow_queries (EXPLAIN ANALYZE, add the missing index in a migration), and mem
 @pytest.mark.service("backend")
 @pytest.mark.automates("curl -w *", "*check response times*")
 def test_latency(http: Http, opscheck_config: Settings) -> None:
-    skip_unless_configured(opscheck_config.missing("api_paths"))
+    skip_unless_configured(skipped_for(opscheck_config, "api_paths"))
     expect(probe.latency(probe.api_samples(http.backend, opscheck_config.api_paths), opscheck_config.slow_seconds))

@@ -11,6 +11,7 @@ from pytest_opscheck.probes.diagnosis import auth as probe
 from pytest_opscheck.probes.resource.auth import AuthSession
 from pytest_opscheck.probes.resource.stack import Stack
 from pytest_opscheck.targets import Targets
+from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.verdict import expect, fail, skip_unless_configured
 
 
@@ -71,7 +72,7 @@ Make the secret the same everywhere, then:  {compose} up -d {backend}"""
 @pytest.mark.topics("auth")
 @pytest.mark.depends_on("auth")
 def test_token_accepted(auth: AuthSession, opscheck_config: Settings) -> None:
-    skip_unless_configured(opscheck_config.missing("auth.probe_path"))
+    skip_unless_configured(skipped_for(opscheck_config, "auth.probe_path"))
     assert opscheck_config.auth is not None and opscheck_config.auth.probe_path is not None
     expect(probe.token_accepted(auth, opscheck_config.auth.probe_path))
 
@@ -105,7 +106,7 @@ and tell the security team. Verify:  curl -i {probe_url}   must answer 401."""
 @pytest.mark.depends_on("backend")
 @pytest.mark.service("backend")
 def test_rejects_anonymous(http: Http, opscheck_config: Settings) -> None:
-    skip_unless_configured(opscheck_config.missing("auth.probe_path"))
+    skip_unless_configured(skipped_for(opscheck_config, "auth.probe_path"))
     assert opscheck_config.auth is not None and opscheck_config.auth.probe_path is not None
     site = http.backend
     finding = probe.rejects_anonymous(site, opscheck_config.auth.probe_path)
@@ -125,7 +126,7 @@ Check:  curl -i -X OPTIONS {login_url} -H "Origin: {frontend_url}" -H "Access-Co
 @pytest.mark.depends_on("backend")
 @pytest.mark.service("backend")
 def test_cors_preflight(http: Http, opscheck_config: Settings) -> None:
-    skip_unless_configured(opscheck_config.missing("auth.login_path"))
+    skip_unless_configured(skipped_for(opscheck_config, "auth.login_path"))
     assert opscheck_config.auth is not None
     origin = (opscheck_config.auth.origin or opscheck_config.frontend_url or "").rstrip("/")
     if not origin:

@@ -9,6 +9,7 @@ from pytest_opscheck.config import Settings
 from pytest_opscheck.probes.diagnosis import database, db_health, migrations
 from pytest_opscheck.probes.resource.database import Database
 from pytest_opscheck.probes.resource.migrations import MigrationsError
+from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.verdict import expect, fail, skip_unless_configured
 
 
@@ -62,12 +63,12 @@ redeploy the newer code, or downgrade only after reading what it drops (alembic 
     "verify migrations applied",
 )
 def test_migrations_current(db: Database, opscheck_config: Settings) -> None:
-    skip_unless_configured(opscheck_config.missing("migrations"))
+    skip_unless_configured(skipped_for(opscheck_config, "migrations"))
     config = opscheck_config.migrations
     assert config is not None
     try:
         if config.tool == "alembic":
-            skip_unless_configured(opscheck_config.missing("migrations.script_location"))
+            skip_unless_configured(skipped_for(opscheck_config, "migrations.script_location"))
             assert config.script_location is not None
             expect(migrations.alembic_current(db, opscheck_config.path(config.script_location)))
         else:

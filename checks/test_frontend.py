@@ -7,6 +7,7 @@ import pytest
 from pytest_opscheck.config import Settings
 from pytest_opscheck.fixtures.edge import Http
 from pytest_opscheck.probes.diagnosis import frontend as probe
+from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.verdict import expect, skip_unless_configured
 
 
@@ -40,7 +41,7 @@ Then: {frontend_rebuild}"""
 @pytest.mark.service("frontend")
 @pytest.mark.automates("*router configuration*")
 def test_spa_routes(http: Http, opscheck_config: Settings) -> None:
-    skip_unless_configured(opscheck_config.missing("frontend_routes"))
+    skip_unless_configured(skipped_for(opscheck_config, "frontend_routes"))
     expect(probe.spa_routes(http.frontend, opscheck_config.frontend_routes))
 
 

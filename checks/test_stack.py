@@ -12,6 +12,7 @@ from pytest_opscheck.probes.diagnosis import config_current, host, network, swar
 from pytest_opscheck.probes.diagnosis import stack as diagnose
 from pytest_opscheck.probes.resource.compose import ComposeStack
 from pytest_opscheck.probes.resource.stack import Stack
+from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.verdict import expect, skip_unless_configured
 
 
@@ -87,7 +88,7 @@ Changing SECRET_KEY/JWT_SECRET logs every user out: tokens already issued stop b
 @pytest.mark.topics("outage")
 @pytest.mark.automates("docker compose exec * env*", "*check environment variables*", "grep * .env", "cat .env")
 def test_required_env(stack: Stack, opscheck_config: Settings) -> None:
-    skip_unless_configured(opscheck_config.missing("required_env"))
+    skip_unless_configured(skipped_for(opscheck_config, "required_env"))
     expect(diagnose.required_env(stack, opscheck_config.required_env))
 
 
@@ -211,7 +212,7 @@ Then see where its tasks went: docker stack ps --no-trunc <stack>"""
 @pytest.mark.topics("outage", "network")
 @pytest.mark.automates("docker node ls*", "docker node ps *", "docker node inspect *")
 def test_nodes_ready(opscheck_config: Settings, request: pytest.FixtureRequest) -> None:
-    skip_unless_configured(opscheck_config.missing("swarm_stack"))
+    skip_unless_configured(skipped_for(opscheck_config, "swarm_stack"))
     expect(swarm.nodes_ready(request.getfixturevalue("stack")))
 
 
@@ -232,5 +233,5 @@ Then deploy again: docker stack deploy -c docker-compose.yml <stack>"""
 @pytest.mark.topics("outage", "resources")
 @pytest.mark.automates("docker service ps *", "docker stack ps *")
 def test_tasks_scheduled(opscheck_config: Settings, request: pytest.FixtureRequest) -> None:
-    skip_unless_configured(opscheck_config.missing("swarm_stack"))
+    skip_unless_configured(skipped_for(opscheck_config, "swarm_stack"))
     expect(swarm.tasks_scheduled(request.getfixturevalue("stack")))

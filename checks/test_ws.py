@@ -9,6 +9,7 @@ from pytest_opscheck.fixtures.edge import Http
 from pytest_opscheck.probes.diagnosis import api as http_probe
 from pytest_opscheck.probes.diagnosis import websocket as probe
 from pytest_opscheck.probes.resource.websocket import WebSocketTarget
+from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.verdict import expect, fail, skip_unless_configured
 
 
@@ -63,7 +64,7 @@ Check the client code for reconnect loops that leak; a restart drops them for no
 @pytest.mark.depends_on("backend")
 @pytest.mark.service("backend")
 def test_connections_gauge(http: Http, opscheck_config: Settings) -> None:
-    skip_unless_configured(opscheck_config.missing("metrics_path"))
+    skip_unless_configured(skipped_for(opscheck_config, "metrics_path"))
     assert opscheck_config.metrics_path is not None
     metric = opscheck_config.ws_connections_metric
     answer = http.backend.get(opscheck_config.metrics_path)

@@ -1,6 +1,6 @@
 """The one sweep context: built once in `pytest_configure`, kept under one stash key, read by every part.
 
-A leaf module: at run time it imports only the severities (a leaf too), so any part may import it
+A leaf module: at run time it imports only the model (the bottom layer), so any part may import it
 without a circle.
 """
 
@@ -8,29 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from fnmatch import fnmatch
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .model import CheckMeta, Severity
+from .model import CheckMeta, Draft, Severity, Waited
 
 if TYPE_CHECKING:
-    from .causes import Reach
     from .config import Settings
     from .model import CheckRecord, Summary
     from .probes.resource.stack import StackSnapshot
     from .redact import Redactor
     from .runbook.links import Runbooks
     from .targets import Targets
-
-
-@dataclass(frozen=True)
-class Waited:
-    """What ``--opscheck-wait`` did for one check: how many runs, when it passed, why it gave up."""
-
-    attempts: int
-    ready_after: float | None
-    gave_up: str | None = None
 
 
 @dataclass
@@ -44,7 +35,9 @@ class SweepContext:
     response_targets: dict[Severity, str]
     escalation: tuple[str, ...]
     fail_on: Severity
-    reach: Reach
+    # Check id patterns switched off (`disable = [...]`), and what keeps the stack's fingerprint between sweeps.
+    disable: tuple[str, ...] = ()
+    history: Any = None
     started: datetime = field(default_factory=datetime.now)
     # Filled while the sweep runs, in this order: collection, records, the stack's snapshots.
     coverage: list[str] = field(default_factory=list)
@@ -55,8 +48,15 @@ class SweepContext:
     # The records with their root causes, computed once when the session finishes; every reporter reads it.
     summary: Summary | None = None
 
+    def disabled(self, check_id: str) -> str | None:
+        """The `disable` pattern that switches `check_id` off, None when none does."""
+        base = check_id.partition("[")[0]
+        return next((p for p in self.disable if fnmatch(check_id, p) or fnmatch(base, p)), None)
+
 
 CONTEXT = pytest.StashKey[SweepContext]()
-# Per check (item.stash): what the check declares, and the evidence its passing probes gathered.
+# Per check (item.stash): what the check declares, the draft of its record for the run under way, and the
+# evidence its passing probes gathered.
 META = pytest.StashKey[CheckMeta]()
-OBSERVED = pytest.StashKey[dict[str, str]]()
+DRAFT = pytest.StashKey[Draft]()
+OBSERVED = pytest.StashKey["Observed"]()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .model import CheckMeta, Severity
+from .model import CheckMeta, Scope, Severity
 
 
 class MarkerError(Exception):
@@ -76,6 +76,7 @@ def evaluate(path: Path, name: str, markers: Callable[[str], Any], doc: str | No
     runbook = _call_marker("runbook", _runbook_marker, runbook_mark) if runbook_mark is not None else None
     topics_mark, depends_mark, service_mark = markers("topics"), markers("depends_on"), markers("service")
     automates_mark = markers("automates")
+    scope = Scope.STACK if markers("stack_wide") is not None else Scope.SERVICE
     return CheckMeta(
         check_id(path, name),
         severity,
@@ -85,6 +86,7 @@ def evaluate(path: Path, name: str, markers: Callable[[str], Any], doc: str | No
         _call_marker("depends_on", _names_marker, depends_mark) if depends_mark is not None else (),
         _call_marker("service", _service_marker, service_mark) if service_mark is not None else None,
         _call_marker("automates", _names_marker, automates_mark) if automates_mark is not None else (),
+        scope,
     )
 
 

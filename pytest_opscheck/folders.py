@@ -75,3 +75,30 @@ def _walk(root: Path, seen: dict[tuple[int, int], Path]) -> None:
                         raise FolderError(f"{entry.path} is a symlink loop: remove it") from None
             if is_dir:
                 pending.append(Path(entry.path))
+
+
+def configured_folders(rootdir: Path) -> list[str]:
+    """The checks folders the rootdir's config names (absolute, as text), read without the rest of the config
+    (a plain `pytest` run must not pay for it, nor fail on it): [] when there is no config or it is unreadable."""
+    import tomllib
+
+    for name, table_of in (("pyproject.toml", _tool_table), ("opscheck.toml", lambda t: t)):
+        path = rootdir / name
+        try:
+            with path.open("rb") as handle:
+                table = table_of(tomllib.load(handle))
+        except (OSError, ValueError):
+            continue
+        if table is None:
+            continue
+        folders = table.get("checks", [])
+        if not isinstance(folders, list):
+            return []
+        return [os.path.realpath(path.parent / f) for f in folders if isinstance(f, str) and "${" not in f]
+    return []
+
+
+def _tool_table(table: dict[str, object]) -> dict[str, object] | None:
+    tool = table.get("tool")
+    found = tool.get("opscheck") if isinstance(tool, dict) else None
+    return found if isinstance(found, dict) else None

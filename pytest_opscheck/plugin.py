@@ -6,7 +6,9 @@ when ``--opscheck`` is given.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -115,6 +117,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "severity(level): the check's severity, P1 (worst) to P4")
@@ -126,6 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "service(role): its Compose service: backend, db, frontend or a name")
     config.addinivalue_line("markers", "automates(*patterns): the runbook lines it automates, glob patterns")
+    config.addinivalue_line("markers", "stack_wide: the check is about the whole stack (or its host), not one service")
     for level in SEVERITY_CHOICES:
         # Both spellings select: -m p1 as pytest users write markers, -m P1 as every report writes severities.
         config.addinivalue_line("markers", f"{level.lower()}: checks of severity {level} (set by pytest-opscheck)")
@@ -135,7 +144,27 @@ def pytest_configure(config: pytest.Config) -> None:
         if given:
             flag = "--" + given[0].replace("_", "-")
             raise pytest.UsageError(f"{flag} needs --opscheck: run pytest --opscheck {flag} ...")
+        # The app's own plain `pytest` run: the configured checks folders are the sweep's, not its tests.
+        config.pluginmanager.register(_ChecksFoldersAside(config), "opscheck-inert")
         return
     from .start import start
 
     start(config)
+
+
+class _ChecksFoldersAside:
+    """Without ``--opscheck``: pytest does not collect the configured checks folders (their checks need the
+    sweep's fixtures). The config's `checks` key is read once, on the first directory pytest looks at."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.folders: list[str] | None = None
+
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        if self.folders is None:
+            from .folders import configured_folders
+
+            self.folders = configured_folders(Path(self.config.rootpath))
+        if os.path.realpath(collection_path) in self.folders:
+            return True
+        return None

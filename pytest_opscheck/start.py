@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from .causes import Reach
 from .config import ConfigError, Settings, load_settings
 from .context import CONTEXT, SweepContext
 from .model import RESPONSE_TARGETS, Severity
 from .redact import Redactor
 from .runbook import RunbookError
 from .runbook.links import Runbooks
-from .targets import TARGETS, Targets, roots
+from .targets import BuiltinTargets, TargetError, Targets
 
 
 def builtin_checks_dir() -> Path:
@@ -65,7 +64,6 @@ def _folders(settings: Settings) -> list[Path]:
 def context(config: pytest.Config) -> SweepContext:
     """The sweep context from the command line and the config; usage errors name what to fix."""
     settings = _settings(config)
-    folders = _folders(settings)
     try:
         runbooks = Runbooks(settings)
     except RunbookError as exc:
@@ -74,7 +72,6 @@ def context(config: pytest.Config) -> SweepContext:
         raise pytest.UsageError(
             f'--opscheck-coverage needs a runbook: add runbook = "docs/runbook.md" to {settings.source}'
         )
-    config.args = [str(f) for f in folders]
     return SweepContext(
         settings=settings,
         redact=Redactor(settings.secrets),
@@ -83,40 +80,45 @@ def context(config: pytest.Config) -> SweepContext:
         response_targets=runbooks.targets(RESPONSE_TARGETS),
         escalation=runbooks.escalation(),
         fail_on=Severity[config.getoption("opscheck_fail_on") or "P4"],
-        reach=Reach(roots(), {name: spec.via for name, spec in TARGETS.items()}),
+        disable=tuple(settings.disable),
     )
 
 
 def start(config: pytest.Config) -> None:
-    """Build the sweep context, start opening the targets, register the sweep's parts."""
+    """Build the sweep context, declare the targets, start opening them, register the sweep's parts."""
     from .report.paths import check_paths
 
     check_paths(config)  # every file it reads or writes, before the config opens anything
     ctx = config.stash[CONTEXT] = context(config)
     coverage_only = bool(config.getoption("opscheck_coverage"))
+    # The built-in targets and every team's, through the one hook; a conftest registered later (a checks
+    # folder's, at collection) is called as soon as pytest registers it (a historic hook).
+    config.pluginmanager.register(BuiltinTargets(), "opscheck-builtin-targets")
+    try:
+        config.hook.pytest_opscheck_targets.call_historic(kwargs={"targets": ctx.targets})
+    except TargetError as exc:
+        raise pytest.UsageError(f"pytest_opscheck_targets: {exc}") from None
     if not config.option.collectonly and not coverage_only:
         # Open every configured target now, in the background: the slow probes overlap the rest of pytest's
         # start-up and collection.
         ctx.targets.prefetch()
-    register(config, ctx, coverage_only)
+    register(config, ctx, coverage_only, _folders(ctx.settings))
 
 
-def register(config: pytest.Config, ctx: SweepContext, coverage_only: bool) -> None:
+def register(config: pytest.Config, ctx: SweepContext, coverage_only: bool, folders: list[Path]) -> None:
     """Every part of the sweep, each built on the context; the optional ones only when asked for."""
     from .fixtures import register as register_fixtures
     from .report import files, html
     from .report.terminal import TerminalReport
-    from .sweep.collect import Collection
-    from .sweep.failure_evidence import FailureEvidence
-    from .sweep.gate import Gate
+    from .sweep.collect import ChecksFolders, Collection
     from .sweep.record import Recorder
 
     plugins = config.pluginmanager
+    plugins.register(importlib.import_module(".sinks", __package__).Sinks(ctx), "opscheck-sinks")  # issue 25
     register_fixtures(config)
+    plugins.register(ChecksFolders(folders), "opscheck-folders")
     plugins.register(Collection(ctx, coverage_only), "opscheck-collection")
-    plugins.register(Recorder(ctx), "opscheck-records")
-    plugins.register(FailureEvidence(ctx), "opscheck-failure-evidence")
-    plugins.register(Gate(ctx, coverage_only, bool(config.option.collectonly)), "opscheck-gate")
+    plugins.register(Recorder(ctx, bool(config.option.collectonly), coverage_only), "opscheck-records")
     plugins.register(TerminalReport(ctx), "opscheck-terminal")
     html.enable(config, ctx)
     files.register(config, ctx)

@@ -125,6 +125,10 @@ class Settings:
     smtp: Smtp | None = None
     runbook: str | None = None
     checks: list[str] = field(default_factory=list)
+    # Check id patterns (fnmatch) not run, listed once as disabled: ["email.*", "stack.cpu"].
+    disable: list[str] = field(default_factory=list)
+    # A team's own keys, read by its checks and targets as `opscheck_config.extra` ([tool.opscheck.extra]).
+    extra: dict[str, Any] = field(default_factory=dict)
     thresholds: Thresholds = field(default_factory=Thresholds)
     log_patterns: list[str] = field(
         default_factory=lambda: [
@@ -294,6 +298,7 @@ def settings_from_table(
                           f"Compose project, keep one of them")
     if timeout is not None:
         values["timeout"] = timeout
+    secret_values.update(_extra_secrets(values.get("extra", {})))
     if values.get("database_url"):
         password = urlsplit(values["database_url"]).password
         if password:
@@ -308,3 +313,23 @@ def settings_from_table(
     )
 
 
+
+
+def _extra_secrets(table: Any, secret: bool = False) -> list[str]:
+    """The values of a team's own keys that are secrets: under a secret-named key (`cache_password`, `token`),
+    and the password of any URL among them."""
+    if isinstance(table, dict):
+        return [v for k, item in table.items() for v in _extra_secrets(item, secret or bool(_SECRET_NAME.search(k)))]
+    if isinstance(table, list):
+        return [v for item in table for v in _extra_secrets(item, secret)]
+    if not isinstance(table, str) or not table:
+        return []
+    found = [table] if secret else []
+    if "://" in table:
+        try:
+            password = urlsplit(table).password
+        except ValueError:
+            password = None
+        if password:
+            found.append(password)
+    return found

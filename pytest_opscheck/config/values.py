@@ -203,6 +203,8 @@ def convert(cls: type, table: Any, prefix: str, path: Path) -> dict[str, Any]:
 
 
 def _coerce(hint: Any, value: Any, dotted: str, path: Path) -> Any:
+    if hint is Any:  # a team's own key ([tool.opscheck.extra]): any TOML value, its ${VAR}s already expanded
+        return value
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):

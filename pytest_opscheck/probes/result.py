@@ -4,35 +4,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..model import Fact
+
 Evidence = dict[str, str]
+Facts = tuple[Fact, ...]
 
 
 @dataclass(frozen=True)
 class Finding:
-    """The outcome of one probe: `ok`, and when not, a one-line `cause`; `evidence` either way."""
+    """The outcome of one probe: `ok`, and when not, a one-line `cause`; `evidence` either way; `facts`, what
+    the evidence establishes in typed form (a service restarting, a relation missing), for root causes."""
 
     ok: bool
     cause: str = ""
     evidence: Evidence = field(default_factory=dict)
     elapsed: float = 0.0
+    facts: Facts = ()
 
     @classmethod
-    def passed(cls, evidence: Evidence | None = None, elapsed: float = 0.0) -> Finding:
-        return cls(True, "", evidence or {}, elapsed)
+    def passed(cls, evidence: Evidence | None = None, elapsed: float = 0.0, facts: Facts = ()) -> Finding:
+        return cls(True, "", evidence or {}, elapsed, tuple(facts))
 
     @classmethod
-    def failed(cls, cause: str, evidence: Evidence | None = None, elapsed: float = 0.0) -> Finding:
-        return cls(False, cause, evidence or {}, elapsed)
+    def failed(cls, cause: str, evidence: Evidence | None = None, elapsed: float = 0.0, facts: Facts = ()) -> Finding:
+        return cls(False, cause, evidence or {}, elapsed, tuple(facts))
 
 
 class TargetUnreachable(Exception):
     """A target could not be reached at all; `cause` says why in one line (refused, timed out, ...)."""
 
-    def __init__(self, target: str, cause: str, evidence: Evidence | None = None) -> None:
+    def __init__(self, target: str, cause: str, evidence: Evidence | None = None, facts: Facts = ()) -> None:
         super().__init__(f"{target}: {cause}")
         self.target = target
         self.cause = cause
         self.evidence = evidence or {}
+        self.facts = tuple(facts)
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

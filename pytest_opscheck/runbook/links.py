@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 from ..catalogue import matching_section
 from ..config import Settings
 from ..model import CheckMeta, Severity
-from .parse import Runbook, RunbookError, anchor_url, escalate_after, escalation, parse_runbook, resolution
+from .parse import (
+    Runbook,
+    RunbookError,
+    Section,
+    anchor_url,
+    diagnosis_sections,
+    escalate_after,
+    escalation,
+    parse_runbook,
+    plain,
+    resolution,
+)
 from .parse import severity_targets as runbook_targets
 
 
@@ -39,11 +51,32 @@ class Runbooks:
             link = anchor_url(file or str(self.settings.runbook), anchor)
             return dataclasses.replace(meta, resolution=f"{text}\n\nRunbook: {link} ({section.title})")
         if self.configured is not None and meta.topics:
-            found = matching_section(self.configured, meta.topics)
+            found = matching_section(self.configured, meta.topics) or self._named_section(meta.topics)
             if found is not None:
                 link = anchor_url(str(self.settings.runbook), found.anchor)
                 return dataclasses.replace(meta, resolution=f"{meta.resolution}\n\nRunbook: {link} ({found.title})")
         return meta
+
+    def _named_section(self, topics: tuple[str, ...]) -> Section | None:
+        """The first diagnosis section whose anchor or title names one of a team's own topics."""
+        assert self.configured is not None
+        for topic in topics:
+            for section in diagnosis_sections(self.configured):
+                words = re.findall(r"[a-z0-9]+", plain(section.title).lower())
+                if topic == section.anchor or topic in words:
+                    return section
+        return None
+
+    def topics(self) -> set[str]:
+        """The topics the team's runbook adds to the built-in ones: each diagnosis section's anchor, and the words
+        of its title ("Queue backlog" gives "queue-backlog", "queue" and "backlog")."""
+        if self.configured is None:
+            return set()
+        found: set[str] = set()
+        for section in diagnosis_sections(self.configured):
+            found.add(section.anchor)
+            found.update(w for w in re.findall(r"[a-z0-9]+", plain(section.title).lower()) if len(w) > 2)
+        return found
 
     def targets(self, defaults: dict[Severity, str]) -> dict[Severity, str]:
         """Response targets: the runbook's severity table over the defaults."""

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from collections.abc import Generator
-from typing import Any
+from pathlib import Path
 
 import pytest
 
 from ..catalogue import TOPICS
 from ..catalogue_lines import coverage_by_line
 from ..context import META, SweepContext
-from ..declare import MarkerError, evaluate
+from ..declare import MarkerError, check_id, evaluate
 from ..model import CheckMeta, Severity
 from ..runbook import RunbookError
 from ..steps import frontend_service, render
 from ..steps import values as step_values
 from ..swarm_steps import swarm_terms
-from ..targets import depends_of, service_role
 
 
 class Collection:
@@ -29,41 +27,44 @@ class Collection:
         self.coverage_only = coverage_only
         # The user's values for the resolutions' {placeholders}, computed once.
         self.step_values = step_values(ctx.settings)
+        # Topics a check may name: the built-in ones and the headings of the team's runbook.
+        self.topics = set(TOPICS) | ctx.runbooks.topics()
 
     def declare(self, item: pytest.Function) -> CheckMeta:
-        """The check's metadata with its runbook linked, dependencies resolved to checks and service named."""
-        meta = evaluate(item.path, item.name, item.get_closest_marker, item.function.__doc__)
-        unknown = [t for t in meta.topics if t not in TOPICS]
+        """The check's metadata with its runbook linked, dependencies resolved to checks and service named; a
+        mistake in its markers makes a declaration that fails this check alone, with the mistake as its cause."""
+        try:
+            meta = evaluate(item.path, item.name, item.get_closest_marker, item.function.__doc__)
+        except MarkerError as exc:
+            return self.mistaken(item, str(exc))
+        unknown = [t for t in meta.topics if t not in self.topics]
         if unknown:
-            raise MarkerError(f"@pytest.mark.topics: unknown topic {unknown[0]!r}; known: {', '.join(TOPICS)}")
+            own = " and the headings of the runbook" if self.ctx.runbooks.configured else ""
+            return self.mistaken(item, f"@pytest.mark.topics: unknown topic {unknown[0]!r}: use a built-in topic"
+                                       f" ({', '.join(TOPICS)}){own}, or add a runbook section about it")
         settings = self.ctx.settings
-        role = service_role(meta.service, meta.depends, item.fixturenames)
+        targets = self.ctx.targets
+        role = targets.service_role(meta.service, meta.depends, item.fixturenames)
         roles = {"backend": settings.backend_service, "db": settings.db_service, "frontend": frontend_service(settings)}
         service = roles.get(role or "", role)
-        depends = tuple(c for c in depends_of(meta.depends) if c != meta.check_id)
+        depends = tuple(c for c in targets.depends_of(meta.depends) if c != meta.check_id)
         # The check's own steps with the user's values; a linked runbook section stays as the team wrote it.
         steps = swarm_terms(meta.resolution, settings.swarm_stack) if settings.swarm_stack else meta.resolution
         meta = dataclasses.replace(meta, resolution=render(steps, self.step_values))
-        return dataclasses.replace(self.ctx.runbooks.link(meta), depends=depends, service=service)
+        try:
+            meta = self.ctx.runbooks.link(meta)
+        except RunbookError as exc:
+            return self.mistaken(item, str(exc))
+        return dataclasses.replace(meta, depends=depends, service=service)
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
-        report = yield
-        if not isinstance(collector, pytest.Module | pytest.Class) or report.outcome != "passed":
-            return report
-        problems = []
-        for item in report.result:
-            if not isinstance(item, pytest.Function):
-                continue
-            try:
-                item.stash[META] = self.declare(item)
-            except (MarkerError, RunbookError) as exc:
-                problems.append(f"{item.nodeid}: {exc}")
-        if problems:
-            report.outcome = "failed"
-            report.longrepr = "\n".join(problems)
-            report.result = []
-        return report
+    def mistaken(self, item: pytest.Function, mistake: str) -> CheckMeta:
+        """A check whose declaration is wrong: it fails as P1 (the gate fails whatever its threshold), alone."""
+        return CheckMeta(check_id(item.path, item.name), Severity.P1,
+                         "Fix the check's markers as its cause says, then sweep again.", mistake=mistake)
+
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        if isinstance(item, pytest.Function):
+            item.stash[META] = self.declare(item)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self) -> None:
@@ -71,7 +72,8 @@ class Collection:
         # collections at the end of the session (about 0.4 s on a heap this size) scan only the sweep's garbage.
         gc.freeze()
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        duplicate_ids(items)
         for item in items:
             meta = item.stash.get(META, None)
             if meta is None:
@@ -97,3 +99,35 @@ def _undeclared(metas: list[CheckMeta]) -> list[str]:
     """A line naming the checks that declare neither topics nor a runbook section: no coverage for them."""
     bare = sorted({m.check_id.partition("[")[0] for m in metas if not m.topics and not m.runbook})
     return [f"checks with no topics and no runbook marker (not counted): {', '.join(bare)}"] if bare else []
+
+
+def duplicate_ids(items: list[pytest.Item]) -> None:
+    """Check ids are unique: a team check with the id of another check (in another file) is a usage error
+    naming both files."""
+    seen: dict[str, pytest.Item] = {}
+    for item in items:
+        meta = item.stash.get(META, None)
+        if meta is None:
+            continue
+        other = seen.setdefault(meta.check_id, item)
+        if other is not item and other.path != item.path:
+            raise pytest.UsageError(
+                f"check id {meta.check_id} is taken twice: {other.path}::{other.name} and {item.path}::{item.name}"
+                f" — rename one (the id is the file name less test_, a dot, the function name less test_)"
+            )
+
+
+class ChecksFolders:
+    """What a sweep collects: the built-in checks and the configured folders, whatever the command line's
+    paths (pytest's documented `pytest_collection` with `Session.perform_collect`, not a rewrite of the args)."""
+
+    def __init__(self, folders: list[Path]) -> None:
+        self.folders = folders
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool | None:
+        config = session.config
+        if not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no":
+            return None  # an xdist controller collects nothing: its workers do, each through this hook
+        session.perform_collect([str(f) for f in self.folders])
+        return True

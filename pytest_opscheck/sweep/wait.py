@@ -14,7 +14,8 @@ from collections.abc import Callable
 import pytest
 
 from ..causes import service_cause
-from ..context import META, SweepContext, Waited
+from ..context import META, SweepContext
+from ..model import Waited
 from ..probes.result import TargetUnreachable
 
 FIRST_DELAY = 0.25
@@ -46,8 +47,7 @@ class Wait:
         meta = item.stash.get(META, None)
         if meta is None:
             return None
-        services = [meta.service] if meta.service else sorted(snapshot.services) if meta.check_id.startswith(
-            ("stack.", "host.")) else []
+        services = [meta.service] if meta.service else sorted(snapshot.services) if meta.stack_wide else []
         for service in services:
             if service_cause(service, [snapshot]):
                 return f"service {service} {snapshot.services[service].detail}"
