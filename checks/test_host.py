@@ -10,6 +10,10 @@ from pytest_opscheck.probes.resource.stack import Stack
 from pytest_opscheck.probes.transport.engine import engine_address
 from pytest_opscheck.verdict import expect
 
+# Checks about the whole stack (or its host): a failure carries every container's deploy; a wait gives up on
+# any crash-looping service.
+pytestmark = pytest.mark.stack_wide
+
 
 @pytest.mark.severity("P2")
 @pytest.mark.resolution(

@@ -15,6 +15,10 @@ from pytest_opscheck.probes.resource.stack import Stack
 from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.verdict import expect, skip_unless_configured
 
+# Checks about the whole stack (or its host): a failure carries every container's deploy; a wait gives up on
+# any crash-looping service.
+pytestmark = pytest.mark.stack_wide
+
 
 @pytest.mark.severity("P1")
 @pytest.mark.resolution(
