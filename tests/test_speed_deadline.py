@@ -18,6 +18,10 @@ from pytest_opscheck.probes.resource.site import Site, open_frontend
 from pytest_opscheck.probes.transport.concurrent import BOUND
 
 TIMEOUT = 1.0
+# What "about one timeout" may take on a loaded shared machine: well below the ten timeouts that asking one
+# path after the other would take, with room for a slow scheduler (a bound at TIMEOUT + a little was a
+# timing assertion that failed under load, not a property).
+ABOUT_ONE_TIMEOUT = 3 * TIMEOUT
 INDEX = (
     b'<!doctype html><html><head><title>App</title><link rel="stylesheet" href="/drip/app.css">'
     b'<script src="/drip/app.js"></script><script src="/assets/ok.js"></script></head><body></body></html>'
@@ -102,7 +106,7 @@ def test_ten_dripping_api_paths_share_one_timeout(dripping: Dripping) -> None:
         elapsed, samples = timed(lambda: api.api_samples(site, [*paths, *healthy]))
         assert isinstance(samples, list)
         # One after the other this is ten timeouts (10 s); at once, about one.
-        assert elapsed < TIMEOUT + 0.8, f"{len(paths)} dripping paths took {elapsed:.2f} s"
+        assert elapsed < ABOUT_ONE_TIMEOUT, f"{len(paths)} dripping paths took {elapsed:.2f} s"
         by_path = dict(samples)
         for path in paths:
             cause = by_path[path]
@@ -116,7 +120,8 @@ def test_ten_dripping_api_paths_share_one_timeout(dripping: Dripping) -> None:
         # The latency check reads the same answers: nothing is asked again.
         asked = len(dripping.asked)
         elapsed, finding = timed(lambda: api.latency(api.api_samples(site, [*paths, *healthy]), 5.0))
-        assert elapsed < 0.5 and len(dripping.asked) == asked
+        assert len(dripping.asked) == asked
+        assert elapsed < TIMEOUT, "asking a dripping path again would wait its timeout"
         assert not finding.ok and finding.cause.startswith("10 API path(s) slower than 5 s")  # type: ignore[attr-defined]
     finally:
         site.close()
@@ -130,11 +135,12 @@ def test_paths_beyond_the_bound_wait_inside_the_same_deadline(dripping: Dripping
     finally:
         site.close()
     assert isinstance(samples, list)
-    assert elapsed < TIMEOUT + 0.8, f"{len(paths)} dripping paths took {elapsed:.2f} s"
+    assert elapsed < ABOUT_ONE_TIMEOUT, f"{len(paths)} dripping paths took {elapsed:.2f} s"
     causes = [cause for _, cause in samples]
     timed_out = [c for c in causes if isinstance(c, str) and c.startswith("timed out after ")]
     not_asked = [c for c in causes if isinstance(c, str) and c.startswith("not asked: the check's 1 s deadline")]
-    # At most BOUND exchanges at once: the first BOUND time out, the rest are never started.
+    # At most BOUND exchanges at once: the first BOUND time out, the rest are never started (the counts, not
+    # the clock, say that no second round was waited for).
     assert len(timed_out) == BOUND and len(not_asked) == len(paths) - BOUND, causes
     assert len(dripping.asked) == BOUND
 
@@ -144,12 +150,12 @@ def test_dripping_deep_links_and_assets_share_one_timeout(dripping: Dripping) ->
     routes = [f"/drip/route{i}" for i in range(10)]
     try:
         elapsed, finding = timed(lambda: frontend.spa_routes(site, ["/login", *routes]))
-        assert elapsed < TIMEOUT + 0.8, f"{len(routes)} dripping deep links took {elapsed:.2f} s"
+        assert elapsed < ABOUT_ONE_TIMEOUT, f"{len(routes)} dripping deep links took {elapsed:.2f} s"
         assert not finding.ok  # type: ignore[attr-defined]
         assert finding.cause.startswith("10 of 11 deep link(s) fail: /drip/route0 (timed out after ")  # type: ignore[attr-defined]
         assert "/login" not in finding.cause  # type: ignore[attr-defined]
         elapsed, finding = timed(lambda: frontend.frontend_assets(site))
-        assert elapsed < TIMEOUT + 0.8
+        assert elapsed < ABOUT_ONE_TIMEOUT
         assert finding.cause.startswith("2 of 3 asset(s) do not load: /drip/app.css (timed out")  # type: ignore[attr-defined]
         assert "/assets/ok.js" not in finding.cause  # type: ignore[attr-defined]
     finally:

@@ -133,5 +133,6 @@ def test_a_lost_node_fails_nodes_ready_and_its_tasks_do_not_count(
     assert "2/2" in running["evidence"]["docker service ls"]  # what the engine says, while one replica is lost
     assert "max replicas per node" in records["stack.tasks_scheduled"]["message"]
     assert SECRET not in (pytester.path / "out.json").read_text()
-    assert swept < 30, f"a sweep with a lost node took {swept:.1f} s"
+    # A probe left to the Docker SDK's own 60 s timeout on the lost node would take longer than this.
+    assert swept < 60, f"a sweep with a lost node took {swept:.1f} s"
     print(f"node down after {lost_after:.1f} s; sweep {swept:.1f} s")

@@ -80,6 +80,8 @@ class Sink:
 
 
 class Reporter(Protocol):
+    """A file reporter: an implementation of the `pytest_opscheck_summary` hook, as a team's own is."""
+
     def pytest_opscheck_summary(self, summary: Summary, config: pytest.Config) -> None: ...
 
 
@@ -106,7 +108,6 @@ class JsonReport:
         self.sink = sink
         self.path = Path(path)
 
-    @pytest.hookimpl(optionalhook=True)
     def pytest_opscheck_summary(self, summary: Summary, config: pytest.Config) -> None:
         text = json.dumps(json_payload(self.sink.summary(summary)), indent=2, ensure_ascii=False) + "\n"
         self.sink.write("--opscheck-json", self.path, text)
@@ -120,7 +121,6 @@ class PostmortemReport:
         self.sink = sink
         self.path = Path(path)
 
-    @pytest.hookimpl(optionalhook=True)
     def pytest_opscheck_summary(self, summary: Summary, config: pytest.Config) -> None:
         from .postmortem import render_postmortem
 
@@ -130,21 +130,6 @@ class PostmortemReport:
             self.ctx.runbooks.configured, self.sink.redact, changes=summary.changes, last_green=summary.last_green,
         )
         self.sink.write("--opscheck-postmortem", self.path, text)
-
-
-class _SummaryCall:
-    """Calls the file reporters with the final summary when the session ends, for a core without the
-    ``pytest_opscheck_summary`` hookspec (the hook then calls them itself, once)."""
-
-    def __init__(self, ctx: SweepContext, reporters: list[Reporter]) -> None:
-        self.ctx = ctx
-        self.reporters = reporters
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.ctx.summary is None:
-            return
-        for reporter in self.reporters:
-            reporter.pytest_opscheck_summary(summary=self.ctx.summary, config=session.config)
 
 
 def take_over_junitxml(config: pytest.Config) -> str | None:
@@ -180,8 +165,5 @@ def register(config: pytest.Config, ctx: SweepContext) -> None:
         from .junit import JunitReport
 
         reporters.append(("opscheck-junit", JunitReport(ctx, sink, junit)))
-    plugins = config.pluginmanager
-    for name, reporter in reporters:
-        plugins.register(reporter, name)
-    if reporters and not hasattr(config.hook, "pytest_opscheck_summary"):
-        plugins.register(_SummaryCall(ctx, [r for _, r in reporters]), "opscheck-files")
+    for name, reporter in reporters:  # each called once with the final summary (`hooks.pytest_opscheck_summary`)
+        config.pluginmanager.register(reporter, name)

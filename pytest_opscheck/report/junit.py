@@ -160,7 +160,6 @@ class JunitReport:
         if report.failed:
             self.errors.append((report.nodeid, report.longreprtext))
 
-    @pytest.hookimpl(optionalhook=True)
     def pytest_opscheck_summary(self, summary: Summary, config: pytest.Config) -> None:
         sink = self.sink
         text = render_junit(

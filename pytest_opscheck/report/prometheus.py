@@ -81,7 +81,6 @@ class PrometheusReport:
         self.sink = sink
         self.path = Path(path)
 
-    @pytest.hookimpl(optionalhook=True)
     def pytest_opscheck_summary(self, summary: Summary, config: pytest.Config) -> None:
         duration = (datetime.now() - self.ctx.started).total_seconds()
         text = render_metrics(self.sink.summary(summary), time.time(), max(duration, 0.0))
