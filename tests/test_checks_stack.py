@@ -362,3 +362,94 @@ def test_attribution_is_the_same_on_five_sweeps_and_a_stopped_backend_is_named(
             records = {c["id"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
             assert records["backend.health"]["caused_by"] == root, (service, records["backend.health"])
             assert records[root]["outcome"] == "failed" and records[root]["caused_by"] is None
+
+
+def one_fault_each_yaml(name: str, db_port: int) -> str:
+    """Three services, each a fault of its own kind: a backend that exits on its placeholder secret (as the
+    FastAPI template's settings check does), a worker that exits because the database refuses it, and one that
+    exited once at start-up and has been healthy since."""
+    return f"""
+name: {name}
+services:
+  backend:
+    image: ${{BUSYBOX}}
+    network_mode: none
+    restart: always
+    environment:
+      SECRET_KEY: changethis
+    command: >-
+      sh -c 'echo "INFO:     Will watch for changes"; echo "Traceback (most recent call last):";
+      echo "  File \\"/app/app/core/config.py\\", line 112, in _enforce_non_default_secrets";
+      echo "    self._check_default_secret(\\"SECRET_KEY\\", self.SECRET_KEY)";
+      echo "ValueError: The value of SECRET_KEY is \\"changethis\\", for security, please change it, at least for
+      deployments."; exit 1'
+  worker:
+    image: ${{BUSYBOX}}
+    network_mode: none
+    restart: always
+    command: >-
+      sh -c 'echo "psycopg.OperationalError: connection failed: connection to server at \\"127.0.0.1\\", port
+      {db_port} failed: Connection refused"; exit 1'
+  flaky:
+    image: ${{BUSYBOX}}
+    network_mode: none
+    restart: on-failure
+    command: sh -c 'if [ -f /tmp/ran ]; then exec sleep 3600; fi; touch /tmp/ran; echo "FATAL not ready"; exit 1'
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+      retries: 1
+"""
+
+
+@pytest.fixture(scope="module")
+def one_fault_each(compose_stack: Any, docker_engine: Any) -> tuple[str, str, int]:
+    name = f"opsone{uuid.uuid4().hex[:6]}"
+    db_port = free_port()
+    yaml = one_fault_each_yaml(name, db_port)
+    compose_stack(yaml, name)
+
+    def settled() -> bool:
+        found = project_states(docker_engine, name)
+        flaky = found["flaky"]
+        return (found["backend"]["RestartCount"] >= 2 and found["worker"]["RestartCount"] >= 2
+                and flaky["RestartCount"] == 1 and flaky["State"].get("Health", {}).get("Status") == "healthy")
+
+    wait_until(settled, 120)
+    if not settled():
+        seen = {s: (a["State"].get("Status"), a["RestartCount"], a["State"].get("Health", {}).get("Status"))
+                for s, a in project_states(docker_engine, name).items()}
+        pytest.fail(f"the stack did not reach its faults within 120 s: {seen}")
+    return name, yaml, db_port
+
+
+@pytest.mark.parametrize("database", [True, False], ids=["database-refusing", "no-database-configured"])
+def test_each_fault_is_one_root_and_every_other_failure_names_its_root(
+    pytester: pytest.Pytester, one_fault_each: tuple[str, str, int], database: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The backend's placeholder secret is the root of its crash loop (its log names the variable); the worker's
+    loop follows from the database it logs as refusing (when the sweep checks that database), else is a root of
+    its own; the service that exited once at start-up and is healthy since is no fault at all."""
+    name, yaml, db_port = one_fault_each
+    monkeypatch.setenv("OPSCHECK_TEST_DB_PASSWORD", "PLANTED-pw-never-used-1")
+    (pytester.path / "docker-compose.yml").write_text(yaml)
+    url = f'database_url = "postgresql://app:${{OPSCHECK_TEST_DB_PASSWORD}}@127.0.0.1:{db_port}/app"\n' \
+        if database else ""
+    pytester.makefile(".toml", opscheck='compose_file = "docker-compose.yml"\n'
+                                        f'required_env = {{ backend = ["SECRET_KEY"] }}\n{url}')
+    result = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+                                "-k", "stack. or db.reachable", "--opscheck-json", "out.json")
+    records = {c["id"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
+    failed = {i: r for i, r in records.items() if r["outcome"] == "failed"}
+    roots = ["db.reachable", "stack.required_env"] if database else ["stack.no_crash_loop", "stack.required_env"]
+    assert sorted(i for i, r in failed.items() if r["caused_by"] is None) == roots, {
+        i: (r["message"], r["caused_by"]) for i, r in failed.items()}
+    assert {r["caused_by"] for r in failed.values()} - {None} <= set(roots)
+    assert "stack.no_crash_loop" in failed and "stack.logs_clean" in failed
+    result.stdout.fnmatch_lines([f"*fix first: {', '.join(roots)}*"])
+    for record in failed.values():
+        assert f"{name}-flaky-1" not in record["message"], record
+    assert "SECRET_KEY holds a placeholder value" in failed["stack.required_env"]["message"]
+    assert "please change it, at least for deployments." in failed["stack.logs_clean"]["evidence"][
+        f"{name}-backend-1: matching lines"]
