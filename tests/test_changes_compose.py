@@ -28,7 +28,8 @@ JWT_AFTER = "PLANTED-jwt-signing-key-two-4e5f6a7b"
 PLANTED = (PLANTED_BEFORE, PLANTED_AFTER, JWT_BEFORE, JWT_AFTER)
 
 
-def stack_yaml(name: str, tag: str, secret_key: str) -> str:
+def stack_yaml(name: str, tag: str, secret_key: str, domain: bool = True) -> str:
+    domain_line = "DOMAIN: example.test" if domain else ""
     return f"""
 name: {name}
 services:
@@ -36,14 +37,16 @@ services:
     image: opscheck-changes:{tag}
     network_mode: none
     command: sleep 3600
+    stop_signal: SIGKILL  # sleep ignores SIGTERM: a redeploy would wait 10 s per container
     environment:
       SECRET_KEY: "{secret_key}"
-      DOMAIN: example.test
+      {domain_line}
     secrets: [jwt]
   db:
     image: opscheck-changes:1
     network_mode: none
     command: sleep 3600
+    stop_signal: SIGKILL  # sleep ignores SIGTERM: a redeploy would wait 10 s per container
 secrets:
   jwt:
     file: ./jwt.txt
@@ -70,8 +73,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, compose_stack: Any, images
     (folder / "jwt.txt").write_text(JWT_BEFORE)
     compose = ComposeProject(name, folder)  # compose_stack: the engine and Compose v2 are there
 
-    def deploy(tag: str, secret_key: str) -> None:
-        compose.up(stack_yaml(name, tag, secret_key))
+    def deploy(tag: str, secret_key: str, domain: bool = True) -> None:
+        compose.up(stack_yaml(name, tag, secret_key, domain))
 
     deploy.name = name  # type: ignore[attr-defined]
     deploy.folder = folder  # type: ignore[attr-defined]
@@ -173,3 +176,50 @@ def test_baseline_records_the_state_on_purpose(project: Any, tmp_path: Path) -> 
     assert first.changes == () and first.last_green is not None
     second = sweep(History(state, settings), settings, [record("db.reachable", "failed", "db")])
     assert second.last_green == first.last_green and second.changes == ()
+
+
+# Until the core constructs the history itself (start.context), a conftest of the run does it, the same way.
+WIRING = """
+import pytest
+
+from pytest_opscheck.changes import History
+from pytest_opscheck.context import CONTEXT
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    ctx = config.stash.get(CONTEXT, None)
+    if ctx is not None and getattr(ctx, "history", None) is None:
+        ctx.history = History.from_config(config, ctx.settings)
+"""
+
+
+def test_a_real_sweep_lists_the_redeploy_in_its_json(pytester: pytest.Pytester, project: Any) -> None:
+    """`pytest --opscheck --opscheck-state`: green, then a redeploy to tag 2 that drops DOMAIN and changes the
+    secret key: the failing sweep's JSON lists what changed, and the failure's resolution the rollback."""
+    project("1", PLANTED_BEFORE)
+    pytester.makeconftest(WIRING)
+    pytester.makefile(".toml", opscheck=f'compose_project = "{project.name}"\n'
+                                        'required_env = { backend = ["SECRET_KEY", "DOMAIN"] }\n')
+    run = ("--opscheck", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-k", "stack.required_env",
+           "--opscheck-state", "state.json", "--opscheck-json", "out.json")
+    green = pytester.runpytest(*run)
+    assert green.ret == 0, green.stdout.str()
+    first = json.loads((pytester.path / "out.json").read_text())
+    assert first["changes"] == [] and first["last_green"] is not None
+
+    project("2", PLANTED_AFTER, domain=False)
+    failing = pytester.runpytest(*run)
+    assert failing.ret == 1
+    out = json.loads((pytester.path / "out.json").read_text())
+    assert out["last_green"] == first["last_green"]
+    whats = [c["what"] for c in out["changes"]]
+    assert {"backend: image", "backend: secret SECRET_KEY changed", "backend: variable DOMAIN removed"} <= set(whats)
+    assert all(set(c) == {"what", "before", "after", "at"} for c in out["changes"])
+    check = next(c for c in out["checks"] if c["id"] == "stack.required_env")
+    assert check["outcome"] == "failed"
+    assert "before it ran opscheck-changes:1" in check["resolution"]
+    assert f"docker compose -p {project.name} up -d --no-deps backend" in check["resolution"]
+    outputs = failing.stdout.str() + failing.stderr.str() + (pytester.path / "out.json").read_text()
+    outputs += (pytester.path / "state.json").read_text()
+    assert all(p not in outputs for p in PLANTED)

@@ -178,8 +178,9 @@ def rollback_step(image: NewImage, kind: str, command: str, swarm_name: str) -> 
 
 
 def services_of(record: CheckRecord, roles: dict[str, str]) -> set[str]:
-    """The stack services a failed check is about: those its deploy evidence names, and its declared role's."""
-    found = {d.service for d in record.deploys}
+    """The stack services a failed check is about: those its deploy evidence and its facts name (a fact's subject
+    is a service for the stack's diagnoses), and its declared role's."""
+    found = {d.service for d in record.deploys} | {f.subject for f in record.facts if f.subject}
     if record.service:
         found.add(roles.get(record.service, record.service))
     return found
