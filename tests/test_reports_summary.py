@@ -182,3 +182,26 @@ def test_the_html_report_uses_only_pytest_htmls_documented_hooks_and_extras() ->
                 assert not any(n.startswith("_pytest") for n in names), path.name
             if isinstance(node, ast.Attribute):
                 assert node.attr not in {"outcomes", "initialSort", "_report", "parse"}, (path.name, node.attr)
+
+
+@pytest.mark.parametrize(
+    ("kinds", "expected"),
+    [
+        ((), ""),
+        ((SkipKind.NOT_CONFIGURED,), " (1 not configured)"),
+        ((SkipKind.UNSET_VARIABLE, SkipKind.UNSET_VARIABLE), " (2 not run: variable unset)"),
+        ((SkipKind.DISABLED, SkipKind.NOT_CONFIGURED, SkipKind.OTHER), " (1 not configured, 1 disabled)"),
+    ],
+)
+def test_the_banner_counts_what_the_gate_did_not_check_from_typed_skips(
+    kinds: tuple[SkipKind, ...], expected: str
+) -> None:
+    """Read from `record.skipped.kind`, never from the message: a skip whose text merely says "not configured"
+    is not counted as one."""
+    records = [record("db.reachable", "P1", "passed")]
+    records += [
+        record(f"x.check{i}", "P2", "skipped", "not configured: (a check's own words)", skipped=Skipped(kind, "k", "V"))
+        for i, kind in enumerate(kinds)
+    ]
+    line = html_summary.counts_line(summarize(records), 1.0, Severity.P4)
+    assert line.startswith(f"{len(records)} checks: 0 failed, 1 passed, {len(kinds)} skipped{expected} · ")

@@ -81,8 +81,11 @@ def banner_class(summary: Summary) -> str:
 def counts_line(summary: Summary, seconds: float, fail_on: Severity) -> str:
     failed, passed, skipped = len(summary.failed), summary.passed, len(summary.skipped)
     total = failed + passed + skipped
-    missing = len(summary.not_configured)
-    gaps = f" ({missing} not configured)" if missing else ""
+    # What the gate did not check, from the records' typed skips (SPEC.md: a gate says what it did not check).
+    why = [(len(summary.not_configured), "not configured"), (len(summary.unset), "not run: variable unset"),
+           (len(summary.disabled), "disabled")]
+    named = [f"{count} {reason}" for count, reason in why if count]
+    gaps = f" ({', '.join(named)})" if named else ""
     return (
         f"{total} checks: {failed} failed, {passed} passed, {skipped} skipped{gaps} · swept in {seconds:.1f} s"
         f" · fails the run from {fail_on.name} up"
