@@ -12,7 +12,8 @@ import pytest
 
 from ..context import SweepContext
 from ..model import LABELS, CheckRecord, Summary
-from .paths import write_errors
+from .paste import COMMANDS, decisive_lines, paste_ready
+from .paths import moved_rootdir_line, write_errors
 
 DEFAULT_TBSTYLE = "auto"  # pytest's --tb default; any other value was asked for and is kept
 DEFAULT_REPORTCHARS = "fE"  # pytest's -r default
@@ -46,35 +47,103 @@ def wait_lines(summary: Summary, seconds: float | None) -> list[str]:
     return lines
 
 
+WIDTH = 80  # the first screen is read on an 80-column terminal (a phone's SSH client, a tmux pane)
+EVIDENCE_ROWS = 2  # rows one evidence line may take, wrapped, before it is cut
+
+
+def _wrapped(text: str, first: str, rest: str, rows: int) -> list[str]:
+    """`text` after the prefix `first`, wrapped at `WIDTH` with `rest` before the next rows, at most `rows` rows
+    (the last one cut with an ellipsis)."""
+    lines = textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest, break_long_words=True,
+                          break_on_hyphens=False) or [first.rstrip()]
+    if len(lines) > rows:
+        lines = lines[:rows]
+        lines[-1] = lines[-1][: WIDTH - 1].rstrip() + "…"
+    return lines
+
+
+def root_lines(record: CheckRecord, target: str) -> list[str]:
+    """A root cause: its heading, its cause, its decisive evidence lines, its resolution with the values of
+    this failure written in."""
+    lines = [f"{heading(record)} FAILED {record.check_id} — {target}"]
+    lines += _wrapped(record.message, "    cause: ", "      ", 4)
+    for line in decisive_lines(record):
+        lines += _wrapped(line, "    evidence: ", "      ", EVIDENCE_ROWS)
+    resolution = paste_ready(record) if record.resolution or record.evidence.get(COMMANDS) else ""
+    if resolution:
+        lines.append("    resolution:")
+        for line in resolution.splitlines():
+            # Prose wraps at 80 columns; a command (an indented line) stays whole, to be pasted.
+            command = line[:1].isspace()
+            lines += [f"      {line}"] if command or not line.strip() else _wrapped(line, "      ", "      ", 99)
+    return lines
+
+
+def _keys(records: list[CheckRecord]) -> str:
+    """The config keys behind skips, compact: `auth.login_path` and `auth.probe_path` are `auth`."""
+    keys = sorted({(r.skipped.key if r.skipped else r.message.removeprefix("not configured: ")).split(".")[0]
+                   for r in records})
+    return ", ".join(keys)
+
+
+def gap_lines(summary: Summary) -> list[str]:
+    """What the sweep did not check, once each: the keys not configured, the variables unset, the checks
+    switched off."""
+    lines: list[str] = []
+    missing = summary.not_configured
+    if missing:
+        plural = "check" if len(missing) == 1 else "checks"
+        lines += _wrapped(f"{_keys(missing)}; switch off with disable=[...]",
+                          f"not configured ({len(missing)} {plural} skipped): ", "  ", 3)
+    unset = summary.unset
+    if unset:
+        names = sorted({f"${{{r.skipped.variable}}} ({r.skipped.key})" for r in unset if r.skipped})
+        plural = "check" if len(unset) == 1 else "checks"
+        lines += _wrapped(", ".join(names) + "; --opscheck-strict refuses them",
+                          f"variable unset ({len(unset)} {plural} not run): ", "  ", 3)
+    disabled = summary.disabled
+    if disabled:
+        ids = ", ".join(sorted({r.check_id for r in disabled}))
+        lines += _wrapped(ids, f"disabled ({len(disabled)}): ", "  ", 2)
+    return lines
+
+
+def change_lines(summary: Summary) -> list[str]:
+    """What changed since the last green sweep, newest first, one line each."""
+    if not summary.changes:
+        return []
+    since = f" ({summary.last_green})" if summary.last_green else " (no green sweep on record)"
+    lines = [f"changed since the last green sweep{since}:"]
+    newest = sorted(summary.changes, key=lambda c: c.at or "", reverse=True)
+    for change in newest:
+        when = f" ({change.at})" if change.at else ""
+        text = f"{change.what}: {change.before or '-'} → {change.after or '-'}{when}"
+        lines += _wrapped(text, "  ", "    ", 1)
+    return lines
+
+
 def summary_lines(summary: Summary, wait: float | None = None, written: tuple[str, ...] = ()) -> list[str]:
-    """The section's lines: failures root causes first then worst first, with cause and steps; the consequences
-    one line each, pointing at their root; what the wait did; the gaps; the verdict."""
+    """The section's lines: the root causes worst first, each with its cause, evidence and paste-ready steps;
+    the consequences one line each, pointing at their root; what the wait did; the gaps; the verdict and,
+    under it, what changed since the last green sweep."""
     lines: list[str] = []
     for record in summary.failed:
-        if record.caused_by:
-            continue
-        lines.append(f"{heading(record)} FAILED {record.check_id} — {summary.targets[record.level]}")
-        lines.append(f"    cause: {record.message}")
-        if record.resolution:
-            lines.append("    resolution:")
-            lines.extend(textwrap.indent(record.resolution.strip(), "      ").splitlines())
-        lines.append("")
+        if not record.caused_by:
+            lines += [*root_lines(record, summary.targets[record.level]), ""]
     for record in summary.failed:
         if record.caused_by:
-            lines.append(f"{heading(record)} FAILED {record.check_id} — caused by {record.caused_by}")
+            lines += _wrapped(f"FAILED {record.check_id} — caused by {record.caused_by}", f"{heading(record)} ",
+                              "      ", 1)
     if any(r.caused_by for r in summary.failed):
         lines.append("")
     for record in summary.passed_records:
         if "warning" in record.evidence:
             lines.append(f"{record.severity} passed {record.check_id}, with a warning: {record.evidence['warning']}")
     lines.extend(wait_lines(summary, wait))
-    missing = summary.not_configured
-    if missing:
-        names = ", ".join(sorted({r.message.removeprefix("not configured: ") for r in missing}))
-        checks = "check" if len(missing) == 1 else "checks"
-        lines.append(f"{len(missing)} {checks} skipped as not configured: {names}")
+    lines.extend(gap_lines(summary))
     lines.extend(f"report not written: {line}" for line in written)
     lines.append(summary.verdict)
+    lines.extend(change_lines(summary))
     if summary.no_verdict:
         lines.append("nothing was checked: exit status 5 (a gate never passes on nothing)")
     if summary.escalation:
@@ -135,8 +204,9 @@ class TerminalReport:
         self.sweep = True  # False under --collect-only and --opscheck-coverage: nothing to report on
         self.deselected = 0
 
-    def pytest_report_header(self) -> list[str]:
-        return header_lines(self.ctx)
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        moved = moved_rootdir_line(config)
+        return [*header_lines(self.ctx), *([moved] if moved else [])]
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -149,6 +219,9 @@ class TerminalReport:
             reporter.showfspath = False
         if session.config.option.reportchars == DEFAULT_REPORTCHARS:
             reporter.reportchars = reporter.reportchars.replace("f", "")  # the opscheck section lists them
+        # -rs: each skipped check on its own line, labelled by its own severity and id (pytest's folding would
+        # label every line of a file with the first skipped check's).
+        reporter.foldskipped = False
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected += len(items)
