@@ -4,10 +4,6 @@ What a check needs, and all it needs: ``from pytest_opscheck import expect, fail
 Loaded on first use, so that importing the plugin stays cheap.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 __all__ = ["Fact", "Finding", "TargetUnreachable", "expect", "fail", "skip_unless_configured"]
 
@@ -20,13 +16,8 @@ _WHERE = {
     "Fact": "model",
 }
 
-if TYPE_CHECKING:
-    from .model import Fact
-    from .probes.result import Finding, TargetUnreachable
-    from .verdict import expect, fail, skip_unless_configured
 
-
-def __getattr__(name: str) -> Any:
+def __getattr__(name):  # type: ignore[no-untyped-def]
     if name not in _WHERE:
         raise AttributeError(f"module 'pytest_opscheck' has no attribute {name!r}")
     import importlib

@@ -8,6 +8,7 @@ import errno
 import os
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 # pytest's default `norecursedirs`, and its own cache folder.
 NOT_COLLECTED = ("*.egg", ".*", "_darcs", "build", "CVS", "dist", "node_modules", "venv", "{arch}", "__pycache__")
@@ -102,3 +103,19 @@ def _tool_table(table: dict[str, object]) -> dict[str, object] | None:
     tool = table.get("tool")
     found = tool.get("opscheck") if isinstance(tool, dict) else None
     return found if isinstance(found, dict) else None
+
+
+class ChecksFoldersAside:
+    """Without ``--opscheck``: pytest does not collect the configured checks folders (their checks need the
+    sweep's fixtures). The config's `checks` key is read once, on the first directory pytest looks at."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.folders: list[str] | None = None
+
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        if self.folders is None:
+            self.folders = configured_folders(Path(self.config.rootpath))
+        if os.path.realpath(collection_path) in self.folders:
+            return True
+        return None

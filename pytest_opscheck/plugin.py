@@ -6,9 +6,7 @@ when ``--opscheck`` is given.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -145,26 +143,11 @@ def pytest_configure(config: pytest.Config) -> None:
             flag = "--" + given[0].replace("_", "-")
             raise pytest.UsageError(f"{flag} needs --opscheck: run pytest --opscheck {flag} ...")
         # The app's own plain `pytest` run: the configured checks folders are the sweep's, not its tests.
-        config.pluginmanager.register(_ChecksFoldersAside(config), "opscheck-inert")
+        from .folders import ChecksFoldersAside
+
+        config.pluginmanager.register(ChecksFoldersAside(config), "opscheck-inert")
         return
     from .start import start
 
     start(config)
 
-
-class _ChecksFoldersAside:
-    """Without ``--opscheck``: pytest does not collect the configured checks folders (their checks need the
-    sweep's fixtures). The config's `checks` key is read once, on the first directory pytest looks at."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.folders: list[str] | None = None
-
-    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
-        if self.folders is None:
-            from .folders import configured_folders
-
-            self.folders = configured_folders(Path(self.config.rootpath))
-        if os.path.realpath(collection_path) in self.folders:
-            return True
-        return None
