@@ -520,7 +520,8 @@ def test_slow_statements_found_and_extension_absent(postgres: Postgres) -> None:
         db.close()
     assert not finding.ok
     assert finding.cause.startswith("1 statement(s) average over 300 ms (worst: 60")
-    assert finding.cause.endswith("ms, SELECT pg_sleep($1))")
+    assert "ms, SELECT pg_sleep($1)); statistics since " in finding.cause and finding.cause.endswith(" s ago")
+    assert finding.evidence["statistics since"].startswith(time.strftime("%Y-%m-%d", time.gmtime()))
     top = finding.evidence["top 10 statements by mean time"].splitlines()
     assert top[0].split() == ["calls", "mean", "ms", "query"]
     assert top[1].split()[0] == "1" and "SELECT pg_sleep($1)" in top[1]
@@ -534,6 +535,29 @@ def test_slow_statements_found_and_extension_absent(postgres: Postgres) -> None:
     assert reason is not None
     assert reason.startswith(f"pg_stat_statements is not installed in database {bare.address.dbname}: ")
     assert "shared_preload_libraries" in reason and "CREATE EXTENSION pg_stat_statements" in reason
+
+
+def test_slow_statements_that_stopped_before_a_reset_are_not_counted(postgres: Postgres) -> None:
+    """A slow job that ran and stopped, then the statistics reset (pg_stat_statements_reset()): no alarm, and the
+    evidence says since when the statistics count."""
+    name = make_database(postgres.url)
+    url = app_url(postgres.url, name, PLANTED_DB_PASSWORD)
+    with admin(postgres.url, name) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+        conn.execute("SELECT pg_sleep(0.4)")
+    db = open_url(url, 2)
+    try:
+        before = database.slow_queries(db, 300)
+        with admin(postgres.url, name) as conn:
+            conn.execute("SELECT pg_stat_statements_reset()")
+        after = database.slow_queries(db, 300)
+    finally:
+        db.close()
+    assert not before.ok and "pg_sleep" in before.cause
+    assert after.ok, after
+    since = after.evidence["statistics since"]
+    assert since.endswith("(pg_stat_statements_info.stats_reset: what ran before is not counted)")
+    assert " s ago" in since and before.evidence["statistics since"] <= since
 
 
 def test_query_text_masks_literals_and_cuts() -> None:

@@ -186,15 +186,40 @@ def slow_queries(db: Database, mean_ms_limit: float) -> Finding:
             ["calls", "mean ms", "query"], [[str(c), f"{m:.1f}", query_text(q)] for c, m, q in rows]
         )
     }
+    since = _stats_since(db)
+    if since:
+        evidence["statistics since"] = since + " (pg_stat_statements_info.stats_reset: what ran before is not counted)"
     slow = [(m, q) for _, m, q in rows if m > mean_ms_limit]
     if slow:
         worst_ms, worst = slow[0]
         return Finding.failed(
             f"{len(slow)} statement(s) average over {mean_ms_limit:g} ms (worst: {worst_ms:.0f} ms, "
-            f"{query_text(worst, 60)})",
+            f"{query_text(worst, 60)})" + (f"; statistics since {since}" if since else ""),
             evidence,
         )
     return Finding.passed(evidence)
+
+
+def _stats_since(db: Database) -> str | None:
+    """When pg_stat_statements' statistics were last reset (PostgreSQL 14+), and how long ago; None before 14."""
+    from psycopg import sql
+
+    found = db.rows(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+        " WHERE e.extname = 'pg_stat_statements'"
+    )
+    info = sql.Identifier(found[0][0], "pg_stat_statements_info") if found else None
+    if info is None or not db.rows("SELECT to_regclass(%s) IS NOT NULL", (info.as_string(db.connection),))[0][0]:
+        return None
+    reset, seconds = db.rows(
+        sql.SQL("SELECT to_char(stats_reset AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
+                " extract(epoch FROM now() - stats_reset)::float FROM {}").format(info)
+    )[0]
+    if reset is None:
+        return None
+    ago = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.0f} h"
+    return f"{reset} UTC, {ago} ago"
 
 
 def _statements_view(db: Database) -> Composable | None:
