@@ -136,6 +136,8 @@ def _kept(current: Fingerprint, green: Fingerprint | None) -> Fingerprint:
     if green is None:
         return current
     missing = green.sources - current.sources
+    if not missing:
+        return current
     kept = tuple(e for e in green.entries if e.source in missing)
     return dataclasses.replace(current, sources=current.sources | missing,
                                entries=tuple(sorted((*current.entries, *kept), key=lambda e: e.key)))

@@ -100,8 +100,9 @@ class Entry:
 
     @classmethod
     def from_row(cls, row: list[Any]) -> Entry:
-        source, subject, aspect, value, at, seen = (None if v is None else str(v) for v in row[:6])
-        return cls(source or "", subject or "", aspect or "", value or "", at, seen)
+        source, subject, aspect, value, at, seen = row[:6]
+        return cls(str(source), str(subject), str(aspect), str(value), None if at is None else str(at),
+                   None if seen is None else str(seen))
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def seal(fingerprint: Fingerprint, salt: str, before: Fingerprint | None, now: s
         value = digest(salt, entry.value.raw) if isinstance(entry.value, Pending) else entry.value
         old = earlier.get(entry.key)
         seen = old.seen if old is not None and old.value == value and old.seen else now
-        sealed.append(replace(entry, value=value, seen=seen))
+        sealed.append(Entry(entry.source, entry.subject, entry.aspect, value, entry.at, seen))
     return replace(fingerprint, entries=tuple(sealed))
 
 
