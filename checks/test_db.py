@@ -27,8 +27,8 @@ from pytest_opscheck.verdict import expect, fail, skip_unless_configured
   disagree; compare the connection string with what the db service was created with:
       grep -e POSTGRES -e DATABASE_URL {env_file}
       {psql} -c '\\du' -c '\\l'
-- too many connections: see db.connections_headroom; a leaking pool is usually the backend:
-      {compose} restart {backend}
+- too many connections: see db.connections_headroom, whose cause names who holds them (user, application,
+  client address); restart that holder's pool, not whichever service is nearest
 - DNS lookup failed: the host in database_url is misspelt, or the service is not on that network:
       {compose} ps"""
 )
@@ -54,8 +54,11 @@ the pending migrations:
                   {prisma} migrate resolve --rolled-back <name>   and  {prisma} migrate deploy
   - ran but no row in _prisma_migrations (its tables exist): deploy would fail on "already exists";
     record it instead:  {prisma} migrate resolve --applied <name>
-If the database is ahead of the code (a revision unknown to the folder), the deploy was rolled back:
-redeploy the newer code, or downgrade only after reading what it drops (alembic downgrade -1)."""
+If the database is ahead of the code (a revision unknown to the folder), a newer release migrated it and
+the code was rolled back: from this code both `alembic upgrade head` and `alembic downgrade -1` fail
+("Can't locate revision identified by ..."). Redeploy the newer release (its image is in the evidence's
+`deployed` lines and in what changed since the last green sweep), or downgrade from that release's own image
+after reading what it drops: docker run --rm <newer image> alembic downgrade <the head named in the evidence>."""
 )
 @pytest.mark.topics("database", "api-500", "slow")
 @pytest.mark.automates(
@@ -84,8 +87,10 @@ def test_migrations_current(db: Database, opscheck_config: Settings) -> None:
 See who holds the connections:
   {psql} -c "SELECT datname, usename, application_name, state, count(*)
     FROM pg_stat_activity GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC;"
-A connection pool that leaks is usually the backend's; restarting it frees them:
+The cause names the biggest holder (user, application_name, client address): that one's pool leaks or is
+sized too big. Restart that service to free them; the backend only if it is the holder:
   {compose} restart {backend}
+then size its pool (pool_size/max_overflow, Prisma's connection_limit) under max_connections.
 Many "idle in transaction": see db.no_long_transactions. Raise max_connections only with the memory for it."""
 )
 @pytest.mark.topics("database", "slow")

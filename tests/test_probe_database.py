@@ -505,6 +505,30 @@ def test_connections_headroom(db: Database) -> None:
     assert "app" in finding.evidence["by database, user and state"]
 
 
+@pytest.mark.parametrize("apps", [{"worker": 4, "backend": 1}, {"celery": 1, "api": 3}, {"": 3}])
+def test_connections_headroom_names_who_holds_them(postgres: Postgres, apps: dict[str, int]) -> None:
+    """Whoever holds the most connections is named (its application_name, user and client), not assumed to be
+    the backend."""
+    import psycopg
+
+    name = make_database(postgres.url)
+    url = app_url(postgres.url, name, PLANTED_DB_PASSWORD)
+    held = [psycopg.connect(url, application_name=app, connect_timeout=3) for app, n in apps.items() for _ in range(n)]
+    db = open_url(url, 2)
+    try:
+        finding = database.connections_headroom(db, 1)
+    finally:
+        for conn in (*held, db):
+            conn.close()
+    top = max(apps, key=lambda a: apps[a])
+    named = f"application {top}, " if top else ""
+    assert not finding.ok
+    assert f"; most held by user app ({named}from 127.0.0.1): {apps[top]} of " in finding.cause, finding.cause
+    assert [f.kind for f in finding.facts] == ["connections_full"]
+    rows = finding.evidence["by holder (user, application_name, client address)"].splitlines()
+    assert rows[1].split()[-1] == str(apps[top])
+
+
 def test_slow_statements_found_and_extension_absent(postgres: Postgres) -> None:
     name = make_database(postgres.url)
     with admin(postgres.url, name) as conn:

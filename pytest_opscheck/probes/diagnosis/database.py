@@ -62,6 +62,11 @@ def connections_headroom(db: Database, percent_limit: float) -> Finding:
         "SELECT coalesce(datname, '-'), coalesce(usename, '-'), coalesce(state, '-'), count(*)"
         " FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 20"
     )
+    holders = db.rows(
+        "SELECT coalesce(usename, '-'), coalesce(nullif(application_name, ''), '-'),"
+        " coalesce(host(client_addr), 'local socket'), count(*)"
+        " FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2 LIMIT 20"
+    )
     percent = 100.0 * used / limit
     evidence = {
         "connections": f"{used} of max_connections {limit} in use ({percent:.0f}%, limit {percent_limit:g}%); "
@@ -70,12 +75,23 @@ def connections_headroom(db: Database, percent_limit: float) -> Finding:
             ["database", "user", "state", "count"], [[str(d), str(u), str(s), str(c)] for d, u, s, c in by_state]
         ),
     }
+    evidence["by holder (user, application_name, client address)"] = table(
+        ["user", "application", "client", "count"], [[str(u), str(a), str(c), str(n)] for u, a, c, n in holders]
+    )
     if percent >= percent_limit:
+        top = f"; most held by {holder_line(holders[0], used)}" if holders else ""
         return Finding.failed(
-            f"{used} of {limit} connections in use ({percent:.0f}% ≥ {percent_limit:g}%)", evidence,
+            f"{used} of {limit} connections in use ({percent:.0f}% ≥ {percent_limit:g}%){top}", evidence,
             facts=(Fact(facts.CONNECTIONS_FULL, db.address.dbname, f"{used} of {limit} connections in use"),),
         )
     return Finding.passed(evidence)
+
+
+def holder_line(row: tuple[Any, ...], used: int) -> str:
+    """`user app (application worker, from 172.18.0.5): 49 of 50`: who holds the most connections."""
+    user, app, client, count = row
+    named = f"application {app}, " if app != "-" else ""
+    return f"user {user} ({named}from {client}): {count} of {used}"
 
 
 class _Session(NamedTuple):
