@@ -6,10 +6,10 @@ import pytest
 
 from pytest_opscheck import steps
 from pytest_opscheck.config import Settings
+from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.probes.diagnosis import database, db_health, migrations
 from pytest_opscheck.probes.resource.database import Database
 from pytest_opscheck.probes.resource.migrations import MigrationsError
-from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.verdict import expect, fail, skip_unless_configured
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from pytest_opscheck.config import Settings
+from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.probes.diagnosis import config_current, host, network, swarm
 from pytest_opscheck.probes.diagnosis import stack as diagnose
 from pytest_opscheck.probes.resource.compose import ComposeStack
 from pytest_opscheck.probes.resource.stack import Stack
-from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.verdict import expect, skip_unless_configured
 
 # Checks about the whole stack (or its host): a failure carries every container's deploy; a wait gives up on
