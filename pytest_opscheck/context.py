@@ -1,7 +1,7 @@
 """The one sweep context: built once in `pytest_configure`, kept under one stash key, read by every part.
 
-A leaf module: at run time it imports only the model (the bottom layer), so any part may import it
-without a circle.
+A leaf module: at run time it imports only the model (the bottom layer) and the check API, so any part
+may import it without a circle.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .model import CheckMeta, Draft, Severity, Waited
+from .verdict import Observed
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -59,4 +60,4 @@ CONTEXT = pytest.StashKey[SweepContext]()
 # evidence its passing probes gathered.
 META = pytest.StashKey[CheckMeta]()
 DRAFT = pytest.StashKey[Draft]()
-OBSERVED = pytest.StashKey["Observed"]()
+OBSERVED = pytest.StashKey[Observed]()

@@ -81,7 +81,15 @@ def context(config: pytest.Config) -> SweepContext:
         escalation=runbooks.escalation(),
         fail_on=Severity[config.getoption("opscheck_fail_on") or "P4"],
         disable=tuple(settings.disable),
+        history=_history(config, settings),
     )
+
+
+def _history(config: pytest.Config, settings: Settings) -> object:
+    """What keeps the stack's fingerprint between sweeps (None where nothing can: an xdist worker)."""
+    from .changes import History
+
+    return History.from_config(config, settings)
 
 
 def start(config: pytest.Config) -> None:
