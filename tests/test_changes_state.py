@@ -54,14 +54,15 @@ def test_a_file_that_is_not_the_products_is_refused_in_one_line(tmp_path: Path, 
 
 
 def test_refused_through_the_option_as_a_usage_error(pytester: pytest.Pytester) -> None:
-    """The real option on a real pytest run: exit 4 and one line naming the option and the file."""
+    """The real option on a real pytest run: exit 4 and one line naming the option and the file, which stays."""
     pytester.makefile(".toml", opscheck='backend_url = "http://127.0.0.1:9"\n')
     foreign = pytester.path / "notes.json"
     foreign.write_text('{"mine": true}')
-    config = pytester.parseconfigure("--opscheck", "--opscheck-state", str(foreign), "-p", "no:hypothesispytest")
-    settings = settings_from_table({"backend_url": "http://127.0.0.1:9"}, pytester.path / "opscheck.toml")
-    with pytest.raises(pytest.UsageError, match=r"^--opscheck-state .*notes.json: not a pytest-opscheck state file"):
-        History.from_config(config, settings)
+    result = pytester.runpytest("--opscheck", "--opscheck-state", str(foreign), "-p", "no:hypothesispytest")
+    assert result.ret == 4
+    errors = [line for line in result.stderr.lines if "notes.json" in line]
+    assert errors == [f"ERROR: --opscheck-state {foreign}: not a pytest-opscheck state file: point --opscheck-state "
+                      "at another path (this file is left as it is)"]
     assert foreign.read_text() == '{"mine": true}'
 
 
@@ -71,10 +72,10 @@ def test_default_path_is_in_pytests_cache_and_baseline_needs_one(pytester: pytes
     config = pytester.parseconfigure("--opscheck", "-p", "no:hypothesispytest")
     history = History.from_config(config, settings)
     assert history is not None and history.path == config.cache.mkdir("opscheck") / "state.json"
-    bare = pytester.parseconfigure("--opscheck", "--opscheck-baseline", "-p", "no:cacheprovider",
-                                   "-p", "no:hypothesispytest")
-    with pytest.raises(pytest.UsageError, match="--opscheck-baseline needs somewhere to keep it"):
-        History.from_config(bare, settings)
+    bare = pytester.runpytest("--opscheck", "--opscheck-baseline", "-p", "no:cacheprovider",
+                              "-p", "no:hypothesispytest")
+    assert bare.ret == 4
+    bare.stderr.fnmatch_lines(["ERROR: --opscheck-baseline needs somewhere to keep it: pass --opscheck-state PATH*"])
 
 
 def test_state_options_need_opscheck(pytester: pytest.Pytester) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..model import Change, CheckRecord, base_id
 from ..probes.resource.secret_env import SECRET_NAME, SETTING_NAME
 from .fingerprint import (
+    CONFIG_HASH,
     CONTAINER,
     DIGEST,
     ENV,
@@ -21,6 +22,7 @@ from .fingerprint import (
     IMAGE_ID,
     RESTARTS,
     SECRET_FILE,
+    SPEC_VERSION,
     STARTED,
     Entry,
     Fingerprint,
@@ -30,6 +32,7 @@ from .fingerprint import (
 TOKEN_CHECKS = frozenset({"auth.token_accepted"})
 _SHADOWED_BY_NEW_CONTAINER = (STARTED, RESTARTS)
 _IMAGE_PARTS = (IMAGE, IMAGE_ID, DIGEST)
+_FIRST = (": image", ": secret", ": variable", ": spec version", ": config hash", ": container")
 
 
 @dataclass(frozen=True)
@@ -125,16 +128,29 @@ def diff(green: Fingerprint, now: Fingerprint, tokens_refused: bool = False) -> 
                 out.append(Change(f"{subject}: {kind} {name} changed", "(earlier value)", f"(new value){note}", at))
             elif new is not None:
                 out.append(Change(f"{subject}: {kind} {name} added", None, "(set)", at))
-            else:
-                out.append(Change(f"{subject}: {kind} {name} removed", "(set)", None, _when(new) or now.taken))
+            else:  # gone with the container (or spec) that came without it
+                out.append(Change(f"{subject}: {kind} {name} removed", "(set)", None,
+                                  _deployed(after, source, subject) or now.taken))
             continue
         what = f"{subject}: {aspect}"
         if aspect == CONTAINER:
             what = f"{subject}: container created again" if old and new else what
-        out.append(Change(what, old.value if old else None, new.value if new else None,  # type: ignore[arg-type]
+        cut = 12 if aspect == CONFIG_HASH else None  # a hash is told apart by its first digits, as git does
+        out.append(Change(what, str(old.value)[:cut] if old else None, str(new.value)[:cut] if new else None,
                           at if new else now.taken))
+    # Newest first; at one instant (a redeploy), the image first, then what came with it.
+    out.sort(key=lambda c: next((n for n, w in enumerate(_FIRST) if w in c.what), len(_FIRST)))
     out.sort(key=lambda c: c.at or "", reverse=True)
     return Diff(tuple(out), tuple(images), tuple(rotated))
+
+
+def _deployed(side: dict[tuple[str, str, str], Entry], source: str, subject: str) -> str | None:
+    """When the subject's current container (or Swarm spec) came about."""
+    for aspect in (CONTAINER, SPEC_VERSION):
+        entry = side.get((source, subject, aspect))
+        if entry is not None and entry.at:
+            return entry.at
+    return None
 
 
 def _when(entry: Entry | None) -> str | None:
