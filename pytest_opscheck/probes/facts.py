@@ -117,6 +117,11 @@ def of_kind(facts: Iterable[Fact], *kinds: str) -> list[Fact]:
     return [f for f in facts if f.kind in kinds]
 
 
+def _goes_on(line: str) -> bool:
+    """A line that goes on with the exception message above it (not a frame's source line)."""
+    return line.startswith(("\t", *_MESSAGE_GOES_ON[2:])) or (line.lstrip().startswith("^") and not is_frame(line))
+
+
 def is_frame(line: str) -> bool:
     """A stack frame line (Python's `File "...", line N`, Node's `at f (file:1:2)`)."""
     return bool(_FRAME.match(line))
@@ -124,7 +129,10 @@ def is_frame(line: str) -> bool:
 
 def decisive(lines: list[str], index: int) -> int | None:
     """The line that says what went wrong for the traceback `lines[index]` belongs to: Python's exception line
-    after the frames (the last one of a chain), None when `index` is not in a Python traceback."""
+    after the frames (the last one of a chain), None when `index` is not in a Python traceback. A line that goes
+    on with an exception's message (PostgreSQL's LINE 1, SQLAlchemy's [SQL: ...]) belongs to its traceback."""
+    while index > 0 and _goes_on(lines[index]):
+        index -= 1
     start = index
     while start >= 0 and not _TRACEBACK.search(lines[start]):
         if not (is_frame(lines[start]) or lines[start].startswith((" ", "\t"))) and start != index:

@@ -13,21 +13,23 @@ def engine_lost(stack: Stack) -> Finding | None:
     return Finding.failed(f"the Docker engine stopped answering during the sweep: {lost}") if lost else None
 
 
-def excerpt(lines: list[str], hits: list[int]) -> str:
+def excerpt(lines: list[str], hits: list[int], bare: list[str] | None = None) -> str:
     """The matching lines with two lines before and three after each, runs apart marked `--` (first 10 hits);
     a hit in a traceback also keeps the traceback's exception line (what went wrong), however many frames
-    lie between, the frames skipped marked `...`."""
+    lie between, the frames skipped marked `...`. `bare`: the lines as the program wrote them, when `lines`
+    carry a prefix of their own (a Swarm task's name)."""
+    bare = lines if bare is None else bare
     keep: dict[int, None] = {}
     for i in hits[:10]:
         keep.update(dict.fromkeys(range(max(0, i - 2), min(len(lines), i + 4))))
-        end = decisive(lines, i)
+        end = decisive(bare, i)
         if end is not None:
             keep[end] = None
     shown: list[str] = []
     last = -1
     for i in sorted(keep):
         if shown and i > last + 1:
-            shown.append("..." if _same_traceback(lines, last, i) else "--")
+            shown.append("..." if _same_traceback(bare, last, i) else "--")
         shown.append(lines[i])
         last = i
     return "\n".join(shown)
@@ -55,3 +57,10 @@ def size(value: float) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"
+
+
+def last_lines(logged: str, count: int = 20) -> list[str]:
+    """The last `count` lines of a log, and the exception line of a traceback they cut."""
+    lines = logged.splitlines()
+    tail = list(range(max(0, len(lines) - count), len(lines)))
+    return [lines[i] for i in with_decisive(lines, tail)]

@@ -8,12 +8,12 @@ import re
 
 from ...model import Fact
 from .. import facts
-from ..resource.stack import LOG_LINES, LOG_SCAN_LINES, Container, Stack, _would_restart, crash_loop, restarted_once
+from ..resource.stack import LOG_LINES, Container, Stack, _would_restart, crash_loop, restarted_once
 from ..result import Evidence, Finding, table
 from ..secrets import MIN_SECRET_LENGTH, PLACEHOLDERS
 from . import oom
 from .common import engine_lost as _engine_lost
-from .common import excerpt, with_decisive
+from .common import excerpt, last_lines, with_decisive
 from .common import size as _bytes
 from .swarm import swarm_variant  # on a Swarm stack, the diagnoses marked with it run their Swarm variant
 
@@ -100,7 +100,7 @@ def no_crash_loop(stack: Stack) -> Finding:
         evidence[f"{now.name}: last {LOG_LINES} log lines"] = logged or "(empty)"
         kind = facts.RESTARTING if looping or grew > 0 or _would_restart(now.attrs) else facts.EXITED
         # What its last run's log says is why it exits (the database refused, a table missing).
-        found += [Fact(kind, now.service, detail), *facts.signatures(_last_lines(logged), now.service)]
+        found += [Fact(kind, now.service, detail), *facts.signatures(last_lines(logged, LAST_RUN_LINES), now.service)]
     if problems:
         evidence |= _steps(stack, sorted(set(failing)), "logs {s} --tail=100")
         return Finding.failed("; ".join(problems), evidence, facts=tuple(found))
@@ -230,7 +230,9 @@ def logs_clean(stack: Stack, patterns: list[str]) -> Finding:
     for c in stack.containers:
         # A crash loop's tracebacks are in its earlier runs: a restarting or exited container counts them all.
         looping = crash_loop(c.attrs) is not None or c.status in ("restarting", "exited")
-        lines = (c.logs(LOG_SCAN_LINES) if looping else c.logs_since_start(LOG_SCAN_LINES)).splitlines()
+        # The window the resolution tells the user to read (`logs <service> --tail=100`): an error that has left it
+        # is not this check's failure any more.
+        lines = (c.logs(LOG_LINES) if looping else c.logs_since_start(LOG_LINES)).splitlines()
         hits = [i for i, line in enumerate(lines) if regex.search(line)]
         if not hits:
             continue
@@ -247,11 +249,5 @@ def logs_clean(stack: Stack, patterns: list[str]) -> Finding:
     if dirty:
         evidence |= _steps(stack, sorted(set(services)), "logs {s} --tail=100")
         return Finding.failed("; ".join(dirty), evidence, facts=tuple(dict.fromkeys(found)))
-    return Finding.passed({"containers": f"{len(stack.containers)} scanned, last {LOG_SCAN_LINES} lines each"})
+    return Finding.passed({"containers": f"{len(stack.containers)} scanned, last {LOG_LINES} lines each"})
 
-
-def _last_lines(logged: str, count: int = LAST_RUN_LINES) -> list[str]:
-    """The last lines of a log, and the exception line of a traceback cut by them."""
-    lines = logged.splitlines()
-    tail = list(range(max(0, len(lines) - count), len(lines)))
-    return [lines[i] for i in with_decisive(lines, tail)]

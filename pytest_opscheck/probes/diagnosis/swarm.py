@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import ParamSpec
 
+from ...model import Fact
+from .. import facts
 from ..resource.stack import CRASH_WINDOW, Stack, _ago, _span
 from ..resource.swarm import SwarmStack
 from ..resource.swarm_model import COMING_UP, Replicas, Service, Task, current, node_line, replicas, slots
@@ -147,7 +149,8 @@ def services_running(stack: SwarmStack) -> Finding:
         evidence |= steps(stack, down, "docker service ps --no-trunc {s}",
                           "docker service logs --timestamps --tail 100 {s}")
         evidence["commands to run"] += f"\ndocker stack deploy -c docker-compose.yml {stack.name}   # once fixed"
-        return Finding.failed(f"not running: {', '.join(reasons)}", evidence)
+        return Finding.failed(f"not running: {', '.join(reasons)}", evidence,
+                              facts=tuple(Fact(facts.NOT_RUNNING, s, r) for s, r in zip(down, reasons, strict=True)))
     return Finding.passed(evidence)
 
 

@@ -9,11 +9,13 @@ import re
 import time
 from typing import Any
 
-from ..resource.stack import CRASH_WINDOW, LOG_LINES, LOG_SCAN_LINES, _ago, _span
+from ...model import Fact
+from .. import facts
+from ..resource.stack import CRASH_WINDOW, LOG_LINES, _ago, _span
 from ..resource.swarm import SwarmStack
 from ..resource.swarm_model import Service, Task, current, slot_crash_loop, slots
 from ..result import Evidence, Finding, TargetUnreachable
-from .common import engine_lost, excerpt, size
+from .common import engine_lost, excerpt, last_lines, size, with_decisive
 from .swarm_evidence import own, steps, task_table
 
 # An OOM kill is reported while its task is its slot's current one, or for this long after it.
@@ -41,6 +43,7 @@ def no_crash_loop(stack: SwarmStack) -> Finding:
     problems: list[str] = []
     failing: list[str] = []
     evidence: Evidence = {}
+    found: list[Fact] = []
     for (service, slot), history in sorted(slots(tasks).items()):
         why = slot_crash_loop(history, now, stack.history_limit)
         if why is None:
@@ -52,11 +55,14 @@ def no_crash_loop(stack: SwarmStack) -> Finding:
                         + (f", {new} failed during the sweep" if new else ""))
         failing.append(service)
         evidence[f"{label}: tasks"] = task_table(stack, history)
-        evidence[f"{label}: last {LOG_LINES} log lines of task {failed[-1].id[:12]}"] = _task_logs(stack, failed[-1])
+        logged = _task_logs(stack, failed[-1])
+        evidence[f"{label}: last {LOG_LINES} log lines of task {failed[-1].id[:12]}"] = logged
+        # What its last failed task's log says is why it fails (the database refused, a table missing).
+        found += [Fact(facts.RESTARTING, service, why), *facts.signatures(last_lines(logged), service)]
     if problems:
         evidence |= steps(stack, sorted(set(failing)), "docker service ps --no-trunc {s}",
                           "docker service logs --timestamps --tail 100 {s}")
-        return Finding.failed("; ".join(problems), evidence)
+        return Finding.failed("; ".join(problems), evidence, facts=tuple(dict.fromkeys(found)))
     return Finding.passed({"tasks": f"{len(tasks)} checked, {len(slots(tasks))} slots, failures within the last "
                                     f"{_span(CRASH_WINDOW)} count"})
 
@@ -105,7 +111,8 @@ def no_oom_kill(stack: SwarmStack) -> Finding:
         evidence[f"{service}: tasks"] = task_table(stack, own(stack, stack.service(service) or _unknown(service)))
     evidence |= steps(stack, services, "docker service ps --no-trunc {s}", "docker service logs --tail 100 {s}")
     evidence["on the node"] = "dmesg | grep -i oom\ndocker stats --no-stream"
-    return Finding.failed("killed by the OOM killer: " + ", ".join(parts), evidence)
+    return Finding.failed("killed by the OOM killer: " + ", ".join(parts), evidence,
+                          facts=tuple(Fact(facts.OOM_KILLED, s, evidence[s]) for s in services))
 
 
 def _times(tasks: list[Task]) -> str:
@@ -163,7 +170,8 @@ def healthchecks(stack: SwarmStack) -> Finding:
     if problems:
         evidence |= steps(stack, failing, "docker service ps --no-trunc {s}", "docker service logs --tail 100 {s}",
                           f"docker service inspect --format '{{{{{{{{json {HEALTHCHECK}}}}}}}}}' {{s}}")
-        return Finding.failed("healthcheck not healthy: " + "; ".join(problems), evidence)
+        return Finding.failed("healthcheck not healthy: " + "; ".join(problems), evidence,
+                              facts=tuple(Fact(facts.UNHEALTHY, s) for s in failing))
     return Finding.passed()
 
 
@@ -195,8 +203,9 @@ def logs_clean(stack: SwarmStack, patterns: list[str]) -> Finding:
     dirty: list[str] = []
     services: list[str] = []
     unread: list[str] = []
+    found: list[Fact] = []
     for service in stack.swarm_services:
-        lines, missed = stack.task_logs([t for t in read.values() if t.service == service.short], LOG_SCAN_LINES)
+        lines, missed = stack.task_logs([t for t in read.values() if t.service == service.short], LOG_LINES)
         unread.extend(missed.values())
         shown = [f"{read[line.task_id].label}.{line.task_id[:12]}@{_host(stack, read[line.task_id])} | {line.text}"
                  for line in lines]
@@ -206,13 +215,16 @@ def logs_clean(stack: SwarmStack, patterns: list[str]) -> Finding:
         tasks = len({lines[i].task_id for i in hits})
         dirty.append(f"{service.short}: {len(hits)} matching line(s)" + (f" in {tasks} tasks" if tasks > 1 else ""))
         services.append(service.short)
-        evidence[f"{service.short}: matching lines"] = excerpt(shown, hits)
+        evidence[f"{service.short}: matching lines"] = excerpt(shown, hits, [line.text for line in lines])
+        bare = [line.text for line in lines]
+        found.append(Fact(facts.LOG_ERRORS, service.short, f"{len(hits)} matching line(s)"))
+        found += facts.signatures([bare[i] for i in with_decisive(bare, hits)], service.short)
     if unread:
         evidence["logs not read"] = "\n".join(unread)
     if dirty:
         evidence |= steps(stack, services, "docker service logs --timestamps --tail 100 {s}")
-        return Finding.failed("; ".join(dirty), evidence)
-    return Finding.passed(evidence | {"services": f"{len(stack.swarm_services)} scanned, the last {LOG_SCAN_LINES} "
+        return Finding.failed("; ".join(dirty), evidence, facts=tuple(dict.fromkeys(found)))
+    return Finding.passed(evidence | {"services": f"{len(stack.swarm_services)} scanned, the last {LOG_LINES} "
                                                  "lines of each slot's current task, ordered by time"})
 
 
