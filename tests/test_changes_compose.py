@@ -178,27 +178,10 @@ def test_baseline_records_the_state_on_purpose(project: Any, tmp_path: Path) -> 
     assert second.last_green == first.last_green and second.changes == ()
 
 
-# Until the core constructs the history itself (start.context), a conftest of the run does it, the same way.
-WIRING = """
-import pytest
-
-from pytest_opscheck.changes import History
-from pytest_opscheck.context import CONTEXT
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config):
-    ctx = config.stash.get(CONTEXT, None)
-    if ctx is not None and getattr(ctx, "history", None) is None:
-        ctx.history = History.from_config(config, ctx.settings)
-"""
-
-
 def test_a_real_sweep_lists_the_redeploy_in_its_json(pytester: pytest.Pytester, project: Any) -> None:
     """`pytest --opscheck --opscheck-state`: green, then a redeploy to tag 2 that drops DOMAIN and changes the
     secret key: the failing sweep's JSON lists what changed, and the failure's resolution the rollback."""
     project("1", PLANTED_BEFORE)
-    pytester.makeconftest(WIRING)
     pytester.makefile(".toml", opscheck=f'compose_project = "{project.name}"\n'
                                         'required_env = { backend = ["SECRET_KEY", "DOMAIN"] }\n')
     run = ("--opscheck", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-k", "stack.required_env",
