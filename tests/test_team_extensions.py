@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import re
 import socket
 import socketserver
 import textwrap
@@ -16,7 +18,9 @@ import pytest
 PLANTED = "cAcHe-S3cret-9f2e71"
 
 CONFTEST = '''
+import http.server
 import json
+import re
 import socket
 
 import pytest
@@ -248,3 +252,56 @@ def test_plain_pytest_beside_a_checks_folder_collects_none_of_it(pytester: pytes
     assert result.ret == pytest.ExitCode.OK
     result.assert_outcomes(passed=1)
     assert "fixture 'opscheck_targets' not found" not in result.stdout.str()
+
+
+def readme_team_example() -> dict[str, str]:
+    """The README's team target and reporter, as written there: the TOML, the conftest and the checks."""
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    part = text[text.index("### A team's own target and reporter"):]
+    blocks = re.findall(r"```(toml|python)\n(.*?)```", part, re.DOTALL)
+    files = {}
+    for kind, body in blocks[:3]:
+        name = body.splitlines()[0].removeprefix("# ").strip() if kind == "python" else "opscheck.toml"
+        files[name] = body
+    return files
+
+
+def test_readme_team_example_runs_as_written(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's cache target down: the team's chat reporter gets the verdict, fix first, no secret."""
+    received: list[bytes] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    files = readme_team_example()
+    assert set(files) == {"opscheck.toml", "ops/checks/conftest.py", "ops/checks/test_cache.py"}
+    port = closed_port()
+    monkeypatch.setenv("CACHE_URL", f"tcp://127.0.0.1:{port}")
+    monkeypatch.setenv("CHAT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/hook")
+    pytester.makefile(".toml", opscheck='checks = ["ops/checks"]\n' + files["opscheck.toml"].replace(
+        "[tool.opscheck.extra]", "[extra]"))
+    (pytester.path / "ops" / "checks").mkdir(parents=True)
+    for name in ("ops/checks/conftest.py", "ops/checks/test_cache.py"):
+        (pytester.path / name).write_text(files[name])
+    try:
+        result = pytester.runpytest_subprocess("--opscheck", "-p", "no:cacheprovider", "-k", "cache.")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    result.assert_outcomes(failed=2)
+    (posted,) = received
+    text = json.loads(posted)["text"]
+    assert "fix first: cache.reachable" in text
+    assert f"cache.reachable: cache: tcp://127.0.0.1:{port}:" in text
+    assert "cache.sessions_cached" not in text  # a consequence, not a root: the chat names the root
