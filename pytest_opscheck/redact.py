@@ -181,8 +181,6 @@ _JSON_TOKEN = re.compile(r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-
                          r"|x[0-9a-fA-F]{2}|[\\/\"'bfnrt])")
 _PERCENT_TOKEN = re.compile(r"%[0-7][0-9a-fA-F]|%[c-fC-F][0-9a-fA-F](?:%[89abAB][0-9a-fA-F]){1,3}|\+")
 _SPACE_TOKEN = re.compile(r"\s+")
-_HEX_RUN = re.compile(rf"(?<![{_ALNUM}])(?:[0-9a-fA-F]{{2}}){{{WORD_MIN},}}(?![{_ALNUM}])")
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")
 _SIMPLE = {"\\\\": "\\", "\\/": "/", '\\"': '"', "\\'": "'", "\\b": "\b", "\\f": "\f", "\\n": "\n", "\\r": "\r",
            "\\t": "\t"}
 
@@ -215,15 +213,26 @@ def _percent(match: re.Match[str]) -> str | None:
         return None
 
 
+
+
 _TEXT_DECODINGS: tuple[tuple[str, re.Pattern[str], _Decode], ...] = (
     ("&", _HTML_TOKEN, _html),
     ("\\", _JSON_TOKEN, _json),
-    ("%", _PERCENT_TOKEN, _percent),
+    ("%+", _PERCENT_TOKEN, _percent),
 )
 
 
-def _hex(match: re.Match[str]) -> str | None:
-    return bytes.fromhex(match.group()).decode("latin-1")
+def _hex_at(skip: int) -> _Decode:
+    """Decoding a hex run from its `skip`-th character (a run cut from a longer one starts anywhere)."""
+
+    def decode(match: re.Match[str]) -> str | None:
+        body = match.group()[skip:]
+        return bytes.fromhex(body[: len(body) - len(body) % 2]).decode("utf-8", errors="replace")
+
+    return decode
+
+
+_HEX_DECODINGS = (_hex_at(0), _hex_at(1))
 
 
 def _base64_at(skip: int) -> _Decode:
@@ -239,7 +248,7 @@ def _base64_at(skip: int) -> _Decode:
             data = base64.b64decode(body.replace("-", "+").replace("_", "/") + "=" * (-len(body) % 4))
         except (binascii.Error, ValueError):
             return None
-        return data.decode("latin-1")
+        return data.decode("utf-8", errors="replace")
 
     return decode
 
@@ -272,37 +281,48 @@ def view_of(text: str, steps: tuple[_Step, ...]) -> _View | None:
     return view
 
 
-TEXT, BYTES, JOINED = "text", "bytes", "joined"
+TEXT, JOINED = "text", "joined"
 
 
-def readings(text: str, spaces_too: bool = True) -> Iterator[tuple[tuple[_Step, ...], str, str]]:
-    """Each reading of `text`: (the decodings that make it, its text, its kind). The first is the text itself.
-    In a TEXT reading words have boundaries; in BYTES (hex, base64 decoded) a short value is a match
-    anywhere; in JOINED (whitespace removed) only values long enough to be told from text are looked for."""
-    found: list[tuple[tuple[_Step, ...], str, str]] = [((), text, TEXT)]
+def _decodings(text: str, before: tuple[_Step, ...]) -> list[tuple[tuple[_Step, ...], str]]:
+    """`text` decoded once and twice by the text decodings (HTML, JSON/JS escapes, percent and form)."""
+    found: list[tuple[tuple[_Step, ...], str]] = []
     for first, token, decode in _TEXT_DECODINGS:
-        if first not in text:
+        if not any(c in text for c in first):
             continue
         once = _apply(text, (token, decode))
         if once == text:
             continue
-        found.append((((token, decode),), once, TEXT))
+        found.append(((*before, (token, decode)), once))
         for second, token2, decode2 in _TEXT_DECODINGS:
-            if second in once:
+            if any(c in once for c in second):
                 twice = _apply(once, (token2, decode2))
                 if twice != once:
-                    found.append((((token, decode), (token2, decode2)), twice, TEXT))
-    for run, decodings in ((_HEX_RUN, (_hex,)), (_BASE64_RUN, _BASE64_DECODINGS)):
-        if run.search(text):
-            for decode_run in decodings:
-                decoded = _apply(text, (run, decode_run))
-                if decoded != text:
-                    found.append((((run, decode_run),), decoded, BYTES))
-    yield from found
-    if spaces_too:
-        for steps, seen, _ in found:
-            if _SPACE_TOKEN.search(seen):
-                yield (*steps, _SPACES), _SPACE_TOKEN.sub("", seen), JOINED
+                    found.append(((*before, (token, decode), (token2, decode2)), twice))
+    return found
+
+
+def readings(text: str, spaces_too: bool = True) -> Iterator[tuple[tuple[_Step, ...], str, str]]:
+    """Each reading of `text`: (the decodings that make it, its text, its kind). The first is the text itself.
+    TEXT readings keep their words; JOINED ones (whitespace removed: a value wrapped over lines, also inside an
+    escape) are searched only for values long enough to be told from text. Hex and base64 need no reading:
+    the known values' own hex and base64 are looked for (see `_Known`)."""
+    yield (), text, TEXT
+    decoded = _decodings(text, ())
+    for steps, seen in decoded:
+        yield steps, seen, TEXT
+    if not spaces_too or not _SPACE_TOKEN.search(text):
+        return
+    joined = _SPACE_TOKEN.sub("", text)
+    yield (_SPACES,), joined, JOINED
+    for steps, seen in _decodings(joined, (_SPACES,)):
+        yield steps, seen, JOINED
+    for steps, seen in decoded:
+        if _SPACE_TOKEN.search(seen):  # wrapped inside an escape of an escape (`&#\\n  57;` in JSON)
+            joined = _SPACE_TOKEN.sub("", seen)
+            yield (*steps, _SPACES), joined, JOINED
+            for more, again in _decodings(joined, (*steps, _SPACES)):
+                yield more, again, JOINED
 
 
 # --- Known values ---------------------------------------------------------------------------------------
@@ -317,50 +337,77 @@ def _alternation(values: Iterable[str]) -> str:
     return "|".join(map(re.escape, sorted(set(values), key=len, reverse=True)))
 
 
+def _base64_cores(raw: bytes) -> set[str]:
+    """The base64 text of `raw` wherever it sits in a longer value: for each of the three alignments, the
+    characters that depend on `raw`'s bytes alone (standard and URL-safe alphabets)."""
+    cores: set[str] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode()
+        core = encoded[-(-8 * offset // 6) : 8 * (offset + len(raw)) // 6]
+        cores |= {core, core.replace("+", "-").replace("/", "_")}
+    return cores
+
+
+def binary_forms(text: str) -> set[str]:
+    """The hex (both cases) and base64 (both alphabets, every alignment) of `text` inside any longer value."""
+    raw = text.encode()
+    return {raw.hex(), raw.hex().upper()} | _base64_cores(raw)
+
+
+# A secret longer than this has its raw fragments looked for, not their hex and base64 (a private key's PEM).
+_BINARY_MAX = 1024
+_Windows = tuple[tuple[int, frozenset[str], frozenset[str]], ...]
+
+
 @dataclass(frozen=True)
 class _Known:
-    """What the known values compile to: their fragments (`FRAGMENT` characters, and the halves of those to
-    find them fast), the values masked anywhere, as a word, and as a whole value."""
+    """What the known values compile to: their fragments and the fragments' hex and base64 (grouped by length,
+    each with the halves of its fragments to find them fast), the values masked anywhere (with their hex and
+    base64), as a word, and as a whole value. Text escapes are undone by `readings` instead: they are many
+    and compose; hex and base64 are two, and a secret's own are cheaper to look for than every run to decode."""
 
-    windows: frozenset[str]
-    halves: frozenset[str]
+    windows: _Windows
     anywhere: re.Pattern[str] | None
     word: re.Pattern[str] | None
-    short: re.Pattern[str] | None
     value: re.Pattern[str] | None
 
     @classmethod
     def of(cls, values: Iterable[str]) -> _Known:
-        windows: set[str] = set()
+        windows: dict[int, set[str]] = {}
         anywhere: set[str] = set()
         word: set[str] = set()
-        short: set[str] = set()
         whole_value: set[str] = set()
         for value in values:
             if _by_fragment(value):
-                windows.update(value[i : i + FRAGMENT] for i in range(len(value) - FRAGMENT + 1))
-                word.update(value[:n] for n in range(TRUNCATED_MIN, FRAGMENT))
-                word.update(value[-n:] for n in range(TRUNCATED_MIN, FRAGMENT))
+                for i in range(len(value) - FRAGMENT + 1):
+                    fragment = value[i : i + FRAGMENT]
+                    found = {fragment} | (binary_forms(fragment) if len(value) <= _BINARY_MAX else set())
+                    for form in found:
+                        windows.setdefault(len(form), set()).add(form)
+                word |= {value[:n] for n in range(TRUNCATED_MIN, FRAGMENT)}
+                word |= {value[-n:] for n in range(TRUNCATED_MIN, FRAGMENT)}
             elif len(value) >= WHOLE_MIN:
-                anywhere.add(value)
+                anywhere |= {value} | binary_forms(value)
             elif len(value) >= WORD_MIN:
                 word.add(value)
-                short.add(value)
+                anywhere |= {f for f in binary_forms(value) if len(f) >= 6}
             else:
                 whole_value.add(value)
-        halves = {w[i : i + _HALF] for w in windows for i in range(FRAGMENT - _HALF + 1)}
+        grouped = tuple(
+            (length, frozenset(group), frozenset(w[i : i + length // 2] for w in group
+                                                 for i in range(length - length // 2 + 1)))
+            for length, group in sorted(windows.items())
+        )
         return cls(
-            frozenset(windows),
-            frozenset(halves),
+            grouped,
             re.compile(_alternation(anywhere)) if anywhere else None,
             re.compile(rf"(?<![{_ALNUM}])(?:{_alternation(word)})(?![{_ALNUM}])") if word else None,
-            re.compile(_alternation(short)) if short else None,
             re.compile(rf"(?:(?<=[=:])|(?<=[=:][ \t\"'])|(?<=[=:] [\"'])|(?<=[\"'>]))(?:{_alternation(whole_value)})"
-                       rf"(?=[\"'<]|[ \t]*(?:[,;&}}\])\r\n]|$))") if whole_value else None,
+                       rf"(?![^\s\"'<,;&}}\])])") if whole_value else None,
         )
 
     def spans(self, text: str) -> list[tuple[int, int]]:
-        """The spans of `text` (in its own coordinates) that known values cover, in every view of it."""
+        """The spans of `text` (in its own coordinates) that known values cover, in every reading of it."""
         found: list[tuple[int, int]] = []
         for steps, seen, kind in readings(text, spaces_too=bool(self.windows or self.anywhere)):
             local = self._local(seen, kind)
@@ -373,27 +420,28 @@ class _Known:
         return found
 
     def _local(self, text: str, kind: str) -> list[tuple[int, int]]:
-        found = self._windows(text) if self.windows and len(text) >= FRAGMENT else []
+        found = self._windows(text)
         if self.anywhere is not None:
             found += [m.span() for m in self.anywhere.finditer(text)]
         if self.word is not None and kind == TEXT:
             found += [m.span() for m in self.word.finditer(text)]
-        elif self.short is not None and kind == BYTES:  # no word to stand in: a short value matches anywhere
-            found += [m.span() for m in self.short.finditer(text)]
         if self.value is not None and kind == TEXT:
             found += [m.span() for m in self.value.finditer(text)]
         return found
 
     def _windows(self, text: str) -> list[tuple[int, int]]:
-        """A fragment starting at i holds the half-fragment at the multiple of `_HALF` in [i, i + _HALF]: only
-        those positions are looked up, then the fragments around each hit."""
-        last = len(text) - FRAGMENT
-        hits = [q for q in range(0, len(text) - _HALF + 1, _HALF) if text[q : q + _HALF] in self.halves]
-        starts = sorted({
-            i for q in hits for i in range(max(0, q - _HALF), min(q, last) + 1)
-            if text[i : i + FRAGMENT] in self.windows
-        })
-        return [(i, i + FRAGMENT) for i in starts]
+        """A fragment of length L starting at i holds the half-fragment (L // 2) at the multiple of L // 2 in
+        [i, i + L // 2]: only those positions are looked up, then the fragments around each hit."""
+        found: list[tuple[int, int]] = []
+        for length, windows, halves in self.windows:
+            if len(text) < length:
+                continue
+            half, last = length // 2, len(text) - length
+            hits = [q for q in range(0, len(text) - half + 1, half) if text[q : q + half] in halves]
+            found += [(i, i + length) for i in {
+                i for q in hits for i in range(max(0, q - half), min(q, last) + 1) if text[i : i + length] in windows
+            }]
+        return found
 
 
 def _masked(text: str, spans: Iterable[tuple[int, int]], mask: str = MASK) -> str:
@@ -469,7 +517,10 @@ _PAIRS = (
     re.compile(r"(?P<keep>(?<![\w.-])(?P<name>[A-Za-z_][\w.-]*):)(?P<value>[^\s\"'&,;}/][^\s\"'&,;}]*)"),
     re.compile(r"(?P<keep>^[ \t]*(?P<name>[A-Za-z][\w-]*):[ \t]+)(?P<value>\S[^\r\n]*)", re.MULTILINE),
 )
-_PUBLIC_VALUES = re.compile(r"bearer|basic|token|jwt|none|null|true|false|\*+|\*\*\*jwt\*\*\*", re.IGNORECASE)
+# Values that name a kind of credential or a setting, not a credential (`session = "cookie"`, `token: none`).
+_PUBLIC_VALUES = re.compile(r"bearer|basic|token|jwt|none|null|true|false|cookie|header|query|form|json|static"
+                            r"|graphql|plain|required|optional|disabled|enabled|value|\.\.\.|…|<[^>]*>|\{[^}]*\}|\$\{[^}]*\}|\*+"
+                            r"|\*\*\*jwt\*\*\*", re.IGNORECASE)
 
 
 def _pair(match: re.Match[str]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -59,15 +60,35 @@ def install_log_redaction(redact: Redact) -> Callable[[], None]:
     return restore
 
 
-def redact_metadata(metadata: MutableMapping[str, Any], redact: Redact) -> None:
+def _url_secrets(value: str) -> set[str]:
+    """The credential in a URL's userinfo: its password, or a user name that is a token (`https://ghp_…@`)."""
+    if "@" not in value or "://" not in value:
+        return set()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return set()
+    if parts.password:
+        return {parts.password, unquote(parts.password)}
+    if parts.username and len(parts.username) >= 12 and any(c.isdigit() for c in parts.username):
+        return {parts.username}
+    return set()
+
+
+def redact_metadata(metadata: MutableMapping[str, Any], redact: Redact) -> set[str]:
     """pytest-metadata's table redacted in place: a secret-named key's value masked whole, every other value
-    (a CI `GIT_URL` with a token in its userinfo) through the redactor, nested tables too."""
+    (a CI `GIT_URL` with a token in its userinfo) through the redactor, nested tables too. Returns the secrets
+    found that way, for the redactor to know wherever else they show up."""
+    found: set[str] = set()
     for key in list(metadata):
         value = metadata[key]
         if isinstance(value, MutableMapping):
-            redact_metadata(value, redact)
+            found |= redact_metadata(value, redact)
             continue
+        if isinstance(value, str):
+            found |= _url_secrets(value)
         if isinstance(value, str | int) and not isinstance(value, bool) and secret_key(str(key)) and str(value):
+            found.add(str(value))
             shown: Any = MASK
         elif isinstance(value, str):
             shown = redact(value)
@@ -79,6 +100,7 @@ def redact_metadata(metadata: MutableMapping[str, Any], redact: Redact) -> None:
         if clean_key != key:
             del metadata[key]
         metadata[clean_key] = shown
+    return found
 
 
 def redact_id(redact: Redact, text: str) -> str:
@@ -106,11 +128,18 @@ class Sinks:
     def _redact_metadata(self, config: pytest.Config) -> None:
         metadata = _metadata(config)
         if metadata is not None:
-            redact_metadata(metadata, self.ctx.redact)
+            self.ctx.redact.add(*redact_metadata(metadata, self.ctx.redact))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_metadata(self, metadata: MutableMapping[str, Any], config: pytest.Config) -> None:
-        redact_metadata(metadata, self.ctx.redact)
+        self.ctx.redact.add(*redact_metadata(metadata, self.ctx.redact))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """What the targets opened so far hold is known before the check logs a line (live logs show at once)."""
+        from .sweep.learned import learn
+
+        learn(self.ctx)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:

@@ -1,7 +1,11 @@
 """Looking for a planted secret in everything a sweep leaves behind: stdout, stderr, the JSON records, the HTML
-report (its JSON blob and its base64 parts decoded), the JUnit XML, the post-mortem and the Prometheus file;
-in the value's raw, HTML-escaped, JSON-escaped, URL-encoded and base64 forms, and as any 12-character
-fragment. Written independently of the product's redactor, so that it checks it rather than repeats it."""
+report (its JSON blob and its base64 parts decoded), the JUnit XML, the post-mortem, the Prometheus file and
+the log file; in the value's raw, HTML-escaped, JSON-escaped, URL-encoded and base64 forms, and in every
+decoding of the output (HTML entities, \\u/\\x escapes, percent and form encoding, hex runs, base64 runs at
+every offset, whitespace removed), as the documented rule says: any 12-character fragment of a long secret
+(and a cut head or tail of 8 standing as a word), an 8-11 character secret anywhere, a 4-7 character one as a
+word, a shorter one as a whole value. Written independently of the product's redactor, so that it checks it
+rather than repeats it."""
 
 from __future__ import annotations
 
@@ -77,8 +81,41 @@ def _strings(data: Any) -> Iterable[str]:
             yield from _strings(item)
 
 
+_JS_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|\\([/\"'\\])")
+_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){4,}")
+
+
+def _js_unescape(text: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1) or match.group(2)
+        return chr(int(code, 16)) if code else match.group(3)
+
+    return _JS_ESCAPE.sub(one, text)
+
+
+def decodings(text: str) -> list[str]:
+    """`text` decoded every way a secret may have been encoded in it (each also with whitespace removed)."""
+    from urllib.parse import unquote, unquote_plus
+
+    texts = {text, html.unescape(text), _js_unescape(text), unquote(text), unquote_plus(text)}
+    texts |= {html.unescape(_js_unescape(t)) for t in list(texts)} | {_js_unescape(html.unescape(t))
+                                                                       for t in list(texts)}
+    found = list(texts)
+    for run in _HEX_RUN.findall(text):
+        found.append(bytes.fromhex(run).decode("latin-1"))
+    for run in _BASE64_RUN.findall(text):
+        for skip in range(4):
+            body = run.rstrip("=")[skip:].replace("-", "+").replace("_", "/")
+            body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+            try:
+                found.append(base64.b64decode(body + "=" * (-len(body) % 4)).decode("latin-1"))
+            except (binascii.Error, ValueError):
+                continue
+    return found + ["".join(t.split()) for t in found if any(c.isspace() for c in t)]
+
+
 def views(text: str) -> list[str]:
-    """`text` as stored, HTML-unescaped, its JSON strings (an HTML data blob's too) and its base64 runs decoded."""
+    """`text` as stored, decoded every way, its JSON strings (an HTML data blob's too) and its base64 runs decoded."""
     out = [text, html.unescape(text)]
     for candidate in (text, *re.findall(r'data-jsonblob="([^"]*)"', text)):
         try:
@@ -95,7 +132,37 @@ def views(text: str) -> list[str]:
                 except (binascii.Error, ValueError):
                     continue
                 decoded.append(data.decode("utf-8", errors="replace"))
-    return out + decoded
+    return out + decoded + decodings(text)
+
+
+def found_in(planted: str, view: str) -> str | None:
+    """Where `planted` shows in `view` by the documented rule (a short excerpt), or None."""
+    if len(planted) >= FRAGMENT:
+        wanted = [re.escape(f) for f in fragments(planted)]
+        wanted += [rf"(?<![A-Za-z0-9]){re.escape(planted[:n])}(?![A-Za-z0-9])" for n in range(8, FRAGMENT)]
+        wanted += [rf"(?<![A-Za-z0-9]){re.escape(planted[-n:])}(?![A-Za-z0-9])" for n in range(8, FRAGMENT)]
+    elif len(planted) >= 8:
+        wanted = [re.escape(planted)]
+    elif len(planted) >= 4:
+        wanted = [rf"(?<![A-Za-z0-9]){re.escape(planted)}(?![A-Za-z0-9])"]
+    else:
+        wanted = [rf"(?:[=:][ \t]?[\"']?|[\"'>]){re.escape(planted)}(?=[\"'<]|[ \t]*(?:[,;&}}\])\r\n]|$))"]
+    match = re.search("|".join(wanted), view)
+    if match is None:
+        return None
+    return view[max(0, match.start() - 60) : match.end() + 60]
+
+
+def leaks(planted: str, texts: dict[str, str]) -> list[str]:
+    """Each output of `texts` (name -> text) that shows `planted` in any view, by the documented rule."""
+    found = []
+    for name, text in texts.items():
+        for view in views(text):
+            where = found_in(planted, view)
+            if where is not None:
+                found.append(f"{name}: …{where}…")
+                break
+    return found
 
 
 @dataclass
@@ -111,7 +178,7 @@ class Outputs:
             texts.update(stdout=result.stdout, stderr=result.stderr)
         elif result is not None:
             texts.update(stdout=result.stdout.str(), stderr=result.stderr.str())
-        for name in ("out.json", "opscheck-report.html", "junit.xml", "postmortem.md", "opscheck.prom"):
+        for name in ("out.json", "opscheck-report.html", "junit.xml", "postmortem.md", "opscheck.prom", "opscheck.log"):
             path = root / name
             if path.is_file():
                 texts[name] = path.read_text(encoding="utf-8", errors="replace")
@@ -143,6 +210,11 @@ class Outputs:
         return any(text in view for value in self.texts.values() for view in views(value))
 
 
+def source_root() -> str:
+    """The checkout under test, first on a sweep's path (an editable install may point elsewhere)."""
+    return str(Path(__file__).resolve().parents[1])
+
+
 def records(root: Path) -> dict[str, dict[str, Any]]:
     return {r["id"]: r for r in json.loads((root / "out.json").read_text())["checks"]}
 
@@ -158,7 +230,7 @@ def run_sweep(
     args = [sys.executable, "-m", "pytest", "--opscheck", "-p", "no:cacheprovider", "-k", select,
             *OUTPUT_ARGS, *prometheus_args(pytester.path), *extra]
     result = subprocess.run(args, cwd=pytester.path, capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, "PYTHONPATH": source_root(), **(env or {})})
     found = records(pytester.path) if (pytester.path / "out.json").is_file() else {}
     return result, found, Outputs.of(pytester.path, result)
 
