@@ -81,6 +81,8 @@ def test_the_first_screen_shows_the_changes_newest_first() -> None:
     assert "Changes since the last green sweep (2024-05-01T08:00:00+00:00)" in page
     assert page.index('id="opscheck-failures"') < page.index('id="opscheck-changes"')
     assert "opscheck-changes" not in html_summary.summary_html(incident(), [])
+    same = html_summary.summary_html(incident(last_green="2024-05-01T08:00:00+00:00"), [])
+    assert "No change in the stack since the last green sweep (2024-05-01T08:00:00+00:00)" in same
 
 
 def test_the_postmortem_timeline_starts_from_typed_deploys_and_changes() -> None:

@@ -167,6 +167,9 @@ def failures_table(summary: Summary) -> str:
 def changes_html(summary: Summary) -> str:
     """What changed in the stack since the last green sweep, newest first (SPEC.md), when anything did."""
     if not summary.changes:
+        if summary.failed and summary.last_green:  # worth knowing at 3 a.m.: the stack is as it was when green
+            return (f'<h3 id="opscheck-changes">No change in the stack since the last green sweep'
+                    f" ({escape(summary.last_green)})</h3>")
         return ""
     since = f" ({escape(summary.last_green)})" if summary.last_green else " (none recorded)"
     rows = "".join(
