@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from pytest_opscheck.config import Settings
+from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.fixtures.core import open_target
 from pytest_opscheck.fixtures.edge import Http
 from pytest_opscheck.probes.diagnosis import auth as probe
 from pytest_opscheck.probes.resource.auth import AuthSession
 from pytest_opscheck.probes.resource.stack import Stack
 from pytest_opscheck.targets import Targets
-from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.verdict import expect, fail, skip_unless_configured
 
 
@@ -43,7 +43,7 @@ def test_secret_configured(request: pytest.FixtureRequest, opscheck_config: Sett
 
 @pytest.mark.severity("P2")
 @pytest.mark.resolution(
-    """The smoke account gets no token. Try the same login by hand:
+    """The smoke account gets no credential (no token, no session). Try the same login by hand:
   {login_curl}
   where the file holds the smoke account's username and password from {env_file}.
 - 5xx: the backend fails; read  {compose} logs {backend} --tail=100  (database? migrations?)
@@ -51,21 +51,29 @@ def test_secret_configured(request: pytest.FixtureRequest, opscheck_config: Sett
 - 404: auth.login_path is wrong
 - "the login request does not match the backend" (a 422, a validation error, GraphQL errors): the fields
   the backend named are not the ones sent: set auth.style, auth.username_field / auth.password_field
-  (e.g. "email"), or for GraphQL auth.query (its $username and $password) and auth.token_field
+  (e.g. "email"), a nested auth.body, or for GraphQL auth.query (its $username and $password) and
+  auth.token_field
+- a 200 without a token: set auth.token_field, or auth.session = "cookie" when the login sets a session
+  cookie (and auth.csrf when it wants a CSRF token back, as Django does)
 Look for token errors:  {compose} logs {backend} | grep -i token"""
 )
 @pytest.mark.topics("auth")
 @pytest.mark.depends_on("backend", "db", "db.migrations_current")
 @pytest.mark.service("backend")
-def test_login(opscheck_targets: Targets) -> None:
+def test_login(opscheck_targets: Targets, opscheck_config: Settings) -> None:
+    if opscheck_config.auth is not None and opscheck_config.auth.style == "static":
+        pytest.skip('auth.style = "static": a long-lived API token, no login to check (auth.token_accepted checks it)')
     expect(probe.login(_session(opscheck_targets)))
 
 
 @pytest.mark.severity("P2")
 @pytest.mark.resolution(
-    """A token fresh from the login is refused: the secret that signs tokens and the one that checks them
-differ (SECRET_KEY / JWT_SECRET changed, or differs between replicas), or tokens expire at once
-(check ACCESS_TOKEN_EXPIRE_MINUTES and the server's clock).
+    """A credential fresh from the login is refused. When the backend names the scheme it wants
+(WWW-Authenticate: Token), set auth.scheme (or auth.token_header for a header of its own). Else the secret
+that signs tokens and the one that checks them differ (SECRET_KEY / JWT_SECRET changed, or differs between
+replicas), or tokens expire at once (check ACCESS_TOKEN_EXPIRE_MINUTES and the server's clock); a session
+cookie that is not kept points at the session store or the cookie's Secure/domain settings.
+Ask it yourself:  curl -i {probe_url} {as_user}
   {compose} exec {backend} env | grep -E "SECRET|JWT" | cut -d= -f1
 Make the secret the same everywhere, then:  {compose} up -d {backend}"""
 )
@@ -87,9 +95,12 @@ def test_token_accepted(auth: AuthSession, opscheck_config: Settings) -> None:
 )
 @pytest.mark.topics("auth")
 @pytest.mark.depends_on("auth")
-def test_rejects_bad_password(opscheck_targets: Targets) -> None:
+def test_rejects_bad_password(opscheck_targets: Targets, opscheck_config: Settings) -> None:
+    assert opscheck_config.auth is not None
+    if opscheck_config.auth.style == "static":
+        pytest.skip('auth.style = "static": no login, no password to get wrong')
     session = _session(opscheck_targets)
-    finding = probe.rejects_bad_password(session)
+    finding = probe.rejects_bad_password(session, opscheck_config.auth.probe_path)
     if isinstance(finding, probe.Inconclusive):
         # Neither a pass nor a failure: the gate counts it as neither, the report shows why.
         pytest.skip(finding.reason)

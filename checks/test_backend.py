@@ -7,13 +7,15 @@ import pytest
 from pytest_opscheck.config import Settings
 from pytest_opscheck.fixtures.edge import Http
 from pytest_opscheck.probes.diagnosis import backend as probe
-from pytest_opscheck.probes.diagnosis import health_memory
+from pytest_opscheck.probes.diagnosis import health_memory, health_path
 from pytest_opscheck.verdict import expect
 
 
 @pytest.mark.severity("P1")
 @pytest.mark.resolution(
-    """The backend's health endpoint does not answer healthy. Is the container up, and why did it stop?
+    """The backend's health endpoint does not answer healthy. A health path the backend does not have (a
+404 while it answers at its root) is a configuration mistake: set health_path to the app's health endpoint,
+or health_path = "" when it has none. Otherwise, is the backend up, and why did it stop?
   {compose} ps {backend}
   {compose} logs {backend} --tail=100
 Ask it yourself:  curl -i {health_url}
@@ -24,10 +26,14 @@ Once the cause is gone:  {compose} up -d {backend}   (or {compose} restart {back
 @pytest.mark.depends_on("db")
 @pytest.mark.service("backend")
 @pytest.mark.automates("curl */health*", "*check health endpoints*")
-def test_health(http: Http) -> None:
+def test_health(http: Http, opscheck_config: Settings) -> None:
     site = http.backend
     assert site.first is not None
-    expect(probe.health(site.first))
+    if not opscheck_config.health_path:
+        expect(health_path.without_endpoint(site.first))
+        return
+    mistake = health_path.wrong_path(site, site.first, opscheck_config.health_path)
+    expect(mistake or probe.health(site.first))
 
 
 @pytest.mark.severity("P3")
@@ -44,6 +50,8 @@ then look for the leak (caches without bounds, listeners never removed) before i
 @pytest.mark.service("backend")
 @pytest.mark.automates("curl */health*memory*", "*check memory usage*")
 def test_health_memory(http: Http, opscheck_config: Settings) -> None:
+    if not opscheck_config.health_path:
+        pytest.skip('not configured: health_path (health_path = "": the backend has no health endpoint)')
     site = http.backend
     assert site.first is not None
     outcome = health_memory.memory_check(site.first, opscheck_config.health_memory_path,

@@ -6,6 +6,11 @@ service names, the migration folder) instead of the runbook's example hosts.
 Only the names of `PLACEHOLDERS` are replaced: any other brace (`{{json .State}}`, `%{time_total}`, a
 shell `${VAR}`) is left as written. A runbook section linked to a check is the team's own text and is
 never rendered.
+
+The steps fit how the stack runs (`deployment`): a Compose project keeps its `{compose}` commands (a Swarm stack
+has them translated first, `swarm_steps.py`); a stack that runs otherwise (plain processes, systemd, a platform)
+gets each Compose or Docker command turned into what to look at there, with no Docker command left. A line that
+names the migration tool the app does not use (Alembic for a Prisma app, Prisma for an Alembic one) is dropped.
 """
 
 from __future__ import annotations
@@ -41,28 +46,58 @@ PLACEHOLDERS = {
     "spa_fallback": "where the SPA fallback of deep links is configured, for that way of serving",
     "frontend_rebuild": "the commands that rebuild and restart what serves the frontend",
     "frontend_files": "the command that lists the deployed build's assets",
+    "api_url": "backend_url + the first of api_paths",
+    "as_user": "the curl option that presents the smoke account's credential (auth.scheme, token_header, session)",
+    "migrations_status": "the migration tool's status command (alembic current, prisma migrate status)",
+    "stats": "where to see the processes' memory and CPU: docker stats, or top on the host",
+    "frontend_route": "the first deep link of frontend_routes",
 }
+# Not a placeholder: how the stack runs, for `render` ("compose", "swarm", "other").
+DEPLOYMENT = "deployment"
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
 
 def render(text: str, values: dict[str, str]) -> str:
-    """`text` with each known placeholder replaced by its value (values may hold placeholders themselves)."""
+    """`text` fitted to the deployment and the migration tool, with each known placeholder replaced by its value
+    (values may hold placeholders themselves)."""
     for _ in range(3):  # fragments name other placeholders: at most two levels deep
+        text = fit(text, values)
         rendered = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
         if rendered == text:
             break
         text = rendered
-    return text
+    return fit(text, values)
+
+
+def deployment(settings: Settings) -> str:
+    """How the stack runs: "swarm", "compose", or "other" (plain processes, systemd, a platform)."""
+    if settings.swarm_stack:
+        return "swarm"
+    if settings.compose_project or settings.compose_file:
+        return "compose"
+    return "other"
 
 
 def values(settings: Settings) -> dict[str, str]:
     """Every placeholder's value for `settings`."""
-    backend_url = (settings.backend_url or "").rstrip("/") or "<backend_url>"
+    backend_url = (settings.backend_url or "").rstrip("/") or "the backend's URL"
     auth = settings.auth
     same_origin = frontend_served_by_backend(settings)
     user, dbname = _database_user(settings.database_url)
     memory = settings.health_memory_path.strip(".")
+    how = deployment(settings)
+    api = settings.api_entries()
+    routes = [r for r in settings.frontend_routes if r not in ("", "/")]
+    tool = settings.migrations.tool if settings.migrations is not None else None
     found = {
+        DEPLOYMENT: how,
+        "migrations_tool": tool or "",
+        "api_url": backend_url + _path(api[0].path) if api else backend_url,
+        "as_user": _as_user(auth),
+        "migrations_status": {"alembic": "{alembic} current", "prisma": "{prisma} migrate status"}.get(
+            tool or "", "the migration tool's status (alembic current, or prisma migrate status)"),
+        "stats": "docker stats --no-stream" if how != "other" else "top -b -n 1 | head -20   (on the backend's host)",
+        "frontend_route": routes[0] if routes else "/some/route",
         "compose": compose_command(settings),
         "backend": settings.backend_service,
         "db": settings.db_service,
@@ -70,13 +105,13 @@ def values(settings: Settings) -> dict[str, str]:
         "backend_url": backend_url,
         "health_url": backend_url + _path(settings.health_path),
         "metrics_url": backend_url + _path(settings.metrics_path or "/metrics"),
-        "login_url": backend_url + _path(auth.login_path if auth and auth.login_path else "<auth.login_path>"),
-        "probe_url": backend_url + _path(auth.probe_path if auth and auth.probe_path else "<auth.probe_path>"),
+        "login_url": _on(backend_url, auth.login_path if auth and auth.login_path else "/"),
+        "probe_url": _on(backend_url, auth.probe_path if auth and auth.probe_path else "/"),
         "login_curl": _login_curl(getattr(auth, "style", "json")),
-        "frontend_url": (settings.frontend_url or "").rstrip("/") or "<frontend_url>",
-        "websocket_url": settings.websocket_url or "<websocket_url>",
+        "frontend_url": (settings.frontend_url or "").rstrip("/") or "the frontend's URL",
+        "websocket_url": settings.websocket_url or "the WebSocket's URL",
         "memory_jq": "." + memory if memory else ".",
-        "psql": f"{{compose}} exec {{db}} psql -U {user} -d {dbname}",
+        "psql": f"{{compose}} exec {{db}} psql -U {user} -d {dbname}" if how != "other" else _psql(settings),
         "env_file": _shown_path(settings, settings.env_file or ".env"),
         "compose_file": _shown_path(settings, settings.compose_file) if settings.compose_file else "compose.yml",
         "alembic": "{compose} exec {backend} alembic",
@@ -152,6 +187,84 @@ def _shown_path(settings: Settings, relative: str) -> str:
     except ValueError:  # another drive
         return str(path)
     return str(path) if shown.startswith("..") else shown
+
+
+def _on(base: str, path: str) -> str:
+    return path if urlsplit(path).scheme else base + _path(path)
+
+
+def _as_user(auth: object) -> str:
+    """The curl option presenting the smoke account's credential, its value a shell variable to fill in."""
+    if auth is None:
+        return ""
+    if getattr(auth, "session", None) == "cookie":
+        return '-b "$SESSION_COOKIE"   (the session cookie the login set, NAME=VALUE)'
+    header = getattr(auth, "token_header", None)
+    if header:
+        return f'-H "{header}: $TOKEN"'
+    return f'-H "Authorization: {getattr(auth, "scheme", "Bearer")} $TOKEN"'
+
+
+def _psql(settings: Settings) -> str:
+    """psql on database_url's host, as its user, on its database (never the password)."""
+    if not settings.database_url or "://" not in settings.database_url:
+        return "psql"
+    parts = urlsplit(settings.database_url)
+    user, dbname = _database_user(settings.database_url)
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        port = 5432
+    return f"psql -h {parts.hostname or 'localhost'} -p {port} -U {user} -d {dbname}"
+
+
+# A Compose command: the verb, the service, and the rest of the command up to the end of its line.
+_COMPOSE = re.compile(r"\{compose\} (ps|logs|up|start|restart|stop|exec|config|down|build|pull)"
+                      r"((?:(?!\{compose\})[^\n])*)")
+_DOCKER_LINE = re.compile(r"\bdocker\b|\{compose\}")
+_TOOLS = {"alembic": re.compile(r"alembic", re.IGNORECASE), "prisma": re.compile(r"prisma", re.IGNORECASE)}
+
+
+def fit(text: str, values: dict[str, str]) -> str:
+    """`text` fitted to how the stack runs and to its migration tool (see the module's docstring)."""
+    tool = values.get("migrations_tool", "")
+    if tool:
+        other = _TOOLS["prisma" if tool == "alembic" else "alembic"]
+        text = "\n".join(line for line in text.split("\n") if not other.search(line))
+    if values.get(DEPLOYMENT) != "other":
+        return text
+    translated = _COMPOSE.sub(lambda m: _plain(m.group(1), m.group(2)), text)
+    if translated != text and PLAIN_NOTE not in translated:
+        translated += "\n" + PLAIN_NOTE
+    # Whatever Docker command is left (docker stats, docker inspect, a Compose command in prose) does not apply.
+    return "\n".join(line for line in translated.split("\n") if not _DOCKER_LINE.search(line))
+
+
+PLAIN_NOTE = ("(The stack runs without containers here: systemctl and journalctl stand for however the service runs, "
+              "its platform's status, logs and restart.)")
+
+
+def _plain(verb: str, rest: str) -> str:
+    """One Compose command as what to do where the service runs as a process of its own."""
+    cut = re.search(r"\s{2,}|\s(?:&&|\|\||\||;|#|\()|\)", rest)
+    args, tail = (rest[: cut.start()], rest[cut.start():]) if cut else (rest, "")
+    words = [w for w in args.split() if not w.startswith("-")]
+    service = words[0] if words else "the service"
+    lines = re.search(r"--tail[= ](\d+)", args)
+    if verb == "exec":
+        inside = rest.strip().partition(" ")[2]
+        return f"{inside}   (where {service} runs)" if inside else f"a shell where {service} runs"
+    if verb == "logs":
+        return f"journalctl -u {service}{f' -n {lines.group(1)}' if lines else ''}{tail}"
+    if verb == "ps":
+        return f"systemctl status {service}{tail}"
+    if verb in ("up", "start", "restart"):
+        return f"systemctl restart {service}{tail}"
+    if verb == "stop":
+        return f"systemctl stop {service}{tail}"
+    if verb in ("build", "pull"):
+        return f"rebuild and redeploy {service}{tail}"
+    return f"the configuration {service} runs with{tail}"
 
 
 def _login_curl(style: str) -> str:

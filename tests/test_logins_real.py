@@ -251,7 +251,7 @@ def test_login_answers_as_frameworks_write_them(status: int, body: Any, graphql:
         ({"username_field": "email", "password_field": "email"}, "auth.password_field: the same name as"),
         ({"username_field": "e mail"}, "auth.username_field: expected a field name such as \"email\", got 'e mail'"),
         ({"token_field": "data..token"}, "auth.token_field: expected a dotted path such as data.login.accessToken"),
-        ({"style": "soap"}, "auth.style: expected 'form' or 'json' or 'graphql', got 'soap'"),
+        ({"style": "soap"}, "auth.style: expected 'form' or 'json' or 'graphql' or 'static', got 'soap'"),
     ],
 )
 def test_login_config_errors_are_one_line(auth: dict[str, str], message: str) -> None:

@@ -241,8 +241,8 @@ def test_graphql_transport_ws_on_a_legacy_server(faults: Faults) -> None:
                                                    websocket_protocol="graphql-transport-ws")))
     assert finding.cause == (
         "the server opened the WebSocket without the graphql-transport-ws subprotocol (it chose none): it speaks "
-        'another protocol on this path; it opens with the legacy subscriptions-transport-ws subprotocol "graphql-ws", '
-        "not graphql-transport-ws")
+        'another protocol on this path; it speaks the legacy subscriptions-transport-ws protocol (subprotocol '
+        '"graphql-ws"): set websocket_protocol = "graphql-ws"')
 
 
 @pytest.mark.parametrize(("keys", "message"), [

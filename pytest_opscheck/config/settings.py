@@ -68,21 +68,57 @@ class Migrations:
 
 
 @dataclass(frozen=True)
+class Csrf:
+    """Where a cookie-session login's CSRF token comes from (Django: the csrftoken cookie, sent back as X-CSRFToken),
+    fetched with a GET of `path` (default: the login path) before the login."""
+
+    cookie: str = "csrftoken"
+    header: str = "X-CSRFToken"
+    path: str | None = None
+
+
+@dataclass(frozen=True)
 class Auth:
-    """The smoke account and the endpoints the auth checks use."""
+    """The smoke account, how it proves itself to the backend, and the endpoints the auth checks use.
+
+    The credential is a token (`style` form/json/graphql: the login's answer at `token_field`; `static`: `token`)
+    sent as `Authorization: <scheme> <token>` or in `token_header`, or a session cookie (`session = "cookie"`)."""
 
     login_path: str = ""
-    # form/json: the two fields posted; graphql: `query` (the login mutation) with the variables
-    # named by username_field and password_field.
-    style: Literal["form", "json", "graphql"] = "form"
+    # form/json: the two fields posted (or `body`, a table with {username} and {password} in it); graphql: `query`
+    # (the login mutation) with the variables named by username_field and password_field; static: no login.
+    style: Literal["form", "json", "graphql", "static"] = "form"
     username: str | None = None
     password: str | None = None
     username_field: str = "username"
     password_field: str = "password"
+    body: dict[str, Any] | None = None
     query: str | None = None
     probe_path: str | None = None
     token_field: str = "access_token"  # a dotted path into the answer: token, data.login.accessToken
+    scheme: str = "Bearer"  # Authorization: <scheme> <token>; Django REST framework's TokenAuthentication: Token
+    token_header: str | None = None  # the bare token in this header instead of Authorization
+    session: Literal["cookie"] | None = None  # the login's session cookie is the credential
+    csrf: Csrf | None = None
+    token: str | None = None  # style = "static": a long-lived API token
+    # The browser origin of the CORS preflight, and the one other origin the credential may go to (a login on
+    # an auth server): login_path and probe_path may be absolute URLs there.
     origin: str | None = None
+
+    def requirement(self, key: str) -> str:
+        """The key that stands for `key` (auth.login_path, .username, .password) in this style: a static token
+        has no login, so `auth.token` stands for all three."""
+        if self.style == "static" and key in ("auth.login_path", "auth.username", "auth.password"):
+            return "auth.token"
+        return key
+
+
+@dataclass(frozen=True)
+class ApiPath:
+    """One `api_paths` entry: a path asked as the logged-in user, unless `auth = false` (a public path)."""
+
+    path: str
+    auth: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,16 +144,17 @@ class Settings:
     swarm_stack: str | None = None
     env_file: str | None = None
     backend_url: str | None = None
-    health_path: str = "/health"
+    health_path: str = "/health"  # "": the backend has no health endpoint (its root answering below 500 is)
     metrics_path: str | None = None
     frontend_url: str | None = None
     frontend_routes: list[str] = field(default_factory=list)
-    api_paths: list[str] = field(default_factory=list)
+    # Each a path (asked as the logged-in user when [auth] is configured) or { path = ..., auth = false }.
+    api_paths: list[ApiPath | str] = field(default_factory=list)
     slow_seconds: float = 2.0
     database_url: str | None = None
     websocket_url: str | None = None
     # What runs on the WebSocket, and how it gets the login's token (none: the ws checks need no login).
-    websocket_protocol: Literal["plain", "socket.io", "graphql-transport-ws"] = "plain"
+    websocket_protocol: Literal["plain", "socket.io", "graphql-transport-ws", "graphql-ws"] = "plain"
     websocket_token: Literal["none", "header", "query"] = "none"
     migrations: Migrations | None = None
     required_env: dict[str, list[str]] = field(default_factory=dict)
@@ -159,6 +196,8 @@ class Settings:
 
     def missing(self, key: str) -> str | None:
         """The skip reason when `key` (dotted) is not configured, else None."""
+        if self.auth is not None:
+            key = self.auth.requirement(key)
         if key in self.unresolved:
             return f"not configured: {key} (${{{self.unresolved[key]}}} is not set)"
         value: Any = self
@@ -178,6 +217,10 @@ class Settings:
             if name.startswith(key + ".") or key.startswith(name + "."):
                 return self.unresolved[name]
         return None
+
+    def api_entries(self) -> list[ApiPath]:
+        """`api_paths` as entries, a plain string being a path asked as the logged-in user."""
+        return [ApiPath(p) if isinstance(p, str) else p for p in self.api_paths]
 
     def path(self, relative: str) -> Path:
         """A path of the config resolved against the config file's folder."""

@@ -27,9 +27,8 @@ from .secrets import (
     substitute,
 )
 
-
 # Keys whose value must come from the environment, never be written in the file.
-_SECRET_KEYS = {"auth.password", "smtp.password"}
+_SECRET_KEYS = {"auth.password", "auth.token", "smtp.password"}
 # Fields of Settings that the loader fills, not the file.
 _LOADER_FIELDS = {"source", "env_name", "base_dir", "unresolved", "secrets"}
 
@@ -219,6 +218,8 @@ def _coerce(hint: Any, value: Any, dotted: str, path: Path) -> Any:
             got = repr(value) if re.fullmatch(r"[\w.-]{1,40}", str(value)) else f"another {kind(value)[2:]}"
             raise ConfigError(f"{path}: {dotted}: expected {choices}, got {got}")
         return value
+    if origin is list and dataclasses.is_dataclass(typing.get_args(args[0])[0] if typing.get_args(args[0]) else None):
+        return _entries(typing.get_args(args[0])[0], value, dotted, path)
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{path}: {dotted}: expected a list of strings, got {kind(value)}")
@@ -247,6 +248,26 @@ def _coerce(hint: Any, value: Any, dotted: str, path: Path) -> Any:
         _text(check_text, dotted, value, path)
         return value
     raise ConfigError(f"{path}: {dotted}: unsupported value")  # pragma: no cover - schema bug
+
+
+def _entries(entry: Any, value: Any, dotted: str, path: Path) -> list[Any]:
+    """A list whose items are strings or tables of `entry` (api_paths: "/p" or { path = "/p", auth = false })."""
+    if not isinstance(value, list):
+        raise ConfigError(f"{path}: {dotted}: expected a list of paths, got {kind(value)}")
+    out: list[Any] = []
+    for i, item in enumerate(value):
+        if isinstance(item, dict):
+            fields = convert(entry, item, f"{dotted}[{i}].", path)
+            first = dataclasses.fields(entry)[0].name
+            if first not in fields:
+                raise ConfigError(f'{path}: {dotted}[{i}]: a table needs {first}, e.g. {{ {first} = "/api/tags", '
+                                  "auth = false }")
+            out.append(entry(**fields))
+        elif isinstance(item, str):
+            out.append(_coerce(str, item, f"{dotted}[{i}]", path))
+        else:
+            raise ConfigError(f"{path}: {dotted}[{i}]: expected a path or a table, got {kind(item)}")
+    return out
 
 
 def _text(check: Any, dotted: str, value: Any, path: Path) -> None:

@@ -3,56 +3,87 @@ metrics shows no leak."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
+from ...config.settings import ApiPath
 from ..resource.site import Site
 from ..result import Evidence, Finding, TargetUnreachable, table
 from ..transport.concurrent import BOUND, gather
-from ..transport.web import Answer, ms
+from ..transport.web import Answer, Credential, ms
 
-# Each site's answers, per path, once per sweep: the error and the latency checks share them.
-_ANSWERS: WeakKeyDictionary[Site, dict[str, Answer | str]] = WeakKeyDictionary()
+# Each site's answers, per path and whether asked logged in, once per sweep: the error and latency checks share them.
+_ANSWERS: WeakKeyDictionary[Site, dict[tuple[str, bool], Answer | str]] = WeakKeyDictionary()
 
 
-def _timing_rows(samples: list[tuple[str, Answer | str]]) -> list[list[str]]:
+@dataclass(frozen=True)
+class ApiSample:
+    """One API path's answer (or why there is none), and whether it was asked as the logged-in user."""
+
+    path: str
+    answer: Answer | str
+    logged_in: bool = False
+
+    @property
+    def as_who(self) -> str:
+        return "logged in" if self.logged_in else "anonymous"
+
+    @property
+    def refused(self) -> bool:
+        """The smoke account's valid credential refused (401/403): the path was never really asked."""
+        return self.logged_in and isinstance(self.answer, Answer) and self.answer.status in (401, 403)
+
+
+def _timing_rows(samples: list[ApiSample]) -> list[list[str]]:
     rows = []
-    for path, sample in samples:
-        if isinstance(sample, str):
-            rows.append([path, "-", "-", "-", "-", sample])
+    for s in samples:
+        if isinstance(s.answer, str):
+            rows.append([s.path, s.as_who, "-", "-", "-", "-", s.answer])
         else:
-            rows.append([path, str(sample.status), ms(sample.connect, "reused"), ms(sample.first_byte),
-                         ms(sample.seconds), ""])
+            a = s.answer
+            rows.append([s.path, s.as_who, str(a.status), ms(a.connect, "reused"), ms(a.first_byte), ms(a.seconds),
+                         "credential refused: not timed" if s.refused else ""])
     return rows
 
 
-def no_server_errors(samples: list[tuple[str, Answer | str]]) -> Finding:
-    """Each API path answers below 500 (401/403 for a protected path is fine)."""
+def no_server_errors(samples: list[ApiSample]) -> Finding:
+    """Each API path answers below 500, and a path asked as the logged-in user does not refuse the smoke
+    account's valid credential (a 401/403 there is never a pass: the path was not asked at all)."""
     rows, bad = [], []
     evidence: Evidence = {}
-    for path, sample in samples:
-        if isinstance(sample, str):
-            rows.append([path, "-", sample])
-            bad.append(f"{path} ({sample})")
+    for s in samples:
+        if isinstance(s.answer, str):
+            rows.append([s.path, s.as_who, "-", s.answer])
+            bad.append(f"{s.path} ({s.answer})")
             continue
-        rows.append([path, f"{sample.status} {sample.reason}", ms(sample.seconds)])
-        if sample.status >= 500:
-            bad.append(f"{path} → {sample.status}")
-            evidence[f"{path} body"] = sample.excerpt()
-    evidence = {"answers": table(["path", "status", "time"], rows), **evidence}
+        answer = s.answer
+        rows.append([s.path, s.as_who, f"{answer.status} {answer.reason}", ms(answer.seconds)])
+        if answer.status >= 500:
+            bad.append(f"{s.path} → {answer.status}" + (" (logged in)" if s.logged_in else ""))
+            evidence[f"{s.path} body"] = answer.excerpt()
+        elif s.refused:
+            bad.append(f"{s.path} refuses the smoke account's valid credential ({answer.status} {answer.reason})")
+            evidence[f"{s.path} body"] = answer.excerpt()
+    evidence = {"answers": table(["path", "as", "status", "time"], rows), **evidence}
     if bad:
         return Finding.failed(f"{len(bad)} of {len(samples)} API path(s) fail: {', '.join(bad)}", evidence)
     return Finding.passed(evidence)
 
 
-def latency(samples: list[tuple[str, Answer | str]], slow_seconds: float) -> Finding:
-    """Each API path answers under `slow_seconds`; the evidence splits connect, first byte and total."""
+def latency(samples: list[ApiSample], slow_seconds: float) -> Finding | None:
+    """Each API path answers under `slow_seconds`, timed as the user it is asked as (a logged-in path's refusal
+    is not timed: it says nothing of what users wait for); the evidence splits connect, first byte and total.
+    None when no path could be timed."""
     evidence = {
-        "timings": table(["path", "status", "connect", "first byte", "total", "error"], _timing_rows(samples))
+        "timings": table(["path", "as", "status", "connect", "first byte", "total", "note"], _timing_rows(samples))
     }
+    timed = [s for s in samples if not s.refused]
+    if not timed:
+        return None
     slow = [
-        f"{path} ({s})" if isinstance(s, str) else f"{path} {s.seconds:.2f} s"
-        for path, s in samples
-        if isinstance(s, str) or s.seconds > slow_seconds
+        f"{s.path} ({s.answer})" if isinstance(s.answer, str) else f"{s.path} {s.answer.seconds:.2f} s"
+        for s in timed
+        if isinstance(s.answer, str) or s.answer.seconds > slow_seconds
     ]
     if slow:
         return Finding.failed(f"{len(slow)} API path(s) slower than {slow_seconds:g} s: {', '.join(slow)}", evidence)
@@ -94,13 +125,24 @@ def connections_gauge(answer: Answer, metric: str, limit: int) -> Finding | None
     return Finding.passed(evidence)
 
 
-def api_samples(site: Site, paths: list[str]) -> list[tuple[str, Answer | str]]:
-    """GET each API path once per sweep (the error and the latency checks share the answers): `BOUND` at a
-    time, each through a client of its own, all within one probe timeout."""
+def api_samples(site: Site, entries: list[ApiPath], credential: Credential | None = None) -> list[ApiSample]:
+    """GET each API path once per sweep (the error and the latency checks share the answers), as the logged-in
+    user (`credential`) unless the entry opts out: `BOUND` at a time, each through a client of its own, all within
+    one probe timeout."""
     answers = _ANSWERS.setdefault(site, {})
-    todo = [path for path in dict.fromkeys(paths) if path not in answers]
-    answers.update(zip(todo, fetch_all(site, todo, sample=True), strict=True))
-    return [(path, answers[path]) for path in paths]
+    keys = [(e.path, e.auth and credential is not None) for e in entries]
+    todo = [key for key in dict.fromkeys(keys) if key not in answers]
+    seconds = site.timeout
+
+    def probe(client: Site, key: tuple[str, bool], budget: float) -> Answer | str:
+        client.timeout = budget
+        return client.sample(key[0], credential if key[1] else None)
+
+    def late(key: tuple[str, bool]) -> str:
+        return f"not asked: the check's {seconds:g} s deadline passed first ({len(todo)} paths, {BOUND} at a time)"
+
+    answers.update(zip(todo, gather(todo, probe, seconds, site.fork, Site.close, late), strict=True))
+    return [ApiSample(path, answers[(path, logged)], logged) for path, logged in keys]
 
 
 def fetch_all(site: Site, targets: list[str], sample: bool = False) -> list[Answer | str]:

@@ -9,11 +9,13 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from ..resource.auth import AuthSession, Login, post_login, read_login
+from ...config import Auth
+from ..resource.auth import AuthSession, Login, post_login, prepared, read_login
+from ..resource.login_answer import message_of, short
 from ..resource.site import Site
 from ..result import Finding, table
 from ..secrets import MIN_SECRET_LENGTH, PLACEHOLDERS
-from ..transport.web import origin_of
+from ..transport.web import Answer, origin_of
 
 LONGEST_SANE_TOKEN_DAYS = 30
 
@@ -44,9 +46,11 @@ def token_lifetime(token: str, now: float | None = None) -> tuple[str, str | Non
     return f"JWT, expires in {lifetime} (exp {stamp})", None
 
 
-def _token_evidence(login: Login) -> dict[str, str]:
+def _token_evidence(login: Login, config: Auth) -> dict[str, str]:
     if login.token is None:
         return {}
+    if config.session == "cookie":
+        return {"session": "a session cookie (value withheld)"}
     description, warning = token_lifetime(login.token)
     evidence = {"token": description}
     if warning:
@@ -54,31 +58,78 @@ def _token_evidence(login: Login) -> dict[str, str]:
     return evidence
 
 
+def presented(config: Auth) -> str:
+    """How the credential is presented, in words (never its value)."""
+    if config.session == "cookie":
+        return "the session cookie" + (f" and {config.csrf.header}" if config.csrf else "")
+    if config.token_header:
+        return f"the token in {config.token_header}"
+    return f"the token as {config.scheme} in the Authorization header"
+
+
+def _sent(config: Auth) -> str:
+    if config.body is not None:
+        return f"{config.style}: auth.body"
+    return f"{config.style}: {config.username_field}, {config.password_field}"
+
+
 def login(session: AuthSession) -> Finding:
-    """The smoke account gets a token."""
+    """The smoke account gets a credential (a token, or a session cookie)."""
     result = session.login
     config = session.config
-    sent = f"{config.style}: {config.username_field}, {config.password_field}"
-    evidence = {"login": f"{result.answer.line()} ({sent}; as {config.username})",
-                **_token_evidence(result)}
-    if result.token is None:
+    assert result.answer is not None
+    evidence = {"login": f"{result.answer.line()} ({_sent(config)}; as {config.username})",
+                **_token_evidence(result, config)}
+    if result.credential is None:
         evidence["body"] = result.answer.excerpt()
         return Finding.failed(result.cause or "login gave no token", evidence)
     return Finding.passed(evidence)
 
 
+def challenge(answer: Answer) -> str | None:
+    """The auth scheme a 401's WWW-Authenticate asks for (`Token`, `Bearer`, `Basic`), if it names one."""
+    value = answer.headers.get("www-authenticate", "").strip()
+    return value.split()[0].split(",")[0] if value else None
+
+
 def token_accepted(session: AuthSession, probe_path: str) -> Finding:
-    """The probe path accepts the fresh token."""
-    answer = session.site.get(probe_path, headers=session.headers())
-    evidence = {"probe": f"{answer.line()} (with the token)", **_token_evidence(session.login)}
+    """The probe path accepts the fresh credential, as the config presents it."""
+    config = session.config
+    answer = session.site.get(probe_path, credential=session.credential)
+    how = presented(config)
+    evidence = {"probe": f"{answer.line()} (with {how})", **_token_evidence(session.login, config)}
     if 200 <= answer.status < 300:
         return Finding.passed(evidence)
     evidence["body"] = answer.excerpt()
     if answer.status in (401, 403):
-        return Finding.failed(f"{probe_path} refuses the fresh token: {answer.status} {answer.reason} (the secret "
-                              "that signs tokens differs from the one that checks them, or the token is expired)",
-                              evidence)
-    return Finding.failed(f"{probe_path} answers {answer.status} {answer.reason} with a valid token", evidence)
+        return Finding.failed(f"{probe_path} refuses the fresh credential ({how}): {answer.status} "
+                              f"{answer.reason}{_refusal_reason(answer, config)}", evidence)
+    return Finding.failed(f"{probe_path} answers {answer.status} {answer.reason} with a valid credential", evidence)
+
+
+def _refusal_reason(answer: Answer, config: Auth) -> str:
+    """Why a backend refuses a credential it just issued: what it names in a structured way first (the scheme its
+    WWW-Authenticate asks for), then what it says, then the usual causes."""
+    asked = challenge(answer)
+    sent = None if config.session == "cookie" or config.token_header else config.scheme
+    if asked and sent and asked.lower() != sent.lower() and asked.lower() not in ("basic", "negotiate"):
+        return f': the backend asks for the {asked} scheme (WWW-Authenticate: {asked}): set auth.scheme = "{asked}"'
+    said = message_of(answer.json()) or _errors_of(answer.json())
+    quoted = f', it says "{said}"' if said else ""
+    if config.session == "cookie":
+        return (f"{quoted} (the session is not kept: the session store, the cookie's Secure/domain settings, or the "
+                "CSRF settings)")
+    if config.style == "static":
+        return f"{quoted} (the token is revoked, expired, or not one this backend issued)"
+    return (f"{quoted} (a scheme or header it does not take: check auth.scheme / auth.token_header; else the "
+            "secret that signs tokens differs from the one that checks them, or the token is expired)")
+
+
+def _errors_of(data: object) -> str:
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], str):
+        return short(errors[0])
+    return ""
 
 
 @dataclass(frozen=True)
@@ -89,21 +140,27 @@ class Inconclusive:
     ok: bool = False
 
 
-def rejects_bad_password(session: AuthSession) -> Finding | Inconclusive:
-    """A wrong password is refused (400/401/403, or a GraphQL error of a refused login) while the right one gets
-    a token. A 2xx with a token is a security failure, a 5xx a server failure; when the right password fails
-    too, a refusal proves nothing: inconclusive."""
+def rejects_bad_password(session: AuthSession, probe_path: str | None = None) -> Finding | Inconclusive:
+    """A wrong password is refused (400/401/403, a GraphQL error of a refused login, a cookie-session login that
+    sets no session) while the right one logs in. It starts from a blank credential: the right login's session
+    never rides along. A 2xx with a token (or a session the probe path accepts) is a security failure, a 5xx a
+    server failure; when the right password fails too, a refusal proves nothing: inconclusive."""
+    config = session.config
     wrong = f"opscheck-wrong-{secrets.token_hex(8)}"
-    answer = post_login(session.site, session.config, wrong)
-    result = read_login(answer, session.config)
-    user = session.config.username
+    sent = prepared(session.site, config, session.blank)
+    answer = post_login(session.site, config, wrong, sent)
+    result = read_login(answer, config, sent)
+    user = config.username
     evidence = {"wrong password": f"{answer.line()} (as {user}, a random wrong password)"}
     right = session.login
+    if result.credential is not None and config.session == "cookie":
+        return _bad_session(session, result, probe_path, evidence)
     if result.token is not None:
         evidence["body"] = "(token withheld)"
         return Finding.failed(f"SECURITY: login accepts a wrong password for {user}: {answer.status} "
                               f"{answer.reason}", evidence)
-    if right.token is None:
+    if right.credential is None:
+        assert right.answer is not None
         same = (right.kind, right.answer.status) == (result.kind, answer.status)
         wrong_way = "the wrong one the same way" if same else f"the wrong one: {_how(result)}"
         return Inconclusive(f"inconclusive: the right password fails too ({_how(right)}), {wrong_way}: a refused "
@@ -123,12 +180,30 @@ def rejects_bad_password(session: AuthSession) -> Finding | Inconclusive:
                           "(expected 400, 401 or 403, or a GraphQL error)", evidence)
 
 
+def _bad_session(
+    session: AuthSession, result: Login, probe_path: str | None, evidence: dict[str, str]
+) -> Finding | Inconclusive:
+    """A wrong password's login answer set a cookie (express-session's saveUninitialized does on any request):
+    whether that cookie is a logged-in session is what the probe path says to it."""
+    assert result.credential is not None and result.answer is not None
+    if not probe_path:
+        return Inconclusive("inconclusive: the wrong password's answer sets a cookie, and without auth.probe_path "
+                            "nothing tells whether it is a logged-in session")
+    answer = session.site.get(probe_path, credential=result.credential, follow=False)
+    evidence["probe"] = f"{answer.line()} (with the wrong password's cookie)"
+    if 200 <= answer.status < 300:
+        return Finding.failed(f"SECURITY: login accepts a wrong password for {session.config.username}: its session "
+                              f"cookie opens {probe_path} ({answer.status} {answer.reason})", evidence)
+    return Finding.passed(evidence)
+
+
 _KINDS = {"refused": "refused", "malformed": "the request does not match the backend", "server": "a server error",
           "path": "no login at this path", "other": "no token"}
 
 
 def _how(login: Login) -> str:
-    return f"{_KINDS.get(login.kind, login.kind)}: {login.answer.status} {login.answer.reason}"
+    status = f"{login.answer.status} {login.answer.reason}" if login.answer is not None else "no login"
+    return f"{_KINDS.get(login.kind, login.kind)}: {status}"
 
 
 def rejects_anonymous(site: Site, probe_path: str) -> Finding:

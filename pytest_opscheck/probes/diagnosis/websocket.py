@@ -14,8 +14,14 @@ from ..transport.ws_protocols import closed_how, graphql_ping, server_ping
 
 
 def _sent(target: WebSocketTarget) -> str:
+    if target.sent_token:
+        if target.token_in == "query":
+            return "with the token as a query parameter"
+        if target.token_header:
+            return f"with the token in {target.token_header}"
+        return "with the token as a bearer" if target.scheme == "Bearer" else f"with the token as {target.scheme}"
     if target.token:
-        return "with the token as a query parameter" if target.token_in == "query" else "with the token as a bearer"
+        return "without the token (the credential does not go to this URL: another origin, or ws:// after https)"
     return "without a token" + (" (websocket_token none)" if not target.needs_token else "")
 
 
@@ -52,17 +58,23 @@ def _heartbeat(target: WebSocketTarget, opened: Opened, connection: Any) -> Find
         assert opened.greeting is not None
         cause, detail = server_ping(connection, opened.greeting, opened.since, target.timeout)
         return Finding.failed(cause) if cause else Finding.passed({"heartbeat": f"{detail} on {target.url}"})
-    if target.protocol != "plain":
+    if target.protocol == "graphql-transport-ws":
         cause, detail = graphql_ping(connection, target.timeout)
         return Finding.failed(cause) if cause else Finding.passed({"ping": f"{detail} on {target.url}"})
+    # plain, and the legacy graphql-ws (no ping message of its own: its server keeps alive with `ka`)
     started = time.perf_counter()
     try:
         pong = connection.ping()
     except ConnectionClosed as exc:
         return Finding.failed(over_limit(exc) or f"the server closed the WebSocket before the ping: {closed_how(exc)}")
-    deadline = time.monotonic() + target.timeout  # not waited out once a message over the limit closed it
-    while not pong.wait(0.05) and over_limit(connection) is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + target.timeout  # not waited out once the connection is closed
+    while (not pong.wait(0.05) and over_limit(connection) is None and connection.close_code is None
+           and time.monotonic() < deadline):
         pass
+    if not pong.is_set() and connection.close_code is not None and over_limit(connection) is None:
+        reason = f" {connection.close_reason}" if connection.close_reason else ""
+        return Finding.failed(f"the server closed the WebSocket instead of answering the ping: code "
+                              f"{connection.close_code}{reason}")
     if not pong.is_set():
         return Finding.failed(over_limit(connection) or f"no pong within {target.timeout:g} s: the server (or a "
                               "proxy) does not answer pings, idle connections will drop")

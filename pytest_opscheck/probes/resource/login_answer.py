@@ -30,11 +30,14 @@ _REFUSED_CODES = {"UNAUTHENTICATED", "UNAUTHORIZED", "FORBIDDEN"}
 # Words of a refused login (Laravel answers a wrong password with a 422 on the email field, in these words).
 _REFUSAL_WORDS = re.compile(
     r"credential|incorrect|wrong|do(es)? not match|invalid ((e-?mail|user(name)?|login) or password|password|login)"
+    r"|(e-?mail|user(name)?|login) or password"
     r"|unauthori"
     r"|not authori|denied|log ?in failed|failed to log ?in|bad password|mismatch|not found|inactive|disabled",
     re.IGNORECASE,
 )
 _SERVER_WORDS = re.compile(r"internal server error|unexpected error", re.IGNORECASE)
+# A 400 that names something missing from the request (passport-local's "Missing credentials"), not a refusal.
+_MISSING_WORDS = re.compile(r"\bmissing\b|\bis required\b|\bare required\b", re.IGNORECASE)
 _NOT_FIELDS = {"non_field_errors", "detail", "message", "error", "errors", "statusCode", "status", "code"}
 
 
@@ -64,7 +67,7 @@ def read_answer(status: int, data: Any, token_field: str, graphql: bool) -> Read
             return Reading("refused", validation[0])  # Laravel: a wrong password is a 422 on the email field
         if validation is not None:
             return Reading("malformed", *validation)
-        if status in (415, 422):
+        if status in (415, 422) or (status == 400 and _MISSING_WORDS.search(message_of(data))):
             return Reading("malformed", message_of(data))
         return Reading("refused", message_of(data))
     if status in (404, 405):
@@ -96,18 +99,25 @@ def dotted(data: Any, path: str) -> Any:
     return data
 
 
+_SERVER_CODES = {"INTERNAL_SERVER_ERROR", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "DOWNSTREAM_SERVICE_ERROR"}
+
+
 def graphql_errors(errors: list[dict[str, Any]], status: int) -> Reading:
-    """GraphQL `errors`: a validation error (the operation does not fit the schema), a server error, or a refusal."""
+    """GraphQL `errors`, told apart by what the server says in a structured way first (each error's
+    `extensions.code`: a server failure, a refusal, the operation not fitting the schema), its words last."""
     said = "; ".join(f'"{short(str(e.get("message", "")))}"' for e in errors[:3])
+    codes = {str(_extensions(e).get("code", "")).upper() for e in errors} - {""}
+    if codes & _SERVER_CODES:
+        failing = [e for e in errors if str(_extensions(e).get("code", "")).upper() in _SERVER_CODES]
+        return Reading("server", "; ".join(f'"{short(str(e.get("message", "")))}"' for e in failing[:3]))
+    if codes & _REFUSED_CODES:
+        return Reading("refused", said)
     malformed = [e for e in errors if _malformed_graphql(e)]
     if malformed:
         said = "; ".join(f'"{short(str(e.get("message", "")))}"' for e in malformed[:3])
         return Reading("malformed", said, _graphql_named(malformed))
-    codes = {str(_extensions(e).get("code", "")).upper() for e in errors}
     messages = " ".join(str(e.get("message", "")) for e in errors)
-    if codes & _REFUSED_CODES or _REFUSAL_WORDS.search(messages):
-        return Reading("refused", said)
-    if status >= 500 or "INTERNAL_SERVER_ERROR" in codes or _SERVER_WORDS.search(messages):
+    if status >= 500 or _SERVER_WORDS.search(messages):
         return Reading("server", said)
     return Reading("refused", said)
 
@@ -171,13 +181,18 @@ def field_errors(data: Any) -> tuple[str, tuple[str, ...]] | None:
     return said, tuple(dict.fromkeys(name for name, _ in found if name))
 
 
-def _field_lists(items: Any) -> list[tuple[str, str]]:
-    if not isinstance(items, dict):
+def _field_lists(items: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """(field, first message) of a `{"field": ["message", ...]}` error object; a nested serializer's errors
+    (`{"user": {"email": [...]}}`, Django REST framework) named by their dotted path, `user.email`."""
+    if not isinstance(items, dict) or depth > 4:
         return []
     out = []
     for name, value in items.items():
+        dotted = f"{prefix}{name}"
         if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            out.append((str(name), value[0]))
+            out.append((dotted, value[0]))
+        elif isinstance(value, dict):
+            out += _field_lists(value, f"{dotted}.", depth + 1)
     return out
 
 
@@ -208,5 +223,17 @@ def message_of(data: Any) -> str:
 
 
 def short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= SAID_LIMIT else text[:SAID_LIMIT] + " …"
+    """`text` on one line, at most about `SAID_LIMIT` characters: a long message keeps its first line and its
+    last (where a stack of lines, such as Prisma's, says what actually failed), the middle cut."""
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    flat = " ".join(lines)
+    if len(flat) <= SAID_LIMIT:
+        return flat
+    if len(lines) > 1:
+        first, last = lines[0], lines[-1]
+        half = SAID_LIMIT // 2
+        first = first if len(first) <= half else first[:half] + " …"
+        last = last if len(last) <= SAID_LIMIT else last[:SAID_LIMIT] + " …"
+        return f"{first} … {last}"
+    return flat[:SAID_LIMIT] + " …"

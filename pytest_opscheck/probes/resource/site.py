@@ -9,7 +9,7 @@ from typing import Any
 from ...config import Settings
 from ..result import TargetUnreachable
 from ..transport.tls import client_context
-from ..transport.web import Answer, WebClient, origin_of
+from ..transport.web import Answer, Credential, WebClient, origin_of
 
 # What a browser sends when it navigates to a page (typed URL, link, reload): frontends that serve the app
 # shell only to navigation requests (FastAPI's app.frontend, Express fallbacks that check Accept) answer
@@ -42,7 +42,7 @@ class Site(WebClient):
         allowed = {origin_of(u) for u in (settings.backend_url, settings.frontend_url, base_url) if u}
         super().__init__(name, base_url, settings.timeout, allowed, client_context(settings))
         self.first: Answer | None = None
-        self._memo: dict[str, Answer | str] = {}
+        self._memo: dict[tuple[str, bool], Answer | str] = {}
         self._browser: Callable[[str], dict[str, str]] | None = None
 
     def as_browser(self, headers: dict[str, str] | Callable[[str], dict[str, str]] = NAVIGATION) -> Site:
@@ -53,19 +53,23 @@ class Site(WebClient):
         twin._browser = headers if callable(headers) else (lambda _url: headers)
         return twin
 
-    def request(self, method: str, path: str, *, follow: bool = True, **kwargs: Any) -> Answer:
+    def request(
+        self, method: str, path: str, *, follow: bool = True, credential: Credential | None = None, **kwargs: Any
+    ) -> Answer:
         if self._browser is not None:  # the browser's headers, under any the caller gives
             kwargs["headers"] = {**self._browser(self.url(path)), **(kwargs.get("headers") or {})}
-        return super().request(method, path, follow=follow, **kwargs)
+        return super().request(method, path, follow=follow, credential=credential, **kwargs)
 
-    def sample(self, path: str) -> Answer | str:
-        """GET `path` once per sweep (API checks share it): the answer, or why there was none."""
-        if path not in self._memo:
+    def sample(self, path: str, credential: Credential | None = None) -> Answer | str:
+        """GET `path` once per sweep (API checks share it), as the logged-in user when `credential` is given: the
+        answer, or why there was none."""
+        key = (path, credential is not None)
+        if key not in self._memo:
             try:
-                self._memo[path] = self.get(path, headers={"Connection": "close"})
+                self._memo[key] = self.get(path, headers={"Connection": "close"}, credential=credential)
             except TargetUnreachable as exc:
-                self._memo[path] = exc.cause
-        return self._memo[path]
+                self._memo[key] = exc.cause
+        return self._memo[key]
 
     def fork(self) -> Site:
         """This target through a client of its own (its own connections; the same hosts, TLS and headers): for
@@ -89,9 +93,10 @@ def open_site(name: str, base_url: str, path: str, settings: Settings, headers: 
 
 
 def open_backend(settings: Settings) -> Site:
-    """GET the health path once: the shared reachability result of every backend check."""
+    """GET the health path once (no health endpoint, `health_path = ""`: the root): the shared reachability
+    result of every backend check."""
     assert settings.backend_url is not None
-    return open_site("backend", settings.backend_url, settings.health_path, settings)
+    return open_site("backend", settings.backend_url, settings.health_path or "/", settings)
 
 
 def open_frontend(settings: Settings) -> Site:

@@ -1,6 +1,7 @@
-"""The configured WebSocket: its protocol (plain, Socket.io, graphql-transport-ws), whether it takes the login's
-token (`websocket_token`), and the outcome of one handshake made when the sweep opened it (a refusal is not
-"down"; a path where no WebSocket answers while HTTP on the same origin does is named for what it is)."""
+"""The configured WebSocket: its protocol (plain, Socket.io, graphql-transport-ws, the legacy graphql-ws), whether it
+takes the login's credential (`websocket_token`), and the outcome of one handshake made when the sweep opened it (a
+refusal is not "down"; a path where no WebSocket answers while HTTP on the same origin does is named for what it
+is; a GraphQL server that speaks the other GraphQL protocol is named as such)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,24 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from ...config import Settings
 from ..result import TargetUnreachable
 from ..transport.tls import client_context
+from ..transport.web import Credential, bound_to
 from ..transport.websocket import Handshake, WebSocketEndpoint, refusal, unreachable_cause
-from ..transport.ws_protocols import GRAPHQL_TRANSPORT_WS, Greeting, greet, same_origin_http, socket_io_url
+from ..transport.ws_protocols import (
+    GRAPHQL_TRANSPORT_WS,
+    GRAPHQL_WS,
+    Greeting,
+    greet,
+    same_origin_http,
+    socket_io_url,
+    speaks_legacy,
+)
 
 NO_HANDLER = "no WebSocket answers at this path; HTTP on the same origin answers"
 
@@ -67,6 +77,11 @@ class WebSocketTarget(WebSocketEndpoint):
     protocol: str = "plain"
     token_mode: str = "none"  # websocket_token: none, header, query
     first: Opened | None = None
+    # The login's credential before it holds anything: its origins (backend_url's, auth.origin's), TLS, and how a
+    # token is presented (auth.scheme / auth.token_header), for `with_token`.
+    blank: Credential | None = field(default=None, repr=False)
+    scheme: str = "Bearer"
+    token_header: str | None = None
 
     @property
     def needs_token(self) -> bool:
@@ -77,7 +92,18 @@ class WebSocketTarget(WebSocketEndpoint):
         return urlsplit(self.url).path or "/"
 
     def with_token(self, token: str | None) -> WebSocketTarget:
-        return dataclasses.replace(self, token=token)
+        """This WebSocket carrying the login's `token` as auth.scheme / auth.token_header present it, bound to the
+        login's origins and this URL's (websocket_token says it takes it), never in clear text when the login
+        was made over https."""
+        if token is None:
+            return dataclasses.replace(self, token=None, credential=None)
+        blank = self.blank or bound_to(self.url)
+        header = (self.token_header, token) if self.token_header else ("Authorization", f"{self.scheme} {token}")
+        return self.with_credential(dataclasses.replace(blank, headers=(header,)), token)
+
+    def with_credential(self, credential: Credential, token: str | None = None) -> WebSocketTarget:
+        """This WebSocket carrying `credential` (a token's headers, or a session's cookies) as far as it may go."""
+        return dataclasses.replace(self, credential=credential.also(self.url), token=token)
 
     @contextmanager
     def session(self) -> Iterator[tuple[Opened, Any | None]]:
@@ -94,9 +120,9 @@ class WebSocketTarget(WebSocketEndpoint):
             peek.cancel()
         with connection:
             seconds = time.perf_counter() - started
-            greeting = greet(connection, self.protocol, self.timeout, self.token)
+            greeting = greet(connection, self.protocol, self.timeout, self.sent_token, self.auth_headers())
             cause = greeting.cause
-            if cause and self.protocol == GRAPHQL_TRANSPORT_WS and connection.subprotocol != GRAPHQL_TRANSPORT_WS:
+            if cause and self.protocol in (GRAPHQL_TRANSPORT_WS, "plain"):
                 cause += self._legacy_hint()
             opened = Opened(cause, seconds, 101, greeting.detail, greeting, time.monotonic())
             yield opened, (connection if cause is None else None)
@@ -121,17 +147,19 @@ class WebSocketTarget(WebSocketEndpoint):
             if plain is None:
                 raise TargetUnreachable("ws", unreachable) from None
             cause = f"{NO_HANDLER}: {unreachable.replace('opening ', 'upgrading ')}, while {plain}"
-        elif self.protocol == GRAPHQL_TRANSPORT_WS and status is not None and 400 <= status < 500:
+        elif self.protocol in (GRAPHQL_TRANSPORT_WS, "plain") and status is not None and 400 <= status < 500:
             cause = f"{cause}{self._legacy_hint()}"
         return Opened(cause, time.perf_counter() - started, status)
 
     def _legacy_hint(self) -> str:
-        """Whether the server would have opened with the older subscriptions-transport-ws ("graphql-ws")."""
+        """Whether the server speaks the older subscriptions-transport-ws ("graphql-ws"): it opens with that
+        subprotocol and acknowledges its connection_init (a server that echoes whatever subprotocol it is offered
+        is told apart by the ack)."""
         try:
-            with dataclasses.replace(self, subprotocols=("graphql-ws",)).connect() as legacy:
-                if legacy.subprotocol == "graphql-ws":
-                    return ('; it opens with the legacy subscriptions-transport-ws subprotocol "graphql-ws", not '
-                            f"{GRAPHQL_TRANSPORT_WS}")
+            with dataclasses.replace(self, subprotocols=(GRAPHQL_WS,)).connect() as legacy:
+                if legacy.subprotocol == GRAPHQL_WS and speaks_legacy(legacy, self.timeout / 2):
+                    return ('; it speaks the legacy subscriptions-transport-ws protocol (subprotocol "graphql-ws"): '
+                            'set websocket_protocol = "graphql-ws"')
         except Exception:  # noqa: BLE001 - only a hint: no answer, no hint
             return ""
         return ""
@@ -152,10 +180,18 @@ def open_ws(settings: Settings) -> WebSocketTarget:
     """One handshake (and the protocol's greeting) without a token: the shared reachability result."""
     url = websocket_address(settings)
     secure = urlsplit(url).scheme == "wss"
+    protocol = settings.websocket_protocol
+    auth = settings.auth
+    blank = None
+    if auth is not None and settings.backend_url:
+        from .auth import credential_base
+
+        blank = credential_base(settings)
     target = WebSocketTarget(
         url, settings.timeout, client_context(settings) if secure else None,
         token_in="query" if settings.websocket_token == "query" else "header",
-        subprotocols=(GRAPHQL_TRANSPORT_WS,) if settings.websocket_protocol == GRAPHQL_TRANSPORT_WS else (),
-        protocol=settings.websocket_protocol, token_mode=settings.websocket_token,
+        subprotocols=(protocol,) if protocol in (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS) else (),
+        protocol=protocol, token_mode=settings.websocket_token, blank=blank,
+        scheme=auth.scheme if auth is not None else "Bearer", token_header=auth.token_header if auth else None,
     )
     return dataclasses.replace(target, first=target.handshake())

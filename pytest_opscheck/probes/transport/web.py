@@ -1,7 +1,12 @@
 """HTTP over httpx: one client per target with the probe timeout in all on every exchange (its redirects
 included), that never follows a redirect off the allowed hosts nor down from https to plain http, never
 carries a credential to another origin, decodes bodies itself under one cap across every content-encoding
-layer, and the `Answer` each exchange gives."""
+layer, and the `Answer` each exchange gives.
+
+The request model of credentials: a `Credential` (token headers, session cookies, a CSRF token) is bound to
+the origins it was obtained for, and `Credential.carried(url, method)` is the one place that decides what a
+request to a URL may carry; every hop of every exchange asks it. httpx's own cookie jar stores nothing (it
+ignores ports), so no cookie travels unless a credential carries it."""
 
 from __future__ import annotations
 
@@ -11,7 +16,10 @@ import ssl
 import threading
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -35,13 +43,111 @@ REDIRECTS = (301, 302, 303, 307, 308)
 CLIENT_LIBRARIES = ("httpx", "httpcore")
 
 Origin = tuple[str, str, int]
+# Methods that change nothing: a CSRF token rides only on the others.
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 
 
 def origin_of(url: str) -> Origin:
     """(scheme, host, port) of `url`, the port made explicit."""
     parts = urlsplit(url)
     default = 443 if parts.scheme in ("https", "wss") else 80
-    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.scheme, (parts.hostname or "").lower(), port or default
+
+
+def http_origin(url: str) -> Origin:
+    """The origin of `url` with ws/wss read as http/https: a WebSocket shares its page's origin."""
+    scheme, host, port = origin_of(url)
+    return {"ws": "http", "wss": "https"}.get(scheme, scheme), host, port
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What proves the smoke account to a backend, bound to the origins (scheme, host, port) it belongs to.
+
+    `headers`: a token as `Authorization: <scheme> <token>` or in a header of its own; `cookies`: a session (and a
+    CSRF cookie); `csrf`: the header and value sent back on unsafe methods. Obtained over https (`secure`), it is
+    never sent over http or ws. Every value in it is a secret (`secrets`)."""
+
+    origins: frozenset[Origin]
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    cookies: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    csrf: tuple[str, str] | None = field(default=None, repr=False)
+    secure: bool = False
+
+    def admits(self, url: str) -> bool:
+        """Whether a request to `url` may carry this credential: one of its origins, and not in clear text when it
+        was obtained over TLS."""
+        origin = http_origin(url)
+        if self.secure and origin[0] != "https":
+            return False
+        return origin in self.origins
+
+    def carried(self, url: str, method: str = "GET") -> dict[str, str]:
+        """The headers a request of `method` to `url` carries: the credential's, or none at all."""
+        if not self.admits(url):
+            return {}
+        out = dict(self.headers)
+        if self.cookies:
+            out["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies)
+        if self.csrf is not None and method.upper() not in SAFE_METHODS:
+            out[self.csrf[0]] = self.csrf[1]
+        return out
+
+    def with_cookies(self, cookies: Iterable[tuple[str, str]]) -> Credential:
+        """This credential with `cookies` set (a later Set-Cookie of a name replaces it; an empty value drops it)."""
+        jar = dict(self.cookies)
+        for name, value in cookies:
+            if value:
+                jar[name] = value
+            else:
+                jar.pop(name, None)
+        return dataclasses.replace(self, cookies=tuple(jar.items()))
+
+    def also(self, url: str) -> Credential:
+        """This credential also bound to `url`'s origin (a WebSocket the config says takes it)."""
+        return dataclasses.replace(self, origins=self.origins | {http_origin(url)})
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        values = [v for _, v in self.headers] + [v for _, v in self.cookies] + ([self.csrf[1]] if self.csrf else [])
+        found = set(values)
+        for _, value in self.headers:  # the bare token of "<scheme> <token>" too (never the scheme's word)
+            token = value.partition(" ")[2]
+            if token:
+                found.add(token)
+        return tuple(v for v in found if v)
+
+
+def bound_to(*urls: str | None, secure: bool | None = None) -> Credential:
+    """An empty credential bound to the origins of `urls`; `secure` when obtained over https (default: the
+    first URL's scheme)."""
+    given = [u for u in urls if u]
+    tls = http_origin(given[0])[0] == "https" if secure is None and given else bool(secure)
+    return Credential(frozenset(http_origin(u) for u in given), secure=tls)
+
+
+def set_cookies(lines: Iterable[str]) -> list[tuple[str, str]]:
+    """(name, value) of each Set-Cookie line (an expired or emptied cookie has the value "")."""
+    found: list[tuple[str, str]] = []
+    for line in lines:
+        cookie: SimpleCookie = SimpleCookie()
+        try:
+            cookie.load(line)
+        except CookieError:
+            continue
+        for name, morsel in cookie.items():
+            expired = morsel["max-age"] in ("0", "-1") or "1970" in morsel["expires"]
+            found.append((name, "" if expired else morsel.value))
+    return found
+
+
+def _no_cookies() -> CookieJar:
+    """A cookie jar that keeps nothing: cookies travel only with a `Credential`."""
+    return CookieJar(DefaultCookiePolicy(allowed_domains=[]))
 
 
 def address(url: str) -> str:
@@ -102,6 +208,7 @@ class Answer:
     redirects: tuple[str, ...] = ()
     truncated: bool = False
     note: str = ""  # why the body is not all there or not decoded, when it is not
+    cookies: tuple[str, ...] = field(default=(), repr=False)  # its Set-Cookie lines (values are secrets)
 
     @property
     def text(self) -> str:
@@ -237,6 +344,7 @@ class WebClient:
             follow_redirects=False,
             verify=self._context,
             trust_env=False,
+            cookies=_no_cookies(),
             headers={"User-Agent": "pytest-opscheck", "Accept-Encoding": ACCEPT_ENCODING},
         )
 
@@ -252,17 +360,27 @@ class WebClient:
     def get(self, path: str, **kwargs: Any) -> Answer:
         return self.request("GET", path, **kwargs)
 
-    def request(self, method: str, path: str, *, follow: bool = True, **kwargs: Any) -> Answer:
+    def request(
+        self, method: str, path: str, *, follow: bool = True, credential: Credential | None = None, **kwargs: Any
+    ) -> Answer:
         """One exchange and, unless `follow` is false, its redirects on the allowed hosts, all within one
         probe timeout. A redirect from https down to plain http raises `InsecureRedirect` (a SECURITY
         failure, not followed); one to another allowed origin goes there without the credential headers,
-        and not at all when it would carry the request's body (a login's password) there."""
+        and not at all when it would carry the request's body (a login's password) there. `credential` rides on
+        each hop only as far as `Credential.carried` lets it."""
         url = self.url(path)
         hops: list[str] = []
         started = time.perf_counter()
         marks: dict[str, float] = {}
+        cookies: list[str] = []
         while True:
-            answer = self._bounded(method, url, marks, started, **kwargs)
+            sent = kwargs
+            if credential is not None:
+                given = kwargs.get("headers") or {}
+                sent = {**kwargs, "headers": {**given, **credential.carried(url, method)}}
+            answer = self._bounded(method, url, marks, started, **sent)
+            if origin_of(answer.url) == origin_of(self.url(path)):
+                cookies += answer.cookies
             location = answer.headers.get("location")
             if not follow or answer.status not in REDIRECTS or not location or len(hops) >= MAX_REDIRECTS:
                 break
@@ -292,7 +410,7 @@ class WebClient:
         return Answer(
             answer.method, answer.url, answer.status, answer.reason, answer.headers, answer.body,
             time.perf_counter() - started, _connect(marks), answer.first_byte, tuple(hops), answer.truncated,
-            answer.note,
+            answer.note, tuple(cookies),
         )
 
     def _bounded(self, method: str, url: str, marks: dict[str, float], started: float, **kwargs: Any) -> Answer:
@@ -349,7 +467,7 @@ class WebClient:
             method, url, response.status_code, response.reason_phrase,
             {k.lower(): v for k, v in response.headers.items()}, bytes(reader.body),
             time.perf_counter() - started, first_byte=marks.get("first_byte"), truncated=reader.truncated,
-            note=reader.note,
+            note=reader.note, cookies=tuple(response.headers.get_list("set-cookie")),
         )
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ..result import TargetUnreachable
+from .web import Credential
 
 # The largest message the sweep reads (websockets' default, made explicit): a longer frame is refused from its
 # header, unread, with close code 1009.
@@ -39,8 +40,24 @@ class WebSocketEndpoint:
     timeout: float
     context: ssl.SSLContext | None
     token: str | None = field(default=None, repr=False)
-    token_in: str = "header"  # "header": Authorization: Bearer; "query": ?token= (never in `url`, never shown)
+    token_in: str = "header"  # "header": the credential's headers; "query": ?token= (never in `url`, never shown)
     subprotocols: tuple[str, ...] = ()
+    # What the token rides with, and where it may go (`Credential.carried`): none when its origins do not admit
+    # this URL (another origin, or ws:// for a credential obtained over https).
+    credential: Credential | None = field(default=None, repr=False)
+
+    @property
+    def sent_token(self) -> str | None:
+        """The token as this URL may receive it (None: no token, or the credential does not go there)."""
+        if self.token is None or (self.credential is not None and not self.credential.admits(self.url)):
+            return None
+        return self.token
+
+    def auth_headers(self) -> dict[str, str]:
+        """The headers the upgrade carries (and a GraphQL connection_init's payload)."""
+        if self.credential is not None:
+            return self.credential.carried(self.url)
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     @property
     def where(self) -> str:
@@ -51,10 +68,10 @@ class WebSocketEndpoint:
         """An open `websockets.sync.client.ClientConnection` (close it, or use it in a `with`)."""
         from websockets.sync.client import connect
 
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token and self.token_in == "header" else None
+        headers = (self.auth_headers() or None) if self.token_in == "header" else None
         url = self.url
-        if self.token and self.token_in == "query":
-            url += ("&" if urlsplit(url).query else "?") + urlencode({"token": self.token})
+        if self.sent_token and self.token_in == "query":
+            url += ("&" if urlsplit(url).query else "?") + urlencode({"token": self.sent_token})
         options: dict[str, Any] = {
             "open_timeout": self.timeout,
             "close_timeout": min(self.timeout, 1.0),
@@ -98,7 +115,7 @@ def refusal(exc: Exception, target: WebSocketEndpoint) -> tuple[int | None, str 
             return status, (f"{status} {reason} instead of 101 Switching Protocols at {path}: the upgrade did not "
                             "reach a WebSocket handler (a proxy dropping the Upgrade header?)")
         if status in (401, 403):
-            sent = "the token was refused" if target.token else 'no token sent: set websocket_token to "header"'
+            sent = "the token was refused" if target.sent_token else _unsent(target)
             return status, f"handshake refused: {status} {reason} ({sent})"
         if status >= 500:
             return status, f"handshake fails with a server error: {status} {reason}"
@@ -110,6 +127,12 @@ def refusal(exc: Exception, target: WebSocketEndpoint) -> tuple[int | None, str 
     if isinstance(exc, InvalidHandshake):
         return None, f"handshake failed: {type(exc).__name__}"
     return None, None
+
+
+def _unsent(target: WebSocketEndpoint) -> str:
+    if target.token and target.credential is not None and not target.credential.admits(target.url):
+        return "the credential was not sent: it was obtained over https and this WebSocket is ws://, or another origin"
+    return 'no token sent: set websocket_token to "header"'
 
 
 def unreachable_cause(exc: Exception, target: WebSocketEndpoint) -> str:

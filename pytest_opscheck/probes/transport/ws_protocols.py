@@ -7,7 +7,11 @@ the client connects the default namespace with `40` (its auth object after it), 
 or `44{"message"}`; the SERVER pings (`2`) every pingInterval and the client answers `3` (a client `2` is a
 protocol error in v4). graphql-transport-ws (enisdenjo/graphql-ws): subprotocol `graphql-transport-ws`,
 `{"type": "connection_init", "payload"}` answered by `{"type": "connection_ack"}`, closes 4400/4403/4406/4408/4429
-for the failures, `{"type": "ping"}` answered by `{"type": "pong"}` either way.
+for the failures, `{"type": "ping"}` answered by `{"type": "pong"}` either way. The legacy subscriptions-transport-ws
+(Apollo Server 2/3, NestJS's installSubscriptionHandlers): subprotocol `graphql-ws`, `connection_init` answered by
+`connection_ack` (or `connection_error`), then the server's keep-alive `ka`; no ping message of its own, so its
+heartbeat is a ping frame's pong. A plain WebSocket that the server closes right after the upgrade (a close code
+such as 1002 or 4406: it wants a subprotocol) is named with its code at once.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 SOCKET_IO_PATH = "/socket.io/"
 GRAPHQL_TRANSPORT_WS = "graphql-transport-ws"
+GRAPHQL_WS = "graphql-ws"  # the legacy subscriptions-transport-ws protocol
+# How long a plain WebSocket is watched after the upgrade for a close that answers the open itself.
+EARLY_CLOSE = 0.25
 # The longest the heartbeat probe waits for a server's engine.io ping, whatever pingInterval it announces.
 HEARTBEAT_LIMIT = 60.0
 _GRAPHQL_CLOSES = {
@@ -56,13 +63,75 @@ def socket_io_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), ""))
 
 
-def greet(connection: Any, protocol: str, timeout: float, token: str | None) -> Greeting:
-    """The protocol's own handshake on a freshly opened connection (plain: nothing to do)."""
+def greet(
+    connection: Any, protocol: str, timeout: float, token: str | None, headers: dict[str, str] | None = None
+) -> Greeting:
+    """The protocol's own handshake on a freshly opened connection (plain: a close right after the upgrade).
+    `headers`: the credential as the GraphQL protocols' connection_init payload carries it."""
+    payload = headers if headers is not None else ({"Authorization": f"Bearer {token}"} if token else {})
     if protocol == "socket.io":
         return _greet_socket_io(connection, timeout, token)
     if protocol == GRAPHQL_TRANSPORT_WS:
-        return _greet_graphql(connection, timeout, token)
+        return _greet_graphql(connection, timeout, token, payload)
+    if protocol == GRAPHQL_WS:
+        return _greet_legacy(connection, timeout, token, payload)
+    return _early_close(connection, min(EARLY_CLOSE, timeout))
+
+
+def _early_close(connection: Any, seconds: float) -> Greeting:
+    """A plain WebSocket the server closes at once (a protocol it wants and was not offered): its close code."""
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        connection.recv(timeout=seconds)
+    except TimeoutError:
+        return Greeting(None)
+    except ConnectionClosed as exc:
+        code = getattr(getattr(exc, "rcvd", None), "code", None)
+        wants = (" (it wants a subprotocol: a GraphQL server? set websocket_protocol)"
+                 if code in (1002, 4406, 4400) else "")
+        return Greeting(f"the server closed the WebSocket right after the upgrade: {closed_how(exc)}{wants}")
     return Greeting(None)
+
+
+def _greet_legacy(connection: Any, timeout: float, token: str | None, payload: dict[str, str]) -> Greeting:
+    """subscriptions-transport-ws: connection_init → connection_ack (a `ka` may come first or after)."""
+    from websockets.exceptions import ConnectionClosed
+
+    chosen = connection.subprotocol
+    if chosen != GRAPHQL_WS:
+        return Greeting(f"the server opened the WebSocket without the {GRAPHQL_WS} subprotocol (it chose "
+                        f"{chosen or 'none'}): it speaks another protocol on this path")
+    started = time.monotonic()
+    try:
+        connection.send(json.dumps({"type": "connection_init", "payload": payload}))
+        while (message := _recv(connection, started + timeout)) is not None:
+            kind = _graphql_type(message)
+            if kind == "connection_ack":
+                return Greeting(None, f"subprotocol {GRAPHQL_WS} (subscriptions-transport-ws); connection_init → "
+                                      f"connection_ack in {(time.monotonic() - started) * 1000:.0f} ms")
+            if kind == "connection_error":
+                said = _legacy_error(message)
+                how = "the token was refused" if token else 'no token sent: set websocket_token to "header"'
+                return Greeting(f"connection_init refused with connection_error: {said} ({how})")
+    except ConnectionClosed as exc:
+        return Greeting(f"the server closed the WebSocket after connection_init: {closed_how(exc)}")
+    return Greeting(f"no connection_ack within {timeout:g} s of connection_init ({GRAPHQL_WS})")
+
+
+def _legacy_error(message: str | bytes) -> str:
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return _excerpt(message)
+    payload = data.get("payload") if isinstance(data, dict) else None
+    said = payload.get("message") if isinstance(payload, dict) else payload
+    return f'"{" ".join(said.split())[:120]}"' if isinstance(said, str) else _excerpt(message)
+
+
+def speaks_legacy(connection: Any, timeout: float) -> bool:
+    """Whether an open `graphql-ws` connection answers connection_init with connection_ack (the legacy protocol)."""
+    return _greet_legacy(connection, timeout, None, {}).cause is None
 
 
 def _recv(connection: Any, deadline: float) -> str | bytes | None:
@@ -170,14 +239,13 @@ def server_ping(connection: Any, greeting: Greeting, since: float, limit: float)
             f"{grace:g} s): its heartbeat is stuck, clients drop with \"ping timeout\" and reconnect"), ""
 
 
-def _greet_graphql(connection: Any, timeout: float, token: str | None) -> Greeting:
+def _greet_graphql(connection: Any, timeout: float, token: str | None, payload: dict[str, str]) -> Greeting:
     from websockets.exceptions import ConnectionClosed
 
     chosen = connection.subprotocol
     if chosen != GRAPHQL_TRANSPORT_WS:
         return Greeting(f"the server opened the WebSocket without the {GRAPHQL_TRANSPORT_WS} subprotocol "
                         f"(it chose {chosen or 'none'}): it speaks another protocol on this path")
-    payload = {"Authorization": f"Bearer {token}"} if token else {}
     started = time.monotonic()
     deadline = started + timeout
     try:

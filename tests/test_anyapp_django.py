@@ -1,0 +1,228 @@
+"""Logins and credentials as a real Django + Django REST framework app has them (tests/anyapp/django_app.py, one
+server for the module): DRF's TokenAuthentication (`Authorization: Token`), Django's own session login behind
+CsrfViewMiddleware, a RealWorld-style nested login body, a static API token. Each shape with the right password,
+a wrong one, a request the backend finds malformed, and the backend failing behind the login (its users table
+gone); API paths asked as the logged-in user (a 500 only a logged-in user gets fails; a public path opted out
+passes anonymously); no health endpoint, and a wrong health path named as configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anyapp.sweeps import django_server, fault, outcomes, placeholders, sweep
+
+from pytest_opscheck.config import settings_from_table
+from pytest_opscheck.probes.diagnosis import auth as probe
+from pytest_opscheck.probes.resource.auth import open_auth
+
+pytest.importorskip("rest_framework", reason="Django REST framework is a test dependency: pip install -e '.[test]'")
+
+PASSWORD = "PLANTED-django-pw-4d1e"
+API_TOKEN = "PLANTED0d1a2b3c4d5e6f708192a3b4c5d6e7f8091a"  # DRF keys are 40 characters
+SECRETS = (PASSWORD, API_TOKEN)
+AUTH = "auth.login or auth.token_accepted or auth.rejects_bad_password"
+
+SHAPES: dict[str, dict[str, Any]] = {
+    # DRF's obtain_auth_token, presented with TokenAuthentication's own scheme.
+    "drf-token": {"login_path": "/api-token-auth/", "style": "json", "username": "smoke", "token_field": "token",
+                  "scheme": "Token", "probe_path": "/api/me/"},
+    # Django's LoginView: a form, the CSRF cookie sent back as X-CSRFToken, the session cookie as the credential.
+    "django-session": {"login_path": "/accounts/login/", "style": "form", "username": "smoke", "session": "cookie",
+                       "csrf": {"cookie": "csrftoken", "header": "X-CSRFToken"}, "probe_path": "/api/me/"},
+    # A RealWorld (Conduit) login: {"user": {"email", "password"}} answered by {"user": {"token"}}.
+    "realworld": {"login_path": "/api/users/login", "style": "json", "username": "smoke@example.com",
+                  "body": {"user": {"email": "{username}", "password": "{password}"}}, "token_field": "user.token",
+                  "scheme": "Token", "probe_path": "/api/me/"},
+}
+# What each shape's broken request looks like (the config a user gets wrong first), and what the cause says.
+MALFORMED: dict[str, tuple[dict[str, Any], str]] = {
+    "drf-token": ({"username_field": "email"}, 'username: This field is required. (the backend asks for username: '
+                                               'set auth.username_field to "username")'),
+    "django-session": ({"csrf": None}, 'CSRF verification failed (the backend wants a CSRF token back: set auth.csrf'),
+    "realworld": ({"body": None, "username_field": "email"},
+                  "user: This field is required. (the backend asks for user"),
+}
+
+
+@pytest.fixture(scope="module")
+def django(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with django_server(tmp_path_factory.mktemp("django"), PASSWORD, API_TOKEN) as url:
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_PASSWORD", PASSWORD)
+    monkeypatch.setenv("APP_API_TOKEN", API_TOKEN)
+
+
+def toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def config(url: str, auth: dict[str, Any], **top: Any) -> str:
+    lines = [f"backend_url = {toml(url)}", 'health_path = ""', "timeout = 3",
+             *(f"{k} = {toml(v)}" for k, v in top.items()), "[auth]"]
+    lines += [f"{k} = {toml(v)}" for k, v in auth.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def shape(name: str, **changes: Any) -> dict[str, Any]:
+    auth = {**SHAPES[name], "password": "${APP_PASSWORD}", **changes}
+    return {k: v for k, v in auth.items() if v is not None}
+
+
+def settings(url: str, auth: dict[str, Any], password: str = PASSWORD) -> Any:
+    table = {"backend_url": url, "timeout": 3.0, "auth": auth}
+    return settings_from_table(table, Path("opscheck.toml"), environ={"APP_PASSWORD": password,
+                                                                      "APP_API_TOKEN": API_TOKEN})
+
+
+# --- each shape: right password, in a sweep -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_right_password_logs_in_and_the_credential_is_accepted(
+    pytester: pytest.Pytester, django: str, name: str
+) -> None:
+    records = sweep(pytester, config(django, shape(name)), AUTH, SECRETS)
+    assert outcomes(records) == {"auth.login": "passed", "auth.token_accepted": "passed",
+                                 "auth.rejects_bad_password": "passed"}, records
+    probe_line = records["auth.token_accepted"]["evidence"]["probe"]
+    assert probe_line.startswith("GET /api/me/ → 200 OK"), probe_line
+    how = ("the session cookie and X-CSRFToken" if name == "django-session"
+           else "the token as Token in the Authorization header")
+    assert probe_line.endswith(f"(with {how})"), probe_line
+
+
+# --- each shape: wrong password, malformed request, backend failing behind the login ------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_wrong_password_is_a_refusal(django: str, name: str) -> None:
+    with closing(open_auth(settings(django, shape(name), password="PLANTED-not-the-password"))) as session:
+        finding = probe.login(session)
+    assert not finding.ok
+    assert finding.cause.startswith(f"login {SHAPES[name]['login_path']} refused the smoke account"), finding.cause
+    assert finding.cause.endswith("(wrong password, or the account is missing or inactive)"), finding.cause
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_malformed_request_is_named_with_what_to_write(django: str, name: str) -> None:
+    changes, says = MALFORMED[name]
+    with closing(open_auth(settings(django, shape(name, **changes)))) as session:
+        finding = probe.login(session)
+    assert not finding.ok
+    assert "the login request does not match the backend" in finding.cause, finding.cause
+    assert says in finding.cause, finding.cause
+    assert "wrong password" not in finding.cause
+
+
+def test_a_nested_field_named_by_the_backend_gets_the_body_hint_not_a_circle(django: str) -> None:
+    """RealWorld's login sent flat: whatever username_field the user tries next, the hint names auth.body."""
+    for field in ("email", "user"):
+        with closing(open_auth(settings(django, shape("realworld", body=None, username_field=field)))) as session:
+            cause = probe.login(session).cause
+        assert 'auth.body = { user = { email = "{username}", password = "{password}" } }' in cause, cause
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_backend_failing_behind_the_login_is_a_server_error(django: str, name: str) -> None:
+    with fault(django, "users"), closing(open_auth(settings(django, shape(name)))) as session:
+        finding = probe.login(session)
+    assert not finding.ok
+    assert finding.cause.startswith(f"login {SHAPES[name]['login_path']} fails with a server error: 500"), \
+        finding.cause
+
+
+# --- the credential as the backend wants it -----------------------------------------------------------------
+
+
+def test_a_bearer_sent_to_token_authentication_names_the_scheme(pytester: pytest.Pytester, django: str) -> None:
+    records = sweep(pytester, config(django, shape("drf-token", scheme=None)), "auth.token_accepted", SECRETS)
+    record = records["auth.token_accepted"]
+    assert record["outcome"] == "failed"
+    assert record["message"] == ('/api/me/ refuses the fresh credential (the token as Bearer in the Authorization '
+                                 'header): 401 Unauthorized: '
+                                 'the backend asks for the Token scheme (WWW-Authenticate: Token): set '
+                                 'auth.scheme = "Token"')
+    assert "signs tokens" not in record["message"]
+
+
+def test_static_token(django: str) -> None:
+    auth = {"style": "static", "token": "${APP_API_TOKEN}", "scheme": "Token", "probe_path": "/api/me/"}
+    with closing(open_auth(settings(django, auth))) as session:
+        assert probe.token_accepted(session, "/api/me/").ok
+        assert API_TOKEN in session.secrets
+    revoked = settings_from_table({"backend_url": django, "timeout": 3.0, "auth": auth}, Path("opscheck.toml"),
+                                  environ={"APP_API_TOKEN": "PLANTED0000000000000000000000000000000000"})
+    with closing(open_auth(revoked)) as session:
+        finding = probe.token_accepted(session, "/api/me/")
+    assert not finding.ok
+    assert finding.cause == ('/api/me/ refuses the fresh credential (the token as Token in the Authorization header): '
+                             '401 Unauthorized, it says "Invalid token." (the token is revoked, expired, or not one '
+                             'this backend issued)')
+
+
+def test_the_wrong_password_login_never_carries_the_right_session(django: str) -> None:
+    with closing(open_auth(settings(django, shape("django-session")))) as session:
+        assert "sessionid" in dict(session.credential.cookies)
+        finding = probe.rejects_bad_password(session, "/api/me/")
+    assert finding.ok, finding
+    assert session.blank.cookies == ()  # the wrong password starts from a credential that holds nothing
+
+
+# --- API paths as the logged-in user, health ----------------------------------------------------------------
+
+
+API = "api.no_server_errors or api.latency"
+
+
+def test_api_paths_are_asked_logged_in_and_a_public_path_opts_out(pytester: pytest.Pytester, django: str) -> None:
+    paths = ["/api/items/", {"path": "/api/tags/", "auth": False}]
+    healthy = sweep(pytester, config(django, shape("drf-token"), api_paths=paths), API, SECRETS)
+    assert outcomes(healthy) == {"api.no_server_errors": "passed", "api.latency": "passed"}, healthy
+    answers = healthy["api.no_server_errors"]["evidence"]["answers"]
+    assert "/api/items/  logged in  200 OK" in answers, answers
+    assert "/api/tags/   anonymous  200 OK" in answers, answers
+    assert "logged in" in healthy["api.latency"]["evidence"]["timings"]
+    with fault(django, "items"):  # anonymous, the path answers 401 before it reads the table: only users see 500
+        broken = sweep(pytester, config(django, shape("drf-token"), api_paths=paths), API, SECRETS)
+    record = broken["api.no_server_errors"]
+    assert record["outcome"] == "failed"
+    assert record["message"] == "1 of 2 API path(s) fail: /api/items/ → 500 (logged in)", record["message"]
+
+
+def test_a_path_that_refuses_the_valid_credential_fails(pytester: pytest.Pytester, django: str) -> None:
+    records = sweep(pytester, config(django, shape("drf-token", scheme="Bearer"), api_paths=["/api/items/"]), API,
+                    SECRETS)
+    record = records["api.no_server_errors"]
+    assert record["outcome"] == "failed"
+    assert record["message"] == ("1 of 1 API path(s) fail: /api/items/ refuses the smoke account's valid credential "
+                                 "(401 Unauthorized)")
+    assert records["api.latency"]["outcome"] == "skipped"
+
+
+def test_no_health_endpoint_and_a_wrong_health_path(pytester: pytest.Pytester, django: str) -> None:
+    none = sweep(pytester, config(django, shape("drf-token")), "backend.", SECRETS)
+    assert none["backend.health"]["outcome"] == "passed", none["backend.health"]
+    assert none["backend.health"]["evidence"]["root"].startswith("GET / → 404 Not Found")
+    assert none["backend.health_memory"]["outcome"] == "skipped"
+    wrong = sweep(pytester, config(django, shape("drf-token")).replace('health_path = ""', 'health_path = "/health"'),
+                  "backend.health", SECRETS)
+    record = wrong["backend.health"]
+    assert record["outcome"] == "failed"
+    assert record["message"].startswith("configuration: health_path /health answers 404 Not Found while the backend "
+                                        "answers at its root (404 Not Found)"), record["message"]
+    assert "Is the container up" not in record["resolution"]
+    assert not placeholders(record["resolution"]), record["resolution"]
