@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from swarmbed import SwarmEngine, swarm, wait_until
@@ -28,6 +29,13 @@ services:
       sleep 3600'
     deploy: {{replicas: 2}}
 """
+
+
+def seconds(at: str) -> float:
+    """An RFC 3339 time (nanoseconds, `Z`) as seconds since the epoch."""
+    day, _, rest = at.rstrip("Z").partition("T")
+    clock, _, fraction = rest.partition(".")
+    return datetime.fromisoformat(f"{day}T{clock}+00:00").timestamp() + float(f"0.{fraction or 0}")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +62,14 @@ def test_service_logs_are_per_task_interleaved_by_time_and_scrubbed(opened: Swar
     assert [line.at for line in lines] == sorted(line.at for line in lines)
     tasks = [line.task_id for line in lines]
     switches = sum(1 for a, b in itertools.pairwise(tasks) if a != b)
-    assert len(set(tasks)) == 2 and switches >= 3  # the two replicas' lines taken in turn, as they were written
+    assert len(set(tasks)) == 2
+    # Where the two replicas wrote at the same time, their lines come in turn, as they were written. (How much
+    # their runs overlap is the scheduler's: a replica started seconds after the other under load overlaps less,
+    # so the overlap is measured, not assumed.)
+    spans = [(min(seconds(x.at) for x in lines if x.task_id == t), max(seconds(x.at) for x in lines if x.task_id == t))
+             for t in set(tasks)]
+    if min(end for _, end in spans) - max(start for start, _ in spans) > 1.0:
+        assert switches >= 3, [(x.task_id[:6], x.at) for x in lines]
     assert all(line.text.endswith("token ***") for line in lines)
     one = opened.current_tasks()[0]
     assert {line.task_id for line in opened.service_logs("talk", 100, {one.id})} == {one.id}
