@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_opscheck.config import Settings
+from pytest_opscheck.config.settings import ApiPath
 from pytest_opscheck.probes.diagnosis import api, frontend
 from pytest_opscheck.probes.resource.site import Site, open_frontend
 from pytest_opscheck.probes.transport.concurrent import BOUND
@@ -102,12 +103,13 @@ def test_ten_dripping_api_paths_share_one_timeout(dripping: Dripping) -> None:
     site = Site("backend", f"http://127.0.0.1:{dripping.port}", settings(dripping))
     paths = [f"/drip/{i}" for i in range(10)]
     healthy = ["/api/items", "/api/users"]
+    entries = [ApiPath(p, auth=False) for p in [*paths, *healthy]]
     try:
-        elapsed, samples = timed(lambda: api.api_samples(site, [*paths, *healthy]))
+        elapsed, samples = timed(lambda: api.api_samples(site, entries))
         assert isinstance(samples, list)
         # One after the other this is ten timeouts (10 s); at once, about one.
         assert elapsed < ABOUT_ONE_TIMEOUT, f"{len(paths)} dripping paths took {elapsed:.2f} s"
-        by_path = dict(samples)
+        by_path = {sample.path: sample.answer for sample in samples}
         for path in paths:
             cause = by_path[path]
             assert isinstance(cause, str) and cause.startswith("timed out after "), cause
@@ -119,7 +121,7 @@ def test_ten_dripping_api_paths_share_one_timeout(dripping: Dripping) -> None:
             assert answer.status == 200
         # The latency check reads the same answers: nothing is asked again.
         asked = len(dripping.asked)
-        elapsed, finding = timed(lambda: api.latency(api.api_samples(site, [*paths, *healthy]), 5.0))
+        elapsed, finding = timed(lambda: api.latency(api.api_samples(site, entries), 5.0))
         assert len(dripping.asked) == asked
         assert elapsed < TIMEOUT, "asking a dripping path again would wait its timeout"
         assert not finding.ok and finding.cause.startswith("10 API path(s) slower than 5 s")  # type: ignore[attr-defined]
@@ -131,12 +133,12 @@ def test_paths_beyond_the_bound_wait_inside_the_same_deadline(dripping: Dripping
     site = Site("backend", f"http://127.0.0.1:{dripping.port}", settings(dripping))
     paths = [f"/drip/{i}" for i in range(BOUND + 8)]
     try:
-        elapsed, samples = timed(lambda: api.api_samples(site, paths))
+        elapsed, samples = timed(lambda: api.api_samples(site, [ApiPath(p, auth=False) for p in paths]))
     finally:
         site.close()
     assert isinstance(samples, list)
     assert elapsed < ABOUT_ONE_TIMEOUT, f"{len(paths)} dripping paths took {elapsed:.2f} s"
-    causes = [cause for _, cause in samples]
+    causes = [sample.answer for sample in samples]
     timed_out = [c for c in causes if isinstance(c, str) and c.startswith("timed out after ")]
     not_asked = [c for c in causes if isinstance(c, str) and c.startswith("not asked: the check's 1 s deadline")]
     # At most BOUND exchanges at once: the first BOUND time out, the rest are never started (the counts, not
