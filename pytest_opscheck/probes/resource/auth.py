@@ -178,7 +178,8 @@ def _cause(answer: Answer, config: Auth, reading: Reading) -> str:
     if reading.kind == "refused":
         said = f" GraphQL error {reading.said}" if graphql else f" {status}"
         if config.session == "cookie" and reading.said and not graphql:
-            said += f", {reading.said}"
+            ours = reading.said.startswith(("answered ", "redirected "))  # what the sweep saw, not the app's words
+            said += f", {reading.said}" if ours else f', it says "{reading.said}"'
         return (f"{where} refused the smoke account {config.username}:{said} "
                 "(wrong password, or the account is missing or inactive)")
     if reading.kind == "path":
