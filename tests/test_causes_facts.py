@@ -243,3 +243,29 @@ def test_any_mixture_of_facts_has_roots_and_every_consequence_points_at_one(seed
     assert first or not {c for c in causes.values() if c in ran}, records
     assert not set(causes) & set(first)
     assert set(attribution(records, REACH)) == set(causes)
+
+
+@pytest.mark.parametrize(("http", "ws", "same"), [
+    ("http://localhost:8000/api/v1/utils/health-check/", "ws://127.0.0.1:8000/ws", True),
+    ("https://app.example.com/health", "wss://app.example.com/realtime", True),
+    ("http://[::1]:3001/health", "ws://localhost:3001/socket.io/", True),
+    ("http://localhost:8000/health", "ws://localhost:8001/ws", False),
+    ("https://app.example.com/health", "ws://app.example.com/ws", False),
+])
+def test_an_origin_is_one_process_whatever_the_scheme_or_loopback_name(http: str, ws: str, same: bool) -> None:
+    health = rec("backend.health", *F.down(http, "connection refused"), target="backend")
+    handshake = rec("ws.handshake", *F.down(ws, "[Errno 111] Connect call failed", websocket=True), severity="P2")
+    first, causes = judged([health, handshake])
+    assert causes == ({"ws.handshake": "backend.health"} if same else {})
+    assert first == (["backend.health"] if same else ["backend.health", "ws.handshake"])
+
+
+def test_only_no_answer_is_a_process_down_and_only_error_answers_name_a_fault() -> None:
+    assert F.down("http://localhost:8000/", "HTTP 500 from /health") == ()
+    assert F.down("http://localhost:8000/", "timed out after 5 s")[0].kind == F.HTTP_DOWN
+    body = '{"detail": "relation \\"item\\" does not exist"}'
+    assert F.answered(200, body, "/items") == ()
+    assert [f.kind for f in F.answered(500, body, "/items")] == [F.MISSING_RELATION]
+    graphql = ('{"errors": [{"message": "\\nInvalid `prisma.user.findUnique()` invocation:\\n\\n\\nThe table '
+               '`blog.User` does not exist in the current database.", "extensions": {"code": "P2021"}}]}')
+    assert [f.kind for f in F.answered(200, graphql, "/graphql")] == [F.MISSING_RELATION]

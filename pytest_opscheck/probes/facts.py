@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from ..model import Fact
 
@@ -111,6 +112,43 @@ def signatures(text: str | Iterable[str], speaker: str) -> tuple[Fact, ...]:
             name = (match.groupdict().get("name") or "").strip('"')
             found.setdefault((kind, name), Fact(kind, speaker, line.strip()[:300]))
     return tuple(found.values())
+
+
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+def origin(url: str) -> str:
+    """The process a URL reaches, as `host:port` (ws:// and http:// on one port are one process; every loopback
+    name is `localhost`)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    host = "localhost" if host in _LOOPBACK else host
+    port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+    return f"{host}:{port}"
+
+
+def down(url: str, cause: str, websocket: bool = False) -> tuple[Fact, ...]:
+    """For a probe that could not reach `url`: the process at its origin does not answer (refused, reset, timed
+    out, no route); the same for its WebSocket (`websocket`). Nothing for an answer it did get."""
+    if not re.search(r"refused|reset|timed out|timeout|no route|unreachable|closed the connection|\bEOF\b"
+                     r"|connect call failed|could not connect|errno 111|ECONNREFUSED", cause, re.I):
+        return ()
+    return (Fact(WS_DOWN if websocket else HTTP_DOWN, origin(url), cause[:300]),)
+
+
+def answered(status: int | None, body: str, speaker: str) -> tuple[Fact, ...]:
+    """For a probe that got an error answer (5xx, or GraphQL errors in a 200): the error signatures its body
+    names, said by `speaker` (the path asked)."""
+    if status is not None and status < 500 and "errors" not in body[:2000]:
+        return ()
+    # A JSON body escapes the quotes and line breaks of the message it carries.
+    return signatures(body.replace('\\"', '"').replace("\\n", "\n").replace("\\t", "\t"), speaker)
+
+
+def timed_out(speaker: str, seconds: float) -> tuple[Fact, ...]:
+    """For a probe whose request got no answer in time: what a held lock or a hung backend explains."""
+    return (Fact(TIMED_OUT, speaker, f"no answer in {seconds:g} s"),)
 
 
 def of_kind(facts: Iterable[Fact], *kinds: str) -> list[Fact]:
