@@ -105,3 +105,28 @@ def test_a_checks_file_that_cannot_be_imported_is_an_error_in_the_file(pytester:
     (case,) = [c for c in suite if any(isinstance(r, junitparser.Error) for r in c.result)]
     assert case.name == "ops/test_user.py"
     assert "not_installed_anywhere" in case.result[0].text
+
+
+def test_a_checks_fixture_that_breaks_after_the_check_is_an_error_as_pytest_counts_it(
+    pytester: pytest.Pytester,
+) -> None:
+    project(pytester, "", BELOW_THE_GATE + """
+
+@pytest.fixture
+def leaky_session():
+    yield
+    raise RuntimeError("could not close the session")
+
+
+@pytest.mark.severity("P2")
+def test_closes(leaky_session):
+    pass
+""")
+    result = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "-k", "user.", "--junitxml", "j.xml")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    (suite,) = list(junitparser.JUnitXml.fromfile(str(pytester.path / "j.xml")))
+    assert suite.errors == 1
+    closes = cases(pytester.path / "j.xml")["user.closes"]
+    (error,) = [r for r in closes.result if isinstance(r, junitparser.Error)]
+    assert error.message == "failed on teardown" and "could not close the session" in error.text
+

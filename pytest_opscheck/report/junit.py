@@ -78,7 +78,7 @@ def _traceback(text: str, message: str) -> str:
 
 def testcase(
     record: CheckRecord, summary: Summary, fail_on: Severity, prefix: str | None,
-    user_properties: list[tuple[str, str]], traceback: str,
+    user_properties: list[tuple[str, str]], traceback: str, teardown: str = "",
 ) -> ET.Element:
     """One check's testcase."""
     classname = f"opscheck.{record.severity}"
@@ -98,20 +98,23 @@ def testcase(
         node.text = _xml_text(failure_body(record, summary) + _traceback(traceback, record.message))
     elif record.outcome == "skipped":
         ET.SubElement(case, "skipped", type="pytest.skip", message=_xml_text(record.message))
+    if teardown:  # the check's own fixture broke after it: pytest counts an error, so does the file
+        ET.SubElement(case, "error", message="failed on teardown").text = _xml_text(teardown)
     return case
 
 
 def render_junit(
     summary: Summary, fail_on: Severity, *, suite: str = "pytest", prefix: str | None = None,
     user_properties: dict[str, list[tuple[str, str]]] | None = None, tracebacks: dict[str, str] | None = None,
-    errors: Sequence[tuple[str, str]] = (), timestamp: datetime | None = None, seconds: float = 0.0,
+    teardowns: dict[str, str] | None = None, errors: Sequence[tuple[str, str]] = (),
+    timestamp: datetime | None = None, seconds: float = 0.0,
 ) -> str:
-    """The JUnit file of a sweep: one testsuite, a testcase per check (worst first, then by id), then the
-    collection errors (a checks file that could not be imported) as errors."""
-    user_properties = user_properties or {}
-    tracebacks = tracebacks or {}
+    """The JUnit file of a sweep: one testsuite, a testcase per check (worst first, then by id; a failed
+    teardown as an error in it), then the collection errors (a checks file that could not be imported)."""
+    user_properties, tracebacks, teardowns = user_properties or {}, tracebacks or {}, teardowns or {}
     cases = [
-        testcase(r, summary, fail_on, prefix, user_properties.get(r.nodeid, []), tracebacks.get(r.nodeid, ""))
+        testcase(r, summary, fail_on, prefix, user_properties.get(r.nodeid, []), tracebacks.get(r.nodeid, ""),
+                 teardowns.get(r.nodeid, ""))
         for r in sorted(summary.records, key=lambda r: (r.level, r.check_id))
     ]
     for nodeid, text in errors:
@@ -146,6 +149,7 @@ class JunitReport:
         self.path = Path(os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(xmlpath)))))
         self.user_properties: dict[str, list[tuple[str, str]]] = {}
         self.tracebacks: dict[str, str] = {}
+        self.teardowns: dict[str, str] = {}
         self.errors: list[tuple[str, str]] = []
         self.written = False
 
@@ -155,6 +159,8 @@ class JunitReport:
             self.user_properties[report.nodeid] = [(str(k), str(v)) for k, v in report.user_properties]
         if report.failed and record_of(report) is not None:
             self.tracebacks.setdefault(report.nodeid, report.longreprtext)
+        elif report.failed and report.when == "teardown":
+            self.teardowns[report.nodeid] = report.longreprtext
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -169,6 +175,7 @@ class JunitReport:
             user_properties={n: [(sink.text(k, 200), sink.text(v)) for k, v in p]
                              for n, p in self.user_properties.items()},
             tracebacks={n: sink.text(t) for n, t in self.tracebacks.items()},
+            teardowns={n: sink.text(t) for n, t in self.teardowns.items()},
             errors=[(n, sink.text(t)) for n, t in self.errors],
             timestamp=self.ctx.started,
             seconds=(datetime.now() - self.ctx.started).total_seconds(),
