@@ -15,6 +15,15 @@ NOT_COLLECTED = ("*.egg", ".*", "_darcs", "build", "CVS", "dist", "node_modules"
 MAX_FOLDERS = 10_000
 
 
+def builtin_checks_dir() -> Path:
+    """The folder of the built-in checks, installed as ``pytest_opscheck.checks``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pytest_opscheck.checks")
+    assert spec is not None and spec.submodule_search_locations is not None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 class FolderError(Exception):
     """A checks folder that cannot be collected once; the message names the folder and what to do."""
 

@@ -7,7 +7,6 @@ load while the targets answer.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,6 @@ from .redact import Redactor
 from .runbook import RunbookError
 from .runbook.links import Runbooks
 from .targets import BuiltinTargets, TargetError, Targets
-
-
-def builtin_checks_dir() -> Path:
-    """The folder of the built-in checks, installed as ``pytest_opscheck.checks``."""
-    spec = importlib.util.find_spec("pytest_opscheck.checks")
-    assert spec is not None and spec.submodule_search_locations is not None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -42,7 +34,7 @@ def _settings(config: pytest.Config) -> Settings:
 
 def _folders(settings: Settings) -> list[Path]:
     """The built-in checks and the configured folders, each collected once (a loop is a usage error)."""
-    from .folders import FolderError, distinct_folders
+    from .folders import FolderError, builtin_checks_dir, distinct_folders
 
     folders = [builtin_checks_dir()]
     for folder in settings.checks:
@@ -118,11 +110,12 @@ def register(config: pytest.Config, ctx: SweepContext, coverage_only: bool, fold
     from .fixtures import register as register_fixtures
     from .report import files, html
     from .report.terminal import TerminalReport
+    from .sinks import Sinks
     from .sweep.collect import ChecksFolders, Collection
     from .sweep.record import Recorder
 
     plugins = config.pluginmanager
-    plugins.register(importlib.import_module(".sinks", __package__).Sinks(ctx), "opscheck-sinks")  # issue 25
+    plugins.register(Sinks(ctx), "opscheck-sinks")
     register_fixtures(config)
     plugins.register(ChecksFolders(folders), "opscheck-folders")
     plugins.register(Collection(ctx, coverage_only), "opscheck-collection")

@@ -130,7 +130,7 @@ def test_terminal_section_worst_first_with_resolution_and_verdict(
             "P3 MEDIUM   FAILED user.slow_page — respond within 4 hours",
             "    cause: AssertionError: too slow*",
             "      Find the slow query: EXPLAIN ANALYZE SELECT ...",
-            "1 check skipped as not configured: smtp.host",
+            "not configured (1 check skipped): smtp*",
             "P1 CRITICAL: 1 check failing (+1 lower) — respond immediately (within 15 min)",
         ]
     )

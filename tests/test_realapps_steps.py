@@ -21,7 +21,7 @@ import pytest
 from realservices import free_port
 
 from pytest_opscheck.config import settings_from_table
-from pytest_opscheck.start import builtin_checks_dir
+from pytest_opscheck.folders import builtin_checks_dir
 from pytest_opscheck.steps import PLACEHOLDERS, render, values
 
 RUNBOOK = Path(__file__).parent / "data" / "runbooks" / "000_903c53a40e61f8c6.txt"

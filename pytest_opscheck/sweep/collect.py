@@ -12,9 +12,10 @@ from ..catalogue import TOPICS
 from ..catalogue_lines import coverage_by_line
 from ..context import META, SweepContext
 from ..declare import MarkerError, check_id, evaluate
+from ..folders import builtin_checks_dir
 from ..model import CheckMeta, Severity
 from ..runbook import RunbookError
-from ..steps import frontend_service, render
+from ..steps import DEPLOYMENT, frontend_service, render
 from ..steps import values as step_values
 from ..swarm_steps import swarm_terms
 
@@ -25,8 +26,11 @@ class Collection:
     def __init__(self, ctx: SweepContext, coverage_only: bool) -> None:
         self.ctx = ctx
         self.coverage_only = coverage_only
-        # The user's values for the resolutions' {placeholders}, computed once.
+        # The user's values for the resolutions' {placeholders}, computed once. The built-in steps are also
+        # fitted to how the stack runs; a team's own steps are its own (placeholders filled, nothing dropped).
         self.step_values = step_values(ctx.settings)
+        self.team_values = {k: v for k, v in self.step_values.items() if k not in (DEPLOYMENT, "migrations_tool")}
+        self.builtin = builtin_checks_dir()
         # Topics a check may name: the built-in ones and the headings of the team's runbook.
         self.topics = set(TOPICS) | ctx.runbooks.topics()
 
@@ -50,7 +54,8 @@ class Collection:
         depends = tuple(c for c in targets.depends_of(meta.depends) if c != meta.check_id)
         # The check's own steps with the user's values; a linked runbook section stays as the team wrote it.
         steps = swarm_terms(meta.resolution, settings.swarm_stack) if settings.swarm_stack else meta.resolution
-        meta = dataclasses.replace(meta, resolution=render(steps, self.step_values))
+        values = self.step_values if item.path.is_relative_to(self.builtin) else self.team_values
+        meta = dataclasses.replace(meta, resolution=render(steps, values))
         try:
             meta = self.ctx.runbooks.link(meta)
         except RunbookError as exc:
