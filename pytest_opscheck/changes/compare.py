@@ -169,9 +169,10 @@ def _image_change(subject: str, before: dict[tuple[str, str, str], Entry], after
     old_ref, new_ref = value(before, IMAGE), value(after, IMAGE)
     old_id = value(before, IMAGE_ID) or value(before, DIGEST)
     new_id = value(after, IMAGE_ID) or value(after, DIGEST)
-    if not old_ref or not new_ref or (old_ref, old_id) == (new_ref, new_id):
+    if not (old_ref or old_id) or not (new_ref or new_id) or (old_ref, old_id) == (new_ref, new_id):
         return None  # a service that came or went is said by its container; the same image is no change
-    entry = after.get((source, subject, IMAGE))
+    entry = after.get((source, subject, IMAGE)) or after.get((source, subject, IMAGE_ID)) or \
+        after.get((source, subject, DIGEST))
     return NewImage(subject, old_ref, old_id, new_ref, new_id, _when(entry))
 
 

@@ -11,6 +11,7 @@ not answer in time is left out of this sweep's fingerprint (and out of the compa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -37,6 +38,8 @@ SECRET_FILE_MAX = 65536
 VERSION_HEADERS = ("x-app-version", "x-version", "x-api-version", "x-release", "x-build-version")
 VERSION_FIELDS = ("version", "app_version", "build.version", "release", "info.version")
 VERSION_MAX = 120
+# The config keys of the https/wss endpoints, and the target each one is.
+TLS_TARGETS = {"backend_url": "backend", "frontend_url": "frontend", "websocket_url": "ws"}
 
 
 def iso(epoch: float | None) -> str | None:
@@ -276,17 +279,20 @@ def migration_entries(db: Any, settings: Settings) -> list[Entry]:
     return []
 
 
-def tls_entries(settings: Settings) -> list[Entry]:
-    """Each https/wss target's certificate: serial and expiry, `at` when it became valid (its issue). One TLS
-    handshake per endpoint, under the probe timeout; a certificate the client does not trust is left out (the
-    TLS check says why)."""
+def tls_entries(settings: Settings, keys: Iterable[str] | None = None) -> list[Entry]:
+    """Each https/wss target's certificate (of the config `keys` given: those whose target answered this sweep):
+    serial and expiry, `at` when it became valid (its issue). One TLS handshake per endpoint, under the probe
+    timeout; a certificate the client does not trust is left out (the TLS check says why)."""
     from ..probes.diagnosis.tls import https_endpoints
     from ..probes.result import TargetUnreachable
     from ..probes.transport.tls import client_context, peer_certificate
 
     entries = []
     context = client_context(settings)
+    wanted = None if keys is None else set(keys)
     for endpoint in https_endpoints(settings):
+        if wanted is not None and endpoint.key not in wanted:
+            continue
         try:
             cert = peer_certificate(endpoint, context, settings.timeout)
         except (ssl.SSLError, OSError, TargetUnreachable):
@@ -294,8 +300,8 @@ def tls_entries(settings: Settings) -> list[Entry]:
         serial = str(cert.get("serialNumber") or "?")
         expires = iso(ssl.cert_time_to_seconds(str(cert["notAfter"]))) if cert.get("notAfter") else "?"
         issued = iso(ssl.cert_time_to_seconds(str(cert["notBefore"]))) if cert.get("notBefore") else None
-        entries.append(Entry("tls", f"{endpoint.key} {endpoint}", CERTIFICATE, f"serial {serial}, expires {expires}",
-                             issued))
+        entries.append(Entry(f"tls {endpoint.key}", f"{endpoint.key} {endpoint}", CERTIFICATE,
+                             f"serial {serial}, expires {expires}", issued))
     return entries
 
 
@@ -356,9 +362,11 @@ def sources_of(targets: Any, settings: Settings, redact: Callable[[str], str]) -
     db = targets.opened("db")
     if db is not None:
         found.append(Source("db", lambda: migration_entries(db, settings)))
-    if any(str(getattr(settings, k) or "").startswith(("https:", "wss:"))
-           for k in ("backend_url", "frontend_url", "websocket_url")):
-        found.append(Source("tls", lambda: tls_entries(settings)))
+    # Only the endpoints whose target answered this sweep: a dead one would cost a handshake's timeout for nothing.
+    answered = [key for key, target in TLS_TARGETS.items()
+                if str(getattr(settings, key) or "").startswith(("https:", "wss:")) and targets.opened(target)]
+    for key in answered:  # a source each: an endpoint not read this time compares nothing
+        found.append(Source(f"tls {key}", functools.partial(tls_entries, settings, [key])))
     backend = targets.opened("backend")
     if backend is not None:
         found.append(Source("backend", lambda: version_entries(backend, settings, redact)))
