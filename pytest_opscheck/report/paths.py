@@ -147,8 +147,8 @@ def moved_rootdir_line(config: pytest.Config) -> str | None:
     if moved is None:
         return None
     flag, value = moved
-    return (f"opscheck: pytest took {flag} {value} for a test path (rootdir {config.rootpath}); the config was "
-            f"found from {config.invocation_params.dir}: write {flag}={value} to keep pytest's rootdir there too")
+    return (f"note: pytest took the {flag} file for a test path and moved its rootdir to {config.rootpath} (the "
+            f"config was found from where it runs); write {flag}={value}")
 
 
 def check_paths(config: pytest.Config) -> None:

@@ -5,6 +5,7 @@ closing ``opscheck`` section, which is the report (pytest's FAILURES section wou
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from typing import Any
 
@@ -54,7 +55,8 @@ EVIDENCE_ROWS = 2  # rows one evidence line may take, wrapped, before it is cut
 def _wrapped(text: str, first: str, rest: str, rows: int) -> list[str]:
     """`text` after the prefix `first`, wrapped at `WIDTH` with `rest` before the next rows, at most `rows` rows
     (the last one cut with an ellipsis)."""
-    lines = textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest, break_long_words=True,
+    # A word longer than a row (a path, a URL) overflows it whole: cut, it could not be pasted.
+    lines = textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest, break_long_words=False,
                           break_on_hyphens=False) or [first.rstrip()]
     if len(lines) > rows:
         lines = lines[:rows]
@@ -72,11 +74,38 @@ def root_lines(record: CheckRecord, target: str) -> list[str]:
     resolution = paste_ready(record) if record.resolution or record.evidence.get(COMMANDS) else ""
     if resolution:
         lines.append("    resolution:")
-        for line in resolution.splitlines():
-            # Prose wraps at 80 columns; a command (an indented line) stays whole, to be pasted.
-            command = line[:1].isspace()
-            lines += [f"      {line}"] if command or not line.strip() else _wrapped(line, "      ", "      ", 99)
+        lines += resolution_lines(resolution, "      ")
     return lines
+
+
+def resolution_lines(text: str, indent: str) -> list[str]:
+    """A resolution for an 80-column screen: its prose (lines at the left margin) re-flowed as paragraphs, its
+    commands (indented lines) kept whole, to be pasted."""
+    out: list[str] = []
+    paragraph: list[str] = []
+
+    def flush() -> None:
+        if paragraph:
+            out.extend(_wrapped(" ".join(paragraph), indent, indent, 99))
+            paragraph.clear()
+
+    for line in text.splitlines():
+        words = line.strip()
+        # Prose joins prose; a line that holds a command (lined up after two spaces, `Ask it:  curl ...`) or
+        # leads in to one (ends with a colon) stands alone, as it was written.
+        if words and not line[:1].isspace() and "  " not in words:
+            paragraph.append(words)
+            if words.endswith(":"):
+                flush()
+            continue
+        flush()
+        if words and not line[:1].isspace():
+            out.extend(_wrapped(words, indent, indent + "  ", 99) if len(indent + words) > WIDTH and
+                       not re.search(r":  \S", words) else [f"{indent}{words}"])
+        else:
+            out.append(f"{indent}{line}".rstrip())
+    flush()
+    return out
 
 
 def _keys(records: list[CheckRecord]) -> str:
@@ -204,9 +233,8 @@ class TerminalReport:
         self.sweep = True  # False under --collect-only and --opscheck-coverage: nothing to report on
         self.deselected = 0
 
-    def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        moved = moved_rootdir_line(config)
-        return [*header_lines(self.ctx), *([moved] if moved else [])]
+    def pytest_report_header(self) -> list[str]:
+        return header_lines(self.ctx)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -243,6 +271,10 @@ class TerminalReport:
         if summary is None or not self.sweep:
             return
         terminalreporter.section("opscheck")
+        moved = moved_rootdir_line(terminalreporter.config)  # said even under -q, which has no header
+        if moved:
+            for line in _wrapped(moved, "", "  ", 4):
+                terminalreporter.line(line, yellow=True)
         written = tuple(write_errors(terminalreporter.config))
         if not self.ctx.records:
             for line in written:
