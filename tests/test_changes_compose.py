@@ -124,6 +124,9 @@ def test_redeploy_secret_rotation_and_green_reset(project: Any, tmp_path: Path, 
 
     # a redeploy: a new image tag and one environment value changed
     project("2", PLANTED_AFTER)
+    # a sweep with no verdict (every check skipped) explains nothing and is not green
+    skipped = sweep(history, settings, [record("stack.services_running", "skipped")])
+    assert skipped.changes == () and skipped.last_green == green.last_green
     deploy = Deploy("backend", f"{project.name}-backend-1", "opscheck-changes:2", "now")
     failing = sweep(history, settings, [record("api.no_server_errors", "failed", "backend", (deploy,)),
                                         record("db.reachable", "failed", "db"),

@@ -67,11 +67,18 @@ def test_refused_through_the_option_as_a_usage_error(pytester: pytest.Pytester) 
 
 
 def test_default_path_is_in_pytests_cache_and_baseline_needs_one(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".toml", opscheck='backend_url = "http://127.0.0.1:9"\n')
-    settings = settings_from_table({"backend_url": "http://127.0.0.1:9"}, pytester.path / "opscheck.toml")
+    table = {"backend_url": "http://127.0.0.1:9", "env": {"staging": {"backend_url": "http://127.0.0.1:10"}}}
+    pytester.makefile(".toml", opscheck='backend_url = "http://127.0.0.1:9"\n[env.staging]\n'
+                                        'backend_url = "http://127.0.0.1:10"\n')
+    settings = settings_from_table(table, pytester.path / "opscheck.toml")
     config = pytester.parseconfigure("--opscheck", "-p", "no:hypothesispytest")
     history = History.from_config(config, settings)
     assert history is not None and history.path == config.cache.mkdir("opscheck") / "state.json"
+    # a named environment keeps a state of its own: staging's green is not prod's
+    staging = settings_from_table(table, pytester.path / "opscheck.toml", env_name="staging")
+    config = pytester.parseconfigure("--opscheck", "--opscheck-env", "staging", "-p", "no:hypothesispytest")
+    history = History.from_config(config, staging)
+    assert history is not None and history.path == config.cache.mkdir("opscheck") / "state-staging.json"
     bare = pytester.runpytest("--opscheck", "--opscheck-baseline", "-p", "no:cacheprovider",
                               "-p", "no:hypothesispytest")
     assert bare.ret == 4

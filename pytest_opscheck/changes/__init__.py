@@ -10,6 +10,7 @@ resolutions of the failures a new image or a rotated secret explains.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,9 @@ class History:
             if not path.is_absolute():
                 path = Path(config.invocation_params.dir) / path
             option = "--opscheck-state"
-        elif cache is not None:
-            path, option = cache.mkdir("opscheck") / STATE_FILE, "pytest's cache (--opscheck-state)"
+        elif cache is not None:  # one file per named environment: staging's green is not prod's
+            name = f"state-{_safe(settings.env_name)}.json" if settings.env_name else STATE_FILE
+            path, option = cache.mkdir("opscheck") / name, "pytest's cache (--opscheck-state)"
         else:
             if baseline:
                 raise pytest.UsageError("--opscheck-baseline needs somewhere to keep it: pass --opscheck-state PATH "
@@ -103,7 +105,7 @@ class History:
             return summary
         finally:
             self.timings = {"gather": gathered - started, "total": time.perf_counter() - started}
-        if self.baseline or ok or previous_green is None:
+        if self.baseline or ok or previous_green is None or not summary.failed:  # only a failure is explained
             green = state.last_green.taken if state.last_green is not None else None
             return dataclasses.replace(summary, last_green=green, changes=())
         found = diff(previous_green, current, token_failures(summary.failed))
@@ -129,6 +131,11 @@ class History:
             return record
         resolution = "\n".join([record.resolution.rstrip(), *(redact(s) for s in steps)]).strip()
         return dataclasses.replace(record, resolution=resolution)
+
+
+def _safe(name: str) -> str:
+    """An environment's name as a file name part."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:64]
 
 
 def _kept(current: Fingerprint, green: Fingerprint | None) -> Fingerprint:
