@@ -365,9 +365,9 @@ def test_attribution_is_the_same_on_five_sweeps_and_a_stopped_backend_is_named(
 
 
 def one_fault_each_yaml(name: str, db_port: int) -> str:
-    """Three services, each a fault of its own kind: a backend that exits on its placeholder secret (as the
-    FastAPI template's settings check does), a worker that exits because the database refuses it, and one that
-    exited once at start-up and has been healthy since."""
+    """Four services, each a fault of its own kind: a backend that exits on its placeholder secret (as the
+    FastAPI template's settings check does), a worker that exits because the database refuses it, one killed
+    for memory under its limit, and one that exited once at start-up and has been healthy since."""
     return f"""
 name: {name}
 services:
@@ -390,6 +390,12 @@ services:
     command: >-
       sh -c 'echo "psycopg.OperationalError: connection failed: connection to server at \\"127.0.0.1\\", port
       {db_port} failed: Connection refused"; exit 1'
+  hungry:
+    image: ${{BUSYBOX}}
+    network_mode: none
+    mem_limit: 8m
+    memswap_limit: 8m
+    command: sh -c 'echo "loading the model"; x=$$(head -c 64000000 /dev/zero | tr "\\0" a)'
   flaky:
     image: ${{BUSYBOX}}
     network_mode: none
@@ -413,6 +419,7 @@ def one_fault_each(compose_stack: Any, docker_engine: Any) -> tuple[str, str, in
         found = project_states(docker_engine, name)
         flaky = found["flaky"]
         return (found["backend"]["RestartCount"] >= 2 and found["worker"]["RestartCount"] >= 2
+                and found["hungry"]["State"]["OOMKilled"]
                 and flaky["RestartCount"] == 1 and flaky["State"].get("Health", {}).get("Status") == "healthy")
 
     wait_until(settled, 120)
@@ -430,7 +437,8 @@ def test_each_fault_is_one_root_and_every_other_failure_names_its_root(
 ) -> None:
     """The backend's placeholder secret is the root of its crash loop (its log names the variable); the worker's
     loop follows from the database it logs as refusing (when the sweep checks that database), else is a root of
-    its own; the service that exited once at start-up and is healthy since is no fault at all."""
+    its own; the OOM kill is the root of the service it stopped; the service that exited once at start-up and is
+    healthy since is no fault at all."""
     name, yaml, db_port = one_fault_each
     monkeypatch.setenv("OPSCHECK_TEST_DB_PASSWORD", "PLANTED-pw-never-used-1")
     (pytester.path / "docker-compose.yml").write_text(yaml)
@@ -442,7 +450,7 @@ def test_each_fault_is_one_root_and_every_other_failure_names_its_root(
                                 "-k", "stack. or db.reachable", "--opscheck-json", "out.json")
     records = {c["id"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
     failed = {i: r for i, r in records.items() if r["outcome"] == "failed"}
-    roots = ["db.reachable", "stack.required_env"] if database else ["stack.no_crash_loop", "stack.required_env"]
+    roots = ["db.reachable" if database else "stack.no_crash_loop", "stack.no_oom_kill", "stack.required_env"]
     assert sorted(i for i, r in failed.items() if r["caused_by"] is None) == roots, {
         i: (r["message"], r["caused_by"]) for i, r in failed.items()}
     assert {r["caused_by"] for r in failed.values()} - {None} <= set(roots)
