@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pytest_opscheck.config import Settings
+from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.fixtures.edge import Http
 from pytest_opscheck.probes.diagnosis import frontend as probe
-from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.verdict import expect, skip_unless_configured
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from pytest_opscheck.config import Settings
+from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.fixtures.edge import Http
 from pytest_opscheck.probes.diagnosis import api as http_probe
 from pytest_opscheck.probes.diagnosis import websocket as probe
 from pytest_opscheck.probes.resource.websocket import WebSocketTarget
-from pytest_opscheck.config.keys import skipped_for
 from pytest_opscheck.verdict import expect, fail, skip_unless_configured
 
 
