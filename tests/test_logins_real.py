@@ -270,3 +270,21 @@ def test_graphql_variables_follow_the_field_names() -> None:
              "auth": {"login_path": "/graphql", "style": "graphql", "query": query, "username_field": "email"}}
     auth = settings_from_table(table, Path("opscheck.toml"), environ={}).auth
     assert auth is not None and auth.username_field == "email"
+
+
+def test_graphql_backend_failure_is_classified_by_its_code_and_quoted_to_the_decisive_line(
+    graphql: Uvicorn, faults: Faults
+) -> None:
+    """Apollo's INTERNAL_SERVER_ERROR wins over the word "credentials" in Prisma's message, and the quote keeps
+    the last line, where Prisma says what failed."""
+    faults.active.add("prisma_table_gone")
+    config = settings(graphql.url, login_path="/graphql", style="graphql", query=LOGIN_MUTATION,
+                      token_field="data.login.accessToken")
+    session = open_auth(config)
+    try:
+        cause = probe.login(session).cause
+    finally:
+        session.close()
+    assert cause.startswith("login /graphql fails with a server error: 200 OK"), cause
+    assert "The table `blog.User` does not exist in the current database." in cause, cause
+    assert "wrong password" not in cause

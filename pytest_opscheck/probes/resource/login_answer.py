@@ -67,8 +67,11 @@ def read_answer(status: int, data: Any, token_field: str, graphql: bool) -> Read
             return Reading("refused", validation[0])  # Laravel: a wrong password is a 422 on the email field
         if validation is not None:
             return Reading("malformed", *validation)
-        if status in (415, 422) or (status == 400 and _MISSING_WORDS.search(message_of(data))):
-            return Reading("malformed", message_of(data))
+        said = message_of(data)
+        if _MISSING_WORDS.search(said) and status in (400, 422):
+            return Reading("malformed", said)
+        if status in (415, 422) and not _REFUSAL_WORDS.search(said):
+            return Reading("malformed", said)
         return Reading("refused", message_of(data))
     if status in (404, 405):
         return Reading("path")
@@ -215,8 +218,10 @@ def _subject(message: str) -> str:
 def message_of(data: Any) -> str:
     """The backend's own one-line message in an error body (`detail`, `message`, `error`), if any."""
     if isinstance(data, dict):
-        for key in ("detail", "message", "error", "error_description"):
+        for key in ("detail", "message", "error", "error_description", "non_field_errors"):
             value = data.get(key)
+            if isinstance(value, list) and value and isinstance(value[0], str):  # DRF's non_field_errors
+                value = value[0]
             if isinstance(value, str) and value:
                 return short(value)
     return ""
