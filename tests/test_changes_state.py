@@ -148,6 +148,8 @@ def test_changes_newest_first_new_container_said_once_and_secrets_named_only() -
         Entry("stack", "backend", "env JWT_SECRET", "hmac-sha256:1", "2026-12-05T09:00:00Z"),
         Entry("stack", "backend", "env LOG_LEVEL", "hmac-sha256:2", "2026-12-05T09:00:00Z"),
         Entry("stack", "worker", "restarts", "0", "2026-12-05T09:00:00Z"),
+        Entry("stack", "worker", "started", "2026-12-05T09:00:00Z", "2026-12-05T09:00:00Z"),
+        Entry("stack", "proxy", "started", "2026-12-05T09:00:00Z", "2026-12-05T09:00:00Z"),
         Entry("db", "database", "migration head", "alembic a1", None, "2026-12-05T09:00:00Z"),
     )
     new = fingerprint(
@@ -159,6 +161,8 @@ def test_changes_newest_first_new_container_said_once_and_secrets_named_only() -
         Entry("stack", "backend", "env JWT_SECRET", "hmac-sha256:9", "2026-12-06T14:02:00Z"),
         Entry("stack", "backend", "env LOG_LEVEL", "hmac-sha256:8", "2026-12-06T14:02:00Z"),
         Entry("stack", "worker", "restarts", "4", "2026-12-06T14:20:00Z"),
+        Entry("stack", "worker", "started", "2026-12-06T14:20:00Z", "2026-12-06T14:20:00Z"),
+        Entry("stack", "proxy", "started", "2026-12-06T14:10:00Z", "2026-12-06T14:10:00Z"),  # docker restart
         Entry("db", "database", "migration head", "alembic b2", None, "2026-12-06T13:00:00Z"),
     )
     found = diff(old, new, tokens_refused=True)
@@ -166,6 +170,8 @@ def test_changes_newest_first_new_container_said_once_and_secrets_named_only() -
     assert whats[0] == "worker: restarts" and whats[-1] == "database: migration head"
     assert [c.at for c in found.changes] == sorted((c.at for c in found.changes), reverse=True)
     assert "backend: started" not in whats  # the new container says it
+    assert "worker: started" not in whats  # its restart count says it
+    assert "proxy: started" in whats  # restarted by hand: the restart count stays
     image = next(c for c in found.changes if c.what == "backend: image")
     assert (image.before, image.after) == ("app:1.2 (aaaaaaaaaaaa)", "app:1.3 (bbbbbbbbbbbb)")
     secret = next(c for c in found.changes if c.what == "backend: secret JWT_SECRET changed")

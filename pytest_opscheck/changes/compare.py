@@ -106,6 +106,8 @@ def diff(green: Fingerprint, now: Fingerprint, tokens_refused: bool = False) -> 
         at = _when(new or old)
         if aspect in _SHADOWED_BY_NEW_CONTAINER and (source, subject) in recreated:
             continue
+        if aspect == STARTED and (source, subject, RESTARTS) in changed:
+            continue  # its restart count says it, with the same time
         if aspect in _IMAGE_PARTS:
             if (source, subject) in done:
                 continue
