@@ -232,8 +232,10 @@ def direct_cause(
         return faults.step(record)
     own = base_id(record.check_id)
     if record.service is not None and faults.live(("service", record.service)):
+        # Its service not running as it should (error lines in a running service's log are not that: they may
+        # well be this very failure's).
         head = faults.head(("service", record.service))
-        if head is not None and base_id(head[0].check_id) != own:
+        if head is not None and base_id(head[0].check_id) != own and FACETS[head[1].kind] <= FACETS[F.UNHEALTHY]:
             return Tie(base_id(head[0].check_id), _why(Claim(("service", record.service), 0, head[1]), head[1]))
     by_service = service_cause(record.service, snapshots)
     if by_service and by_service != own:
@@ -252,7 +254,7 @@ def direct_cause(
             return Tie(chain[0], f"{record.target} could not be reached")
         return None
     dep = next((c for c in record.depends if failed(c)), None)
-    return Tie(dep, f"it depends on {dep}") if dep else None
+    return Tie(dep, "") if dep else None
 
 
 def attribution(
