@@ -5,12 +5,14 @@ file's size. The targets are opened once per size, as a sweep opens them (not co
 anyway); each update is timed alone, 20 times.
 
 Run: python bench/changes.py   (needs root or a Docker engine, as the tests do; PostgreSQL optional)
+Then a whole sweep of the stack checks on the 10-service project, as a process, with and without a state file.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +39,8 @@ from pytest_opscheck.model import CheckRecord, summarize
 SIZES = (1, 10, 30)
 ROUNDS = 20
 ENV_PER_SERVICE = 20
+WHOLE = 10  # the size whose whole sweep is timed with and without a state file
+SWEEPS = 5
 
 
 def stack_yaml(image: str, count: int) -> str:
@@ -77,6 +81,24 @@ def measure(label: str, table: dict[str, Any], folder: Path) -> None:
           f"(fingerprint {statistics.median(gather) * 1000:6.1f} ms)  state file {size / 1024:6.1f} KiB")
 
 
+def whole_sweeps(folder: Path, project: str) -> None:
+    """`pytest --opscheck -k "stack. or host."` on the project, as a process, with no state (the cache plugin off,
+    no --opscheck-state) and with one: the wall time each way, median of SWEEPS runs taken in turn."""
+    (folder / "opscheck.toml").write_text(f'compose_project = "{project}"\n')
+    base = [sys.executable, "-m", "pytest", "--opscheck", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+            "-p", "no:hypothesispytest", "-k", "stack. or host."]
+    ways = {"without a state file": base, "with --opscheck-state": [*base, "--opscheck-state", "state.json"]}
+    times: dict[str, list[float]] = {way: [] for way in ways}
+    for _ in range(SWEEPS):
+        for way, command in ways.items():
+            began = time.perf_counter()
+            subprocess.run(command, cwd=folder, capture_output=True, timeout=300)
+            times[way].append(time.perf_counter() - began)
+    for way, found in times.items():
+        print(f"whole sweep of the stack checks, {way:<22} median {statistics.median(found):5.2f} s "
+              f"(min {min(found):5.2f} s, {SWEEPS} runs)")
+
+
 def main() -> None:
     try:
         engine = ensure_docker_engine()
@@ -93,6 +115,8 @@ def main() -> None:
             try:
                 project.up(stack_yaml(image, count), wait_seconds=300)
                 measure(f"Compose project of {count} service(s)", {"compose_project": project.name}, project.workdir)
+                if count == WHOLE:
+                    whole_sweeps(project.workdir, project.name)
             finally:
                 project.down()
         try:
