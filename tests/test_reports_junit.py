@@ -83,18 +83,6 @@ def test_failures_below_fail_on_are_skipped_so_ci_agrees_with_exit_status_0(
         assert properties(found["user.fine"])["region"] == "eu-west-1"
 
 
-def test_the_same_failure_at_the_gate_is_a_failure_and_exit_1(pytester: pytest.Pytester) -> None:
-    project(pytester, "", BELOW_THE_GATE)
-    result = pytester.runpytest(
-        "--opscheck", "-p", "no:cacheprovider", "-k", "user.", "--opscheck-fail-on", "P3", "--junitxml", "j.xml"
-    )
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    found = cases(pytester.path / "j.xml")
-    (failure,) = found["user.slow_page"].result
-    assert isinstance(failure, junitparser.Failure) and failure.type == "opscheck.P3"
-    assert isinstance(found["user.cosmetic"].result[0], junitparser.Skipped)
-
-
 def test_a_checks_file_that_cannot_be_imported_is_an_error_in_the_file(pytester: pytest.Pytester) -> None:
     project(pytester, "", BELOW_THE_GATE + "\nimport not_installed_anywhere\n")
     result = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "--junitxml", "j.xml")
@@ -107,10 +95,7 @@ def test_a_checks_file_that_cannot_be_imported_is_an_error_in_the_file(pytester:
     assert "not_installed_anywhere" in case.result[0].text
 
 
-def test_a_checks_fixture_that_breaks_after_the_check_is_an_error_as_pytest_counts_it(
-    pytester: pytest.Pytester,
-) -> None:
-    project(pytester, "", BELOW_THE_GATE + """
+LEAKY_TEARDOWN = """
 
 @pytest.fixture
 def leaky_session():
@@ -121,12 +106,22 @@ def leaky_session():
 @pytest.mark.severity("P2")
 def test_closes(leaky_session):
     pass
-""")
-    result = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "-k", "user.", "--junitxml", "j.xml")
+"""
+
+
+def test_at_the_gate_a_failure_is_a_failure_and_a_broken_teardown_an_error(pytester: pytest.Pytester) -> None:
+    """The same P3 failure under --opscheck-fail-on P3 fails the run and is a <failure>; a check's fixture that
+    breaks after the check is an <error> in its testcase, as pytest counts it."""
+    project(pytester, "", BELOW_THE_GATE + LEAKY_TEARDOWN)
+    result = pytester.runpytest(
+        "--opscheck", "-p", "no:cacheprovider", "-k", "user.", "--opscheck-fail-on", "P3", "--junitxml", "j.xml"
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     (suite,) = list(junitparser.JUnitXml.fromfile(str(pytester.path / "j.xml")))
-    assert suite.errors == 1
-    closes = cases(pytester.path / "j.xml")["user.closes"]
-    (error,) = [r for r in closes.result if isinstance(r, junitparser.Error)]
+    assert (suite.failures, suite.errors) == (1, 1)
+    found = cases(pytester.path / "j.xml")
+    (failure,) = found["user.slow_page"].result
+    assert isinstance(failure, junitparser.Failure) and failure.type == "opscheck.P3"
+    assert isinstance(found["user.cosmetic"].result[0], junitparser.Skipped)
+    (error,) = [r for r in found["user.closes"].result if isinstance(r, junitparser.Error)]
     assert error.message == "failed on teardown" and "could not close the session" in error.text
-
