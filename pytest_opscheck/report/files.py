@@ -33,6 +33,7 @@ class Sink:
     def __init__(self, config: pytest.Config, redact: Callable[[str], str]) -> None:
         self.config = config
         self.redact = redact
+        self._last: tuple[Summary, Summary] | None = None  # the summary every reporter gets, cleaned once
 
     def text(self, value: str, limit: int = EVIDENCE_LIMIT) -> str:
         return clean(self.redact(value), limit)
@@ -57,8 +58,15 @@ class Sink:
         )
 
     def summary(self, summary: Summary) -> Summary:
-        """The summary as every file shows it: its records and lines through `record`/`text`."""
+        """The summary as every file shows it: its records and lines through `record`/`text` (done once for the
+        summary the reporters share: redaction is the costly part of writing the files)."""
+        if self._last is not None and self._last[0] is summary:
+            return self._last[1]
+        cleaned = self._clean(summary)
+        self._last = (summary, cleaned)
+        return cleaned
 
+    def _clean(self, summary: Summary) -> Summary:
         def each(records: Iterable[CheckRecord]) -> list[CheckRecord]:
             return [self.record(r) for r in records]
 
@@ -77,6 +85,16 @@ class Sink:
     def write(self, flag: str, path: str | Path, text: str) -> bool:
         """Write one file whole (temporary file, then rename); a failure is kept for the terminal."""
         return write_report(self.config, flag, path, text)
+
+
+SINK = pytest.StashKey["Sink"]()
+
+
+def sink_of(config: pytest.Config, ctx: SweepContext) -> Sink:
+    """The sweep's one sink (in `config.stash`), shared by the files and the HTML report."""
+    if SINK not in config.stash:
+        config.stash[SINK] = Sink(config, ctx.redact)
+    return config.stash[SINK]
 
 
 class Reporter(Protocol):
@@ -147,7 +165,7 @@ def register(config: pytest.Config, ctx: SweepContext) -> None:
     """Register the file reporters that are asked for (none on an xdist worker: the controller writes)."""
     if hasattr(config, "workerinput"):
         return
-    sink = Sink(config, ctx.redact)
+    sink = sink_of(config, ctx)
     reporters: list[tuple[str, Reporter]] = []
     json_path = config.getoption("opscheck_json")
     if json_path:

@@ -19,7 +19,7 @@ import pytest
 
 from ..context import SweepContext
 from ..model import CheckRecord, record_of
-from .files import Sink
+from .files import sink_of
 from .html_summary import coverage_html, extras_html, summary_html
 from .paths import DEFAULT_HTML
 from .terminal import targets_swept
@@ -39,7 +39,7 @@ class HtmlReport:
 
     def __init__(self, ctx: SweepContext, config: pytest.Config, coverage_only: bool = False) -> None:
         self.ctx = ctx
-        self.sink = Sink(config, ctx.redact)  # what came from targets, bounded and redacted once more
+        self.sink = sink_of(config, ctx)  # what came from targets, bounded and redacted once more
         self.coverage_only = coverage_only  # --opscheck-coverage: the listing, no verdict
 
     @pytest.hookimpl(optionalhook=True)
