@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from anyapp.sweeps import django_server, fault, outcomes, placeholders, sweep
+from anyapp.sweeps import django_server, fault, outcomes, placeholders, readme_config, sweep
 
 from pytest_opscheck.config import settings_from_table
 from pytest_opscheck.probes.diagnosis import auth as probe
@@ -88,21 +88,45 @@ def settings(url: str, auth: dict[str, Any], password: str = PASSWORD) -> Any:
                                                                       "APP_API_TOKEN": API_TOKEN})
 
 
-# --- each shape: right password, in a sweep -----------------------------------------------------------------
+# --- the README's quickstart, and each shape's right password --------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(SHAPES))
-def test_right_password_logs_in_and_the_credential_is_accepted(
-    pytester: pytest.Pytester, django: str, name: str
-) -> None:
-    records = sweep(pytester, config(django, shape(name)), AUTH, SECRETS)
-    assert outcomes(records) == {"auth.login": "passed", "auth.token_accepted": "passed",
-                                 "auth.rejects_bad_password": "passed"}, records
+HEALTHY = ("auth.login or auth.token_accepted or auth.rejects_bad_password or api.no_server_errors or api.latency "
+           "or backend.health")
+
+
+def test_readme_quickstart_sweeps_green(pytester: pytest.Pytester, django: str, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    """The README's Django + DRF config, as written: the token login, TokenAuthentication's scheme, API paths
+    asked logged in (a public one anonymously), no health endpoint."""
+    monkeypatch.setenv("OPSCHECK_USER", "smoke")
+    monkeypatch.setenv("OPSCHECK_PASSWORD", PASSWORD)
+    records = sweep(pytester, readme_config("django", django), HEALTHY, SECRETS, file="pyproject")
+    found = outcomes(records)
+    assert found.pop("backend.health_memory") == "skipped"  # no health endpoint, no memory figures to read
+    assert set(found.values()) == {"passed"} and len(found) == 6, found
     probe_line = records["auth.token_accepted"]["evidence"]["probe"]
     assert probe_line.startswith("GET /api/me/ → 200 OK"), probe_line
-    how = ("the session cookie and X-CSRFToken" if name == "django-session"
-           else "the token as Token in the Authorization header")
-    assert probe_line.endswith(f"(with {how})"), probe_line
+    assert probe_line.endswith("(with the token as Token in the Authorization header)"), probe_line
+    answers = records["api.no_server_errors"]["evidence"]["answers"]
+    assert "/api/items/  logged in  200 OK" in answers, answers
+    assert "/api/tags/   anonymous  200 OK" in answers, answers
+    assert "logged in" in records["api.latency"]["evidence"]["timings"]
+    assert records["backend.health"]["evidence"]["root"].startswith("GET / → 404 Not Found")
+
+
+def test_session_login_with_csrf_sweeps_green(pytester: pytest.Pytester, django: str) -> None:
+    records = sweep(pytester, config(django, shape("django-session")), AUTH, SECRETS)
+    assert outcomes(records) == {"auth.login": "passed", "auth.token_accepted": "passed",
+                                 "auth.rejects_bad_password": "passed"}, records
+    assert records["auth.token_accepted"]["evidence"]["probe"].endswith("(with the session cookie and X-CSRFToken)")
+
+
+def test_nested_body_right_password(django: str) -> None:
+    with closing(open_auth(settings(django, shape("realworld")))) as session:
+        assert probe.login(session).ok
+        assert probe.token_accepted(session, "/api/me/").ok
+        assert probe.rejects_bad_password(session, "/api/me/").ok
 
 
 # --- each shape: wrong password, malformed request, backend failing behind the login ------------------------
@@ -148,17 +172,6 @@ def test_backend_failing_behind_the_login_is_a_server_error(django: str, name: s
 # --- the credential as the backend wants it -----------------------------------------------------------------
 
 
-def test_a_bearer_sent_to_token_authentication_names_the_scheme(pytester: pytest.Pytester, django: str) -> None:
-    records = sweep(pytester, config(django, shape("drf-token", scheme=None)), "auth.token_accepted", SECRETS)
-    record = records["auth.token_accepted"]
-    assert record["outcome"] == "failed"
-    assert record["message"] == ('/api/me/ refuses the fresh credential (the token as Bearer in the Authorization '
-                                 'header): 401 Unauthorized: '
-                                 'the backend asks for the Token scheme (WWW-Authenticate: Token): set '
-                                 'auth.scheme = "Token"')
-    assert "signs tokens" not in record["message"]
-
-
 def test_static_token(django: str) -> None:
     auth = {"style": "static", "token": "${APP_API_TOKEN}", "scheme": "Token", "probe_path": "/api/me/"}
     with closing(open_auth(settings(django, auth))) as session:
@@ -185,44 +198,36 @@ def test_the_wrong_password_login_never_carries_the_right_session(django: str) -
 # --- API paths as the logged-in user, health ----------------------------------------------------------------
 
 
-API = "api.no_server_errors or api.latency"
-
-
-def test_api_paths_are_asked_logged_in_and_a_public_path_opts_out(pytester: pytest.Pytester, django: str) -> None:
+def test_a_500_only_users_get_and_a_wrong_health_path(pytester: pytest.Pytester, django: str) -> None:
+    """Anonymous, the items path answers 401 before it reads its (dropped) table: only a logged-in request sees
+    the 500. The health path the app does not have is named as configuration, the backend being up."""
     paths = ["/api/items/", {"path": "/api/tags/", "auth": False}]
-    healthy = sweep(pytester, config(django, shape("drf-token"), api_paths=paths), API, SECRETS)
-    assert outcomes(healthy) == {"api.no_server_errors": "passed", "api.latency": "passed"}, healthy
-    answers = healthy["api.no_server_errors"]["evidence"]["answers"]
-    assert "/api/items/  logged in  200 OK" in answers, answers
-    assert "/api/tags/   anonymous  200 OK" in answers, answers
-    assert "logged in" in healthy["api.latency"]["evidence"]["timings"]
-    with fault(django, "items"):  # anonymous, the path answers 401 before it reads the table: only users see 500
-        broken = sweep(pytester, config(django, shape("drf-token"), api_paths=paths), API, SECRETS)
-    record = broken["api.no_server_errors"]
-    assert record["outcome"] == "failed"
-    assert record["message"] == "1 of 2 API path(s) fail: /api/items/ → 500 (logged in)", record["message"]
-
-
-def test_a_path_that_refuses_the_valid_credential_fails(pytester: pytest.Pytester, django: str) -> None:
-    records = sweep(pytester, config(django, shape("drf-token", scheme="Bearer"), api_paths=["/api/items/"]), API,
-                    SECRETS)
+    text = config(django, shape("drf-token"), api_paths=paths).replace('health_path = ""', 'health_path = "/health"')
+    with fault(django, "items"):
+        records = sweep(pytester, text, "api.no_server_errors or backend.health", SECRETS)
     record = records["api.no_server_errors"]
     assert record["outcome"] == "failed"
-    assert record["message"] == ("1 of 1 API path(s) fail: /api/items/ refuses the smoke account's valid credential "
-                                 "(401 Unauthorized)")
-    assert records["api.latency"]["outcome"] == "skipped"
+    assert record["message"] == "1 of 2 API path(s) fail: /api/items/ → 500 (logged in)", record["message"]
+    health = records["backend.health"]
+    assert health["outcome"] == "failed"
+    assert health["message"].startswith("configuration: health_path /health answers 404 Not Found while the backend "
+                                        "answers at its root (404 Not Found)"), health["message"]
+    for check in records.values():
+        assert not placeholders(check["resolution"]), check["resolution"]
 
 
-def test_no_health_endpoint_and_a_wrong_health_path(pytester: pytest.Pytester, django: str) -> None:
-    none = sweep(pytester, config(django, shape("drf-token")), "backend.", SECRETS)
-    assert none["backend.health"]["outcome"] == "passed", none["backend.health"]
-    assert none["backend.health"]["evidence"]["root"].startswith("GET / → 404 Not Found")
-    assert none["backend.health_memory"]["outcome"] == "skipped"
-    wrong = sweep(pytester, config(django, shape("drf-token")).replace('health_path = ""', 'health_path = "/health"'),
-                  "backend.health", SECRETS)
-    record = wrong["backend.health"]
+def test_a_bearer_sent_to_token_authentication(pytester: pytest.Pytester, django: str) -> None:
+    """The scheme the app does not take: auth.token_accepted names the one it asks for, and an API path that
+    refuses the valid credential fails naming it (never a pass on a 401)."""
+    text = config(django, shape("drf-token", scheme=None), api_paths=["/api/items/"])
+    records = sweep(pytester, text, "auth.token_accepted or api.", SECRETS)
+    record = records["auth.token_accepted"]
     assert record["outcome"] == "failed"
-    assert record["message"].startswith("configuration: health_path /health answers 404 Not Found while the backend "
-                                        "answers at its root (404 Not Found)"), record["message"]
-    assert "Is the container up" not in record["resolution"]
-    assert not placeholders(record["resolution"]), record["resolution"]
+    assert record["message"] == ('/api/me/ refuses the fresh credential (the token as Bearer in the Authorization '
+                                 'header): 401 Unauthorized: the backend asks for the Token scheme (WWW-Authenticate: '
+                                 'Token): set auth.scheme = "Token"')
+    api = records["api.no_server_errors"]
+    assert api["outcome"] == "failed"
+    assert api["message"] == ("1 of 1 API path(s) fail: /api/items/ refuses the smoke account's valid credential "
+                              "(401 Unauthorized)")
+    assert records["api.latency"]["outcome"] == "skipped"

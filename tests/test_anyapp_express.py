@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from anyapp.node import EXPRESS_PACKAGES, node_server
-from anyapp.sweeps import fault, outcomes, sweep
+from anyapp.sweeps import fault, outcomes, readme_config, sweep
 from realservices import ServiceUnavailable
 
 from pytest_opscheck.config import settings_from_table
@@ -57,27 +57,20 @@ def ws_url(url: str, path: str) -> str:
     return url.replace("http://", "ws://") + path
 
 
-def test_cookie_session_right_password_and_api_paths(pytester: pytest.Pytester, express: str) -> None:
-    config = f"""
-        backend_url = "{express}"
-        health_path = ""
-        timeout = 3
-        api_paths = ["/api/items", {{ path = "/api/tags", auth = false }}]
-        [auth]
-        login_path = "/api/auth/login"
-        style = "json"
-        session = "cookie"
-        username = "smoke"
-        password = "${{APP_PASSWORD}}"
-        probe_path = "/api/me"
-    """
+def test_readme_quickstart_cookie_session_and_api_paths(
+    pytester: pytest.Pytester, express: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's Express config, as written: the session cookie is the credential, API paths asked with it."""
+    monkeypatch.setenv("OPSCHECK_USER", "smoke")
+    monkeypatch.setenv("OPSCHECK_PASSWORD", PASSWORD)
+    config = readme_config("express", express)
     select = "auth.login or auth.token_accepted or auth.rejects_bad_password or api.no_server_errors"
-    records = sweep(pytester, config, select, SECRETS)
+    records = sweep(pytester, config, select, SECRETS, file="pyproject")
     assert outcomes(records) == {"auth.login": "passed", "auth.token_accepted": "passed",
                                  "auth.rejects_bad_password": "passed", "api.no_server_errors": "passed"}, records
     assert records["auth.login"]["evidence"]["session"] == "a session cookie (value withheld)"
     with fault(express, "items"):
-        broken = sweep(pytester, config, "api.no_server_errors", SECRETS)
+        broken = sweep(pytester, config, "api.no_server_errors", SECRETS, file="pyproject")
     assert broken["api.no_server_errors"]["message"] == "1 of 2 API path(s) fail: /api/items → 500 (logged in)"
 
 

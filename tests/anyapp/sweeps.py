@@ -20,9 +20,12 @@ QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchm
 HERE = Path(__file__).parent
 
 
-def sweep(pytester: pytest.Pytester, config: str, select: str, secrets: Iterable[str]) -> dict[str, Any]:
-    """Run the checks matching `select` against `config`: the records by check id. No secret in any output."""
-    pytester.makefile(".toml", opscheck=textwrap.dedent(config))
+def sweep(
+    pytester: pytest.Pytester, config: str, select: str, secrets: Iterable[str], file: str = "opscheck"
+) -> dict[str, Any]:
+    """Run the checks matching `select` against `config` (written to `file`.toml: opscheck.toml, or pyproject.toml
+    for a `[tool.opscheck]` table): the records by check id. No secret in any output."""
+    pytester.makefile(".toml", **{file: textwrap.dedent(config)})
     result = pytester.runpytest("--opscheck", *QUIET, "-k", select, "--opscheck-json", "out.json")
     out = pytester.path / "out.json"
     assert out.exists(), result.stdout.str()
@@ -37,6 +40,14 @@ def sweep(pytester: pytest.Pytester, config: str, select: str, secrets: Iterable
 
 def outcomes(records: dict[str, Any]) -> dict[str, str]:
     return {check: record["outcome"] for check, record in records.items()}
+
+
+def readme_config(name: str, backend_url: str) -> str:
+    """The README's quickstart config `name` (the TOML block after `<!-- quickstart:NAME -->`), aimed at
+    `backend_url` instead of its example host."""
+    readme = (HERE.parents[1] / "README.md").read_text()
+    block = readme.split(f"<!-- quickstart:{name} -->", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    return re.sub(r'backend_url = "[^"]*"', f'backend_url = "{backend_url}"', block)
 
 
 def placeholders(text: str) -> list[str]:
