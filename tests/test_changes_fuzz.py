@@ -38,7 +38,7 @@ def fingerprints(draw: st.DrawFn) -> Fingerprint:
     return Fingerprint("2026-12-30T00:00:00Z", frozenset({"stack"}), tuple(entries.values()), "Compose")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(fingerprints(), fingerprints(), st.booleans())
 def test_diff_over_fingerprints(before: Fingerprint, after: Fingerprint, tokens: bool) -> None:
     salt = "0" * 32

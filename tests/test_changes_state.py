@@ -92,12 +92,12 @@ def test_state_options_need_opscheck(pytester: pytest.Pytester) -> None:
 
 
 def test_two_processes_writing_at_once_leave_a_whole_state(tmp_path: Path) -> None:
-    """Two real processes, each rewriting the state 40 times under the lock, while this one reads it: every read
+    """Two real processes, each rewriting the state 20 times under the lock, while this one reads it: every read
     is a whole state file, the last one is one writer's, and no temp file is left behind."""
     path = tmp_path / "state.json"
     write_state(path, State())
     salt = read_state(path).salt  # type: ignore[union-attr]
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), who, "40"], stdout=subprocess.PIPE,
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), who, "20"], stdout=subprocess.PIPE,
                                 text=True) for who in ("left", "right")]
     reads = 0
     deadline = time.monotonic() + 60
@@ -112,7 +112,7 @@ def test_two_processes_writing_at_once_leave_a_whole_state(tmp_path: Path) -> No
         out, _ = writer.communicate(timeout=60)
         assert writer.returncode == 0 and out.strip() == "done"
     final = read_state(path)
-    assert final is not None and final.last is not None and final.last.taken in ("left-39", "right-39")
+    assert final is not None and final.last is not None and final.last.taken in ("left-19", "right-19")
     assert reads > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.lock"]
 
