@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from pathlib import Path
 
 import pytest
 from anyapp.sweeps import QUIET, placeholders
@@ -15,6 +16,9 @@ from realservices import free_port
 
 PASSWORDS = {"APP_DB_PASSWORD": "PLANTED-steps-db-5c2a", "APP_PASSWORD": "PLANTED-steps-pw-9e0b"}
 DOCKER = re.compile(r"\bdocker\b", re.IGNORECASE)
+# A Docker command (not the word in prose, "the disk holding Docker's data").
+DOCKER_COMMAND = re.compile(r"\bdocker (compose|exec|ps|logs|stats|inspect|service|stack|node|network|system|image|"
+                            r"volume|run|restart)\b")
 
 
 def config(deployment: str, tool: str) -> str:
@@ -70,3 +74,52 @@ def test_resolutions_fit_the_deployment_and_the_migration_tool(
         assert any("docker compose -p shop logs backend" in r["resolution"] for r in failed)
     for secret in PASSWORDS.values():
         assert secret not in terminal
+
+
+def _resolutions() -> dict[str, str]:
+    """Every built-in check's resolution marker, by check id."""
+    import ast
+
+    found = {}
+    for path in sorted((Path(__file__).parents[1] / "checks").glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                for mark in node.decorator_list:
+                    if isinstance(mark, ast.Call) and getattr(mark.func, "attr", "") == "resolution":
+                        found[f"{path.stem.removeprefix('test_')}.{node.name.removeprefix('test_')}"] = \
+                            mark.args[0].value
+    return found
+
+
+RESOLUTIONS = _resolutions()
+TABLES = {
+    "plain": {},
+    "compose": {"compose_project": "shop"},
+}
+
+
+@pytest.mark.parametrize("tool", ["prisma", "alembic"])
+@pytest.mark.parametrize("deployment", sorted(TABLES))
+def test_every_built_in_resolution_fits(deployment: str, tool: str) -> None:
+    """Rendered for each deployment and tool, every built-in check's steps: no Docker line for plain processes,
+    no line of the other migration tool, and every value the sweep knows written in."""
+    from pytest_opscheck.config import settings_from_table
+    from pytest_opscheck.steps import render, values
+
+    table = {**TABLES[deployment], "backend_url": "http://127.0.0.1:9000", "frontend_url": "http://127.0.0.1:9001",
+             "api_paths": ["/api/items"], "websocket_url": "ws://127.0.0.1:9000/live",
+             "database_url": "postgresql://app:${P}@127.0.0.1:5432/shop", "migrations": {"tool": tool},
+             "auth": {"login_path": "/login", "username": "smoke", "password": "${P}", "probe_path": "/me",
+                      "scheme": "Token"}}
+    settings = settings_from_table(table, Path("opscheck.toml"), environ={"P": "PLANTED-pw-000"})
+    known = values(settings)
+    other = "alembic" if tool == "prisma" else "prisma"
+    assert len(RESOLUTIONS) > 30
+    for check, text in RESOLUTIONS.items():
+        rendered = render(text, known)
+        assert other not in rendered.lower(), (check, rendered)
+        assert not re.search(r"\{(compose|backend|db|alembic|prisma|psql|api_url|as_user|migrations_status)\}",
+                             rendered), (check, rendered)
+        assert not re.search(r"<(backend_url|frontend_url|websocket_url|auth\.\w+|url)>", rendered), (check, rendered)
+        if deployment == "plain":
+            assert not DOCKER_COMMAND.search(rendered), (check, rendered)
