@@ -229,6 +229,8 @@ class CheckRecord:
         """The record as the JSON file has it (SPEC.md)."""
         data = asdict(self)
         data["id"] = data.pop("check_id")
+        if self.gave_up:  # the wait's typed outcome, said where the file's readers look
+            data["message"] = f"{self.message} (not waited for: {self.gave_up})"
         return {name: data[name] for name in PUBLIC_FIELDS}
 
     @property

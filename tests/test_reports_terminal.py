@@ -59,8 +59,8 @@ def test_wait_lines_say_what_was_retried_how_often_and_when_it_was_ready() -> No
     records = [
         CheckRecord("backend.health", "a", "P1", "passed", 0.1, "", "", attempts=5, ready_after=12.4),
         CheckRecord("db.reachable", "b", "P1", "passed", 0.1, "", "", attempts=1, ready_after=0.2),
-        CheckRecord("auth.login", "c", "P2", "failed", 0.1, "auth: refused (not waited for: service backend "
-                    "crash-looping (restart count 3))", ""),
+        CheckRecord("auth.login", "c", "P2", "failed", 0.1, "auth: refused", "",
+                    gave_up="service backend crash-looping (restart count 3)"),
         CheckRecord("ws.ping", "d", "P2", "failed", 0.1, "ws: refused", "", attempts=9),
     ]
     assert wait_lines(summarize(records), 60) == [

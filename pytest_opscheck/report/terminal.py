@@ -28,7 +28,7 @@ def heading(record: CheckRecord) -> str:
 def wait_lines(summary: Summary, seconds: float | None) -> list[str]:
     """What ``--opscheck-wait`` did: each check it retried, how many runs, and when it became ready or why not."""
     records = [*summary.failed, *summary.passed_records]
-    retried = sorted((r for r in records if r.attempts > 1 or "not waited for" in r.message),
+    retried = sorted((r for r in records if r.attempts > 1 or r.gave_up),
                      key=lambda r: (r.level, r.check_id))
     if seconds is None:
         return []
@@ -40,9 +40,8 @@ def wait_lines(summary: Summary, seconds: float | None) -> list[str]:
         runs = f"{r.attempts} attempts" if r.attempts > 1 else "1 attempt"
         if r.outcome == "passed":
             lines.append(f"  ready: {r.check_id} after {r.ready_after:g} s ({runs})")
-        elif "not waited for" in r.message:
-            reason = r.message.rpartition("(not waited for: ")[2].removesuffix(")")
-            lines.append(f"  not retried: {r.check_id}: {reason} ({runs})")
+        elif r.gave_up:
+            lines.append(f"  not retried: {r.check_id}: {r.gave_up} ({runs})")
         else:
             lines.append(f"  still failing: {r.check_id} when the wait ended ({runs})")
     return lines
