@@ -188,7 +188,7 @@ def test_a_real_sweep_lists_the_redeploy_in_its_json(pytester: pytest.Pytester, 
     pytester.makefile(".toml", opscheck=f'compose_project = "{project.name}"\n'
                                         'required_env = { backend = ["SECRET_KEY", "DOMAIN"] }\n')
     run = ("--opscheck", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-k", "stack.required_env",
-           "--opscheck-state", "state.json", "--opscheck-json", "out.json")
+           "--opscheck-state", "state.json", "--opscheck-json", "out.json", "--opscheck-postmortem", "postmortem.md")
     green = pytester.runpytest(*run)
     assert green.ret == 0, green.stdout.str()
     first = json.loads((pytester.path / "out.json").read_text())
@@ -207,5 +207,10 @@ def test_a_real_sweep_lists_the_redeploy_in_its_json(pytester: pytest.Pytester, 
     assert "before it ran opscheck-changes:1" in check["resolution"]
     assert f"docker compose -p {project.name} up -d --no-deps backend" in check["resolution"]
     outputs = failing.stdout.str() + failing.stderr.str() + (pytester.path / "out.json").read_text()
-    outputs += (pytester.path / "state.json").read_text()
+    outputs += (pytester.path / "state.json").read_text() + (pytester.path / "opscheck-report.html").read_text()
+    outputs += (pytester.path / "postmortem.md").read_text()
     assert all(p not in outputs for p in PLANTED)
+    # the core hands the same changes to every reporter
+    assert "backend: image" in failing.stdout.str()
+    assert "backend: image" in (pytester.path / "opscheck-report.html").read_text()
+    assert "backend: image" in (pytester.path / "postmortem.md").read_text()
