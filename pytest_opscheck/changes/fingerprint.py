@@ -228,7 +228,8 @@ def _secret_files(attrs: Mapping[str, Any], subject: str, local: bool) -> list[E
 
 def swarm_entries(stack: Any, redact: Callable[[str], str]) -> list[Entry]:
     """A Swarm stack's services as the manager keeps them: image (with its digest, as the swarm pins it), spec
-    version and when it was updated, the environment of the spec; one engine request per service."""
+    version and when it was updated, the environment of the spec, when its newest current task was created and
+    how many of its retained tasks failed (a restart is a new task); one engine request per service."""
     entries: list[Entry] = []
     for service in stack.swarm_services:
         try:
@@ -250,6 +251,15 @@ def swarm_entries(stack: Any, redact: Callable[[str], str]) -> list[Entry]:
         for item in container.get("Env") or []:
             name, _, value = str(item).partition("=")
             add(ENV + name, Pending(value), updated)
+        # Its tasks, as listed when the sweep opened the stack: a restart is a new task (the swarm keeps a few).
+        tasks = [t for t in stack.tasks if t.service == service.short]
+        current = [t for t in stack.current_tasks(tasks) if t.created]
+        if current:
+            newest = iso(max(t.created for t in current))
+            add(CONTAINER, newest or "?", newest)
+        failed = [t for t in tasks if t.state in ("failed", "rejected")]
+        last_failed = iso(max(t.timestamp for t in failed)) if failed else None
+        add(RESTARTS, str(len(failed)), last_failed)
     return entries
 
 
