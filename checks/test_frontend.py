@@ -33,7 +33,7 @@ def test_root(http: Http) -> None:
 @pytest.mark.resolution(
     """Deep links of the single-page app do not get the app shell (the runbook's "Frontend 404 errors"):
 {spa_fallback}
-Ask as a browser does:  curl -i -H "Accept: text/html" {frontend_url}/<route>
+Ask as a browser does:  curl -i -H "Accept: text/html" {frontend_url}{frontend_route}
 Then: {frontend_rebuild}"""
 )
 @pytest.mark.topics("frontend-404")

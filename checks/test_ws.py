@@ -26,7 +26,11 @@ from pytest_opscheck.verdict import expect, fail, skip_unless_configured
   only (a ws/socket.io server attached to one path): fix websocket_url or the server's WebSocket path
 - Socket.io: no engine.io open packet, or the CONNECT refused (44): websocket_protocol and the path
   (default /socket.io/), or the server's auth middleware; graphql-transport-ws: a 4403 close is the
-  server's onConnect refusing, 4406 the subprotocol
+  server's onConnect refusing, 4406 the subprotocol; a server that speaks the legacy
+  subscriptions-transport-ws (Apollo Server 2/3, NestJS installSubscriptionHandlers) wants
+  websocket_protocol = "graphql-ws", and its connection_error is its onConnect refusing
+- closed right after the upgrade with a code (1002, 4406): the server wants a subprotocol; set
+  websocket_protocol to the one it speaks
 Errors on the server side:  {compose} logs {backend} | grep -i "websocket\\|socket" """
 )
 @pytest.mark.topics("websocket")
