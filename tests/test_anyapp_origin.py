@@ -205,3 +205,22 @@ def test_the_wrong_password_never_carries_the_right_session(backend: tuple[Backe
         finding = probe.rejects_bad_password(session, None)
     assert finding.ok, finding
     assert app.login_cookies == ["", ""], app.login_cookies  # the right login, then the wrong one: no cookie either
+
+
+@pytest.mark.parametrize(("login", "ws", "sent"), [
+    ("https://127.0.0.1:9443", "ws://127.0.0.1:9443/live", False),  # obtained over TLS: never in clear text
+    ("https://127.0.0.1:9443", "wss://127.0.0.1:9443/live", True),
+    ("http://127.0.0.1:9000", "ws://127.0.0.1:9000/live", True),
+    ("http://127.0.0.1:9000", "ws://127.0.0.1:9001/live", True),  # another port: websocket_token says it takes it
+])
+@pytest.mark.parametrize("mode", ["header", "query"])
+def test_a_websocket_gets_the_token_only_as_the_credential_allows(login: str, ws: str, sent: bool, mode: str) -> None:
+    from pytest_opscheck.probes.resource.websocket import WebSocketTarget
+
+    target = WebSocketTarget(ws, 2.0, None, token_in=mode, token_mode=mode, blank=bound_to(login), scheme="Token")
+    carrying = target.with_token(TOKEN)
+    assert (carrying.sent_token == TOKEN) is sent
+    headers = carrying.auth_headers()
+    assert (headers == {"Authorization": f"Token {TOKEN}"}) is sent
+    if not sent:
+        assert headers == {} and carrying.sent_token is None
