@@ -119,7 +119,8 @@ def diff(green: Fingerprint, now: Fingerprint, tokens_refused: bool = False) -> 
             out.append(Change(f"{subject}: image", image_text(image.before, image.before_id),
                               image_text(image.after, image.after_id), image.at))
             continue
-        if aspect.startswith((ENV, SECRET_FILE)):
+        either = new or old
+        if either is not None and either.hidden:
             name = aspect.removeprefix(ENV).removeprefix(SECRET_FILE)
             secret = aspect.startswith(SECRET_FILE) or is_secret_name(name)
             kind = "secret file" if aspect.startswith(SECRET_FILE) else ("secret" if secret else "variable")

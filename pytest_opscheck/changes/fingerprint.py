@@ -98,7 +98,8 @@ class Entry:
         return self.aspect.startswith((ENV, SECRET_FILE))
 
     def row(self) -> list[str | None]:
-        assert isinstance(self.value, str), "seal() the fingerprint before writing it"
+        if isinstance(self.value, Pending):
+            raise TypeError(f"{self.subject}: {self.aspect}: seal() the fingerprint before writing it")
         return [self.source, self.subject, self.aspect, self.value, self.at, self.seen]
 
     @classmethod
