@@ -5,6 +5,7 @@ the failures they cause."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -250,3 +251,35 @@ def test_a_real_schema_behind_its_migrations_is_the_root_of_the_500s_naming_its_
     health = next(r for r in summary.failed if r.check_id == "backend.health")
     assert 'relation "item" does not exist' in health.resolution
 
+
+
+NODE_CASES = {"relation": F.MISSING_RELATION, "column": F.MISSING_COLUMN, "refused": F.DB_REFUSED,
+              "password": F.DB_AUTH_FAILED, "statement timeout": F.STATEMENT_TIMEOUT}
+
+
+def test_node_postgres_errors_are_read_as_their_signatures(postgres: Postgres, appdb: str) -> None:
+    """node-postgres (pg 8, installed from npm into the tests' cache) raising each error against the real server:
+    its message, and its stack as a Node backend logs it (the message line first, then `at ...` frames)."""
+    import json
+    import subprocess
+
+    from anyapp.node import HERE, node_modules
+    from realservices import ServiceUnavailable
+
+    try:
+        folder = node_modules(("pg@8",))
+    except ServiceUnavailable as exc:
+        pytest.skip(f"REAL SERVICE MISSING: {exc}")
+    url = app_url(postgres.url, appdb, PLANTED_DB_PASSWORD)
+    refused = f"postgresql://app:{PLANTED_DB_PASSWORD}@127.0.0.1:{free_port()}/app"
+    run = subprocess.run(["node", str(HERE / "pg_errors.js"), url, refused, url.replace(PLANTED_DB_PASSWORD, "bad-pw")],
+                         cwd=folder, env={"PATH": os.environ["PATH"], "NODE_PATH": str(folder / "node_modules")},
+                         capture_output=True, text=True, timeout=60, check=True)
+    results = {r["name"]: r for r in map(json.loads, run.stdout.splitlines())}
+    assert set(results) == set(NODE_CASES)
+    for name, kind in NODE_CASES.items():
+        said = results[name]
+        assert said["message"], said
+        assert {f.kind for f in F.signatures(said["message"], "api")} == {kind}, said
+        logged = said["stack"].splitlines()
+        assert {f.kind for f in F.signatures(excerpt(logged, [len(logged) - 1]).splitlines(), "api")} == {kind}, logged

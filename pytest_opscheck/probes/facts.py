@@ -93,7 +93,8 @@ SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 
-_FRAME = re.compile(r'^\s*(?:File "[^"]*", line \d+|at \S+ \(|at [\w./<>-]+:\d+:\d+)')
+_FRAME = re.compile(r'^\s*File "[^"]*", line \d+')
+_NODE_FRAME = re.compile(r"^\s+at (?:async )?(?:.*\(.*:\d+:\d+\)|\S+:\d+:\d+|.*\(native\)|.*\(<anonymous>\))\s*$")
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
 # The lines an exception's message goes on with: indented (libpq's hint), PostgreSQL's LINE/HINT/DETAIL, and
 # SQLAlchemy's statement, parameters and link.
@@ -162,15 +163,20 @@ def _goes_on(line: str) -> bool:
 
 def is_frame(line: str) -> bool:
     """A stack frame line (Python's `File "...", line N`, Node's `at f (file:1:2)`)."""
-    return bool(_FRAME.match(line))
+    return bool(_FRAME.match(line) or _NODE_FRAME.match(line))
 
 
 def decisive(lines: list[str], index: int) -> int | None:
     """The line that says what went wrong for the traceback `lines[index]` belongs to: Python's exception line
-    after the frames (the last one of a chain), None when `index` is not in a Python traceback. A line that goes
+    after the frames (the last one of a chain), Node's error line before its `at` frames; None when `index` is
+    in no stack trace. A line that goes
     on with an exception's message (PostgreSQL's LINE 1, SQLAlchemy's [SQL: ...]) belongs to its traceback."""
     while index > 0 and _goes_on(lines[index]):
         index -= 1
+    if _NODE_FRAME.match(lines[index]):  # Node prints the error first, then its `at ...` frames
+        while index > 0 and _NODE_FRAME.match(lines[index]):
+            index -= 1
+        return None if _NODE_FRAME.match(lines[index]) else index
     start = index
     while start >= 0 and not _TRACEBACK.search(lines[start]):
         if not (is_frame(lines[start]) or lines[start].startswith((" ", "\t"))) and start != index:
