@@ -277,3 +277,30 @@ def test_only_no_answer_is_a_process_down_and_only_error_answers_name_a_fault() 
     graphql = ('{"errors": [{"message": "\\nInvalid `prisma.user.findUnique()` invocation:\\n\\n\\nThe table '
                '`blog.User` does not exist in the current database.", "extensions": {"code": "P2021"}}]}')
     assert [f.kind for f in F.answered(200, graphql, "/graphql")] == [F.MISSING_RELATION]
+
+
+# Prisma's messages as its error reference documents them (its engines cannot be fetched here to raise them).
+PRISMA = [
+    ("P1001", "Can't reach database server at `db`:`5432`\n\nPlease make sure your database server is running at "
+              "`db`:`5432`.", F.DB_REFUSED),
+    ("P1000", "Authentication failed against database server at `db`, the provided database credentials for "
+              "`postgres` are not valid.", F.DB_AUTH_FAILED),
+    ("P1003", "Database `blog` does not exist at db:5432", F.DB_UNKNOWN),
+    ("P2021", "Invalid `prisma.user.findUnique()` invocation:\n\n\nThe table `blog.User` does not exist in the current "
+              "database.", F.MISSING_RELATION),
+    ("P2022", "Invalid `prisma.user.findMany()` invocation:\n\n\nThe column `User.createdAt` does not exist in the "
+              "current database.", F.MISSING_COLUMN),
+    ("P2024", "Timed out fetching a new connection from the connection pool. More info: http://pris.ly/d/connection-"
+              "pool (Current connection pool timeout: 10, connection limit: 5)", F.POOL_TIMEOUT),
+]
+
+
+@pytest.mark.parametrize(("code", "message", "kind"), PRISMA, ids=[p[0] for p in PRISMA])
+def test_prisma_errors_are_read_by_message_and_by_code(code: str, message: str, kind: str) -> None:
+    assert {f.kind for f in F.signatures(message, "api")} == {kind}
+    # A GraphQL error as Apollo/NestJS answer it: the message, and the code in its extensions.
+    import json
+
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}], "data": None})
+    assert {f.kind for f in F.answered(200, body, "/graphql")} == {kind}
+    assert {f.kind for f in F.signatures(f"PrismaClientKnownRequestError: code {code}", "api")} == {kind}
