@@ -138,3 +138,27 @@ def test_ping_names_a_close_at_once(express: str) -> None:
     assert not finding.ok
     assert "code 4406 Subprotocol not acceptable" in finding.cause, finding.cause
     assert "does not answer pings" not in finding.cause
+
+
+# --- a JWT in a header of its own (passport-jwt) ---------------------------------------------------------------
+
+
+JWT = {"login_path": "/api/jwt/login", "style": "json", "username": "smoke", "password": "${APP_PASSWORD}",
+       "token_field": "token", "probe_path": "/api/jwt/me"}
+
+
+def test_token_in_a_header_of_its_own(express: str) -> None:
+    with closing(open_auth(settings(express, auth={**JWT, "token_header": "X-Access-Token"}))) as session:
+        assert probe.login(session).ok
+        accepted = probe.token_accepted(session, "/api/jwt/me")
+    assert accepted.ok, accepted
+    assert accepted.evidence["probe"].endswith("(with the token in X-Access-Token)")
+
+
+def test_a_bearer_where_the_app_reads_its_own_header(express: str) -> None:
+    with closing(open_auth(settings(express, auth=JWT))) as session:
+        refused = probe.token_accepted(session, "/api/jwt/me")
+    assert not refused.ok
+    assert refused.cause.startswith("/api/jwt/me refuses the fresh credential (the token as Bearer in the "
+                                    "Authorization header): 401 Unauthorized"), refused.cause
+    assert "check auth.scheme / auth.token_header" in refused.cause

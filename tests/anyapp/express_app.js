@@ -6,6 +6,8 @@
 // {"message": "Incorrect username or password."}; a missing field 400 {"message": "Missing credentials"}.
 // GET /api/me, /api/items: 401 without a session. /api/tags: public. /graphql: subscriptions-transport-ws.
 // /strict: a WebSocket that closes at once with 4406 "Subprotocol not acceptable".
+// POST /api/jwt/login {"username", "password"}: {"token": <JWT>}; GET /api/jwt/me: passport-jwt reading the
+// token from the X-Access-Token header (ExtractJwt.fromHeader), as many Express APIs do.
 // Faults (POST /_fault/NAME/on|off, test only): "db" (the login's user lookup fails: a 500 behind the login),
 // "items" (a logged-in /api/items answers 500).
 const http = require("http");
@@ -16,6 +18,8 @@ const LocalStrategy = require("passport-local").Strategy;
 const { SubscriptionServer } = require("subscriptions-transport-ws");
 const { execute, subscribe, buildSchema } = require("graphql");
 const WebSocket = require("ws");
+const jwt = require("jsonwebtoken");
+const { Strategy: JwtStrategy, ExtractJwt } = require("passport-jwt");
 
 const port = Number(process.argv[2]);
 const USER = process.env.SMOKE_USER;
@@ -27,6 +31,11 @@ passport.use(new LocalStrategy((username, password, done) => {
   if (username !== USER || password !== PASSWORD) return done(null, false, { message: "Incorrect username or password." });
   return done(null, { id: 1, username });
 }));
+const JWT_SECRET = process.env.SESSION_SECRET;
+passport.use(new JwtStrategy(
+  { jwtFromRequest: ExtractJwt.fromHeader("x-access-token"), secretOrKey: JWT_SECRET },
+  (payload, done) => done(null, payload.sub === USER ? { username: USER } : false),
+));
 passport.serializeUser((user, done) => done(null, user.id));
 passport.deserializeUser((id, done) => done(null, { id, username: USER }));
 
@@ -49,6 +58,11 @@ app.get("/api/items", guard, (req, res, next) => {
   if (faults.has("items")) return next(new Error('relation "items" does not exist'));
   res.json([{ id: 1, title: "first" }]);
 });
+app.post("/api/jwt/login", (req, res) => {
+  if (req.body.username !== USER || req.body.password !== PASSWORD) return res.status(401).json({ message: "Unauthorized" });
+  res.json({ token: jwt.sign({ sub: USER }, JWT_SECRET, { expiresIn: "1h" }) });
+});
+app.get("/api/jwt/me", passport.authenticate("jwt", { session: false }), (req, res) => res.json(req.user));
 app.get("/api/tags", (req, res) => res.json({ tags: ["ops", "express"] }));
 app.post("/_fault/:name/:state", (req, res) => {
   if (req.params.state === "on") faults.add(req.params.name); else faults.delete(req.params.name);

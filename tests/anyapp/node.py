@@ -16,10 +16,10 @@ from pathlib import Path
 from realservices import ServiceUnavailable, free_port, wait_for
 
 HERE = Path(__file__).parent
-# Pinned majors as the apps they stand for use them: Express 4 with express-session and passport-local, and the
-# legacy subscriptions-transport-ws (Apollo Server 2/3's) with graphql 15 and ws 7.
-EXPRESS_PACKAGES = ("express@4", "express-session@1", "passport@0.7", "passport-local@1",
-                    "subscriptions-transport-ws@0.11", "graphql@15", "ws@7")
+# Pinned majors as the apps they stand for use them: Express 4 with express-session, passport-local and
+# passport-jwt, and the legacy subscriptions-transport-ws (Apollo Server 2/3's) with graphql 15 and ws 7.
+EXPRESS_PACKAGES = ("express@4", "express-session@1", "passport@0.7", "passport-local@1", "passport-jwt@4",
+                    "jsonwebtoken@9", "subscriptions-transport-ws@0.11", "graphql@15", "ws@7")
 
 
 def cache_root() -> Path:
