@@ -19,8 +19,9 @@ import pytest
 
 from ..config import Settings
 from ..model import CheckRecord, Summary
+from ..probes import facts
 from ..redact import Redactor
-from .compare import Diff, diff, rollback_step, rotation_step, services_of, token_failures
+from .compare import Diff, diff, release_step, rollback_step, rotation_step, services_of, token_failures
 from .fingerprint import Fingerprint, gather, iso, seal, sources_of
 from .state import State, StateError, locked, read_state, write_state
 
@@ -95,7 +96,7 @@ class History:
                 except StateError:  # replaced behind the sweep's back since it started: leave that file alone
                     return summary
                 current = seal(taken, state.salt, state.last, now)
-                previous_green = state.last_green
+                previous_green, previous = state.last_green, state.last
                 if self.baseline or ok:
                     state.last_green = _kept(current, previous_green)
                     state.baseline = self.baseline
@@ -109,13 +110,16 @@ class History:
             green = state.last_green.taken if state.last_green is not None else None
             return dataclasses.replace(summary, last_green=green, changes=())
         found = diff(previous_green, current, token_failures(summary.failed))
-        failed = [self._resolved(r, found, kind, stack, previous_green.taken, redact) for r in summary.failed]
+        kept = (previous_green, previous)
+        failed = [self._resolved(r, found, kind, stack, kept, current, redact) for r in summary.failed]
         return dataclasses.replace(summary, last_green=previous_green.taken, changes=found.changes, failed=failed)
 
-    def _resolved(self, record: CheckRecord, found: Diff, kind: str, stack: Any, green: str, redact: Redactor) \
-            -> CheckRecord:
+    def _resolved(self, record: CheckRecord, found: Diff, kind: str, stack: Any,
+                  kept: tuple[Fingerprint, Fingerprint | None], now: Fingerprint, redact: Redactor) -> CheckRecord:
         """`record` with the steps its failure gets from what changed: the rollback to the previous image of its
-        service, and for the token checks the secret that changed."""
+        service, for the token checks the secret that changed, for a database ahead of the code the release that
+        brought its head."""
+        green = kept[0].taken
         steps: list[str] = []
         roles = {"backend": self.settings.backend_service, "db": self.settings.db_service}
         services = services_of(record, roles)
@@ -127,6 +131,8 @@ class History:
             steps.append(rollback_step(image, kind, command, swarm_name))
         if token_failures([record]):
             steps.extend(rotation_step(r, green) for r in found.rotated)
+        if record.has_fact(facts.MIGRATIONS_AHEAD) and (step := release_step(kept, now, roles["backend"])):
+            steps.append(step)
         if not steps:
             return record
         resolution = "\n".join([record.resolution.rstrip(), *(redact(s) for s in steps)]).strip()

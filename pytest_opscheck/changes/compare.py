@@ -20,6 +20,7 @@ from .fingerprint import (
     ENV,
     IMAGE,
     IMAGE_ID,
+    MIGRATION_HEAD,
     RESTARTS,
     SECRET_FILE,
     SPEC_VERSION,
@@ -216,3 +217,32 @@ def rotation_step(rotated: Rotated, green: str | None) -> str:
     return (f"{rotated.name} of {rotated.service} changed at {hhmm(rotated.at)}{since}: tokens issued before "
             f"{hhmm(rotated.at)} are refused. Clients log in again; if the change was not meant, restore the previous "
             f"value and redeploy {rotated.service}")
+
+
+def release_step(sweeps: Iterable[Fingerprint | None], now: Fingerprint, service: str) -> str | None:
+    """For a database ahead of the code: which release brought its migration head. The head the database is at now
+    was first seen by the earliest of the kept `sweeps` (oldest first: the last green, the last) that has it;
+    `service`'s image in that sweep is the release that ran when it appeared. None when the head is unknown, no
+    sweep saw the service's image beside it, or that release still runs."""
+    heads = [e for e in now.entries if e.aspect == MIGRATION_HEAD]
+    if not heads:
+        return None
+    head = heads[0]
+    for sweep in (*sweeps, now):
+        if sweep is None:
+            continue
+        then = sweep.by_key()
+        if then.get(head.key) is None or then[head.key].value != head.value:
+            continue
+        image = then.get(("stack", service, IMAGE))
+        if image is None:
+            return None
+        ident = then.get(("stack", service, IMAGE_ID)) or then.get(("stack", service, DIGEST))
+        running = now.by_key().get(("stack", service, IMAGE))
+        release = image_text(str(image.value), str(ident.value) if ident else None)
+        if running is not None and running.value == image.value:
+            return None  # the same release runs now: no rollback left the database ahead
+        return (f"The database's head, {head.value}, was first seen at {hhmm(then[head.key].seen)} "
+                f"({str(then[head.key].seen)[:10]}), when {service} ran {release}: the release that brought it. "
+                f"Redeploy that release, or downgrade the database to the head the running code expects")
+    return None
