@@ -174,8 +174,8 @@ class Recorder:
             draft.waited = self.ctx.waited.pop(report.nodeid, Waited())
             setattr(report, KEY, seal(draft, draft.meta.resolution, self.ctx.redact).to_dict())
         record = record_of(report)  # on an xdist controller, the record a worker sealed
-        if record is not None:
-            self.ctx.records[record.nodeid] = record
+        if record is not None:  # kept by the report's own node id (the record's may be redacted: a secret param)
+            self.ctx.records[report.nodeid] = record
             if record.outcome == "failed":
                 self.ctx.first_failures.setdefault(record.nodeid, datetime.now())
         return (yield)
