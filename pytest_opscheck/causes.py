@@ -304,6 +304,31 @@ def root_causes(
     return {check: tie.cause for check, tie in attribution(records, reach, snapshots).items()}
 
 
+# Faults that waiting does not heal: a container that keeps exiting, was killed for memory, or lacks a value.
+NO_HEALING = (F.EXITS_ON_ENV, F.OOM_KILLED, F.RESTARTING, F.EXITED, F.ENV_INVALID)
+
+
+def cannot_heal(
+    record: CheckRecord, earlier: Iterable[CheckRecord], reach: Reach, snapshots: Sequence[ServiceStates] = ()
+) -> str | None:
+    """Why waiting (`--opscheck-wait`) will not make the failed `record` pass: its root among the records so far
+    is a fault that does not heal by itself (the container it runs in keeps exiting, was OOM-killed, lacks a
+    value); None when it may. For the wait to give up on every check whose root is such a fault, not only on
+    the checks of that container."""
+    records = [*(r for r in earlier if r.check_id != record.check_id), record]
+    tie = attribution(records, reach, snapshots).get(record.check_id)
+    root_id = tie.cause if tie else base_id(record.check_id)
+    for root in (r for r in records if base_id(r.check_id) == root_id and r.outcome == "failed"):
+        fact = next((f for kind in NO_HEALING for f in root.facts if f.kind == kind), None)
+        if fact is not None:
+            detail = f" ({fact.detail})" if fact.detail else ""
+            via = f"its root {root_id}: " if root_id != base_id(record.check_id) else ""
+            return f"{via}{fact.subject} {fact.kind.replace('_', ' ')}{detail}"
+    if tie is not None and tie.cause in (CRASH_LOOP, STOPPED):
+        return f"its root {tie.cause}: {tie.why}"
+    return None
+
+
 def fix_first(records: Iterable[CheckRecord], causes: Mapping[str, object]) -> list[str]:
     """The failed checks with no cause of their own, worst severity first (each base id once)."""
     roots = sorted(
