@@ -195,7 +195,8 @@ def test_a_real_held_lock_is_the_root_of_the_login_it_blocks(
                                        'SELECT 1 FROM "user"', "SET lock_timeout = '200ms'"))
     finally:
         db.close()
-    assert not finding.ok and finding.cause.endswith(f"waiting on a lock held by pid {pid}")
+    assert not finding.ok and f"waiting on a lock held by pid {pid} (idle in transaction " in finding.cause
+    assert finding.cause.endswith('LOCK TABLE "user" IN ACCESS EXCLUSIVE MODE)')
     assert [(f.kind, f.subject) for f in finding.facts] == [(F.LOCK_HELD, str(pid))]
     assert 'LOCK TABLE "user"' in finding.facts[0].detail
     said = F.signatures(str(blocked), "auth.login")

@@ -486,7 +486,8 @@ def test_long_transaction_and_lock_wait(postgres: Postgres) -> None:
     assert finding.cause.startswith(
         f"2 transaction(s) open over 1 s (oldest: pid {holder_pid}, 2 s, idle in transaction)"
     )
-    assert finding.cause.endswith(f"1 session(s) waiting on a lock held by pid {holder_pid}")
+    assert f"1 session(s) waiting on a lock held by pid {holder_pid} (idle in transaction " in finding.cause
+    assert finding.cause.endswith("UPDATE accounts SET note = '…' WHERE id = 1)")  # its query, literals masked
     sessions = finding.evidence["sessions"]
     assert "UPDATE accounts SET note = '…' WHERE id = 1" in sessions
     assert f"{waiter_pid}" in sessions and "active" in sessions

@@ -157,7 +157,9 @@ def long_transactions(db: Database, seconds_limit: float) -> Finding:
             f"(oldest: pid {long_running[0]}, {oldest.seconds:.0f} s, {oldest.state})"
         )
     if blocked:
-        parts.append(f"{len(blocked)} session(s) waiting on a lock held by pid {', '.join(map(str, holders))}")
+        # Who holds it, with what it is doing: the session to look at (and, if safe, end).
+        named = ", ".join(f"{pid}" + (f" ({sessions[pid].line()})" if pid in sessions else "") for pid in holders[:3])
+        parts.append(f"{len(blocked)} session(s) waiting on a lock held by pid {named}")
     # A lock held with sessions waiting on it is a fault of its own: what times out behind it follows from it.
     held = tuple(
         Fact(facts.LOCK_HELD, str(holder), f"{sum(holder in sessions[b].blockers for b in blocked)} session(s) "
