@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ..config import Settings
-from ..model import CheckRecord, Summary
+from ..model import Change, CheckRecord, Summary
 from ..probes import facts
 from ..redact import Redactor
 from .compare import Diff, diff, release_step, rollback_step, rotation_step, services_of, token_failures
@@ -112,7 +112,9 @@ class History:
         found = diff(previous_green, current, token_failures(summary.failed))
         kept = (previous_green, previous)
         failed = [self._resolved(r, found, kind, stack, kept, current, redact) for r in summary.failed]
-        return dataclasses.replace(summary, last_green=previous_green.taken, changes=found.changes, failed=failed)
+        changes = tuple(Change(redact(c.what), _redacted(redact, c.before), _redacted(redact, c.after), c.at)
+                        for c in found.changes)  # every value the sweep knows as a secret, masked here too
+        return dataclasses.replace(summary, last_green=previous_green.taken, changes=changes, failed=failed)
 
     def _resolved(self, record: CheckRecord, found: Diff, kind: str, stack: Any,
                   kept: tuple[Fingerprint, Fingerprint | None], now: Fingerprint, redact: Redactor) -> CheckRecord:
@@ -137,6 +139,10 @@ class History:
             return record
         resolution = "\n".join([record.resolution.rstrip(), *(redact(s) for s in steps)]).strip()
         return dataclasses.replace(record, resolution=resolution)
+
+
+def _redacted(redact: Redactor, text: str | None) -> str | None:
+    return None if text is None else redact(text)
 
 
 def _safe(name: str) -> str:
