@@ -138,6 +138,17 @@ def test_demo_as_a_compose_stack(fault: str, failing: str | None, tmp_path: Path
     else:
         assert found[failing]["outcome"] == "failed", found[failing]
         assert "restart" in found[failing]["message"].lower() or "crash" in found[failing]["message"].lower()
+        # The terminal is enough: under the root, the line the backend died on (uvicorn importing the app) and
+        # the resolution with the project and the service written in, every row within 80 columns.
+        section = run.stdout[run.stdout.index("= opscheck ="):]
+        screen = section.splitlines()[1:24]
+        text = " ".join(" ".join(screen).split())
+        assert screen[0].startswith("P1 CRITICAL FAILED stack.no_crash_loop"), section[:2000]
+        assert "evidence: " in text and "RuntimeError: backend cannot start: REDIS_URL is not set" in text, text
+        project = found[failing]["evidence"]
+        assert re.search(r"docker compose -p opscheck-demo-\w+ logs backend --tail=100", text), text
+        assert "<service>" not in text and project
+        assert all(len(row) <= 80 for row in screen if not row.lstrip().startswith(("dmesg", "docker"))), screen
     assert_all_stopped(tmp_path)
 
 
@@ -146,3 +157,16 @@ def test_fault_from_the_environment_and_a_wrong_one(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "OPSCHECK_DEMO_FAULT=no-such-fault: expected one of none, db-down" in run.stderr
     assert not (tmp_path / "opscheck.toml").exists()
+
+
+def test_demo_sh_installs_into_a_virtualenv_of_its_own_once() -> None:
+    """`scripts/demo.sh` never pip-installs into the active Python: its packages go into .venv-demo, the first
+    time only (the README's demo command shares that virtualenv)."""
+    before = subprocess.run([sys.executable, "-m", "pip", "freeze"], capture_output=True, text=True).stdout
+    runs = [subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh"), "--help"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=DEMO_TIMEOUT) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr[-2000:]
+    assert "usage: run.py" in runs[1].stdout
+    assert "installing the demo" not in runs[1].stderr, "installed once, not on every run"
+    assert (ROOT / ".venv-demo" / "bin" / "python").exists()
+    assert subprocess.run([sys.executable, "-m", "pip", "freeze"], capture_output=True, text=True).stdout == before
