@@ -37,7 +37,9 @@ def check_edge(values: dict[str, Any], path: Path) -> None:
 
 
 _HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110): a header name, an auth scheme
-NESTED_BODY = 'body = { user = { email = "{username}", password = "{password}" } }'
+# How a nested login body is written, said without a `password = ...` the redactor would rightly mask.
+NESTED_BODY = ('auth.body, a table with "{username}" and "{password}" where the backend expects them (e.g. in a '
+               "user table)")
 
 
 def _origin(url: str) -> tuple[str, str, int]:
@@ -117,7 +119,7 @@ def _check_shape(auth: Any, path: Path) -> None:
     leaves = list(_leaves(auth.body))
     if not any("{password}" in leaf for leaf in leaves):
         raise ConfigError(f'{path}: auth.body: no "{{password}}" in it, so the password would never be sent: write '
-                          f"it where the backend expects the password, e.g. {NESTED_BODY}")
+                          f"it where the backend expects the password: {NESTED_BODY}")
     if auth.style == "form" and any(isinstance(v, dict | list) for v in auth.body.values()):
         raise ConfigError(f'{path}: auth.body: a form is flat fields, and this body nests tables: write '
                           'style = "json", or flatten it')
@@ -140,7 +142,7 @@ def _check_login(auth: Any, path: Path) -> None:
         name = getattr(auth, key)
         if "." in name or "[" in name:
             raise ConfigError(f"{path}: auth.{key}: {name!r} names a nested field; a login body that is not two flat "
-                              f"fields is written whole as auth.{NESTED_BODY}")
+                              f"fields is written whole as {NESTED_BODY}")
         if not _FIELD.fullmatch(name):
             raise ConfigError(f'{path}: auth.{key}: expected a field name such as "email", got {name!r}')
     if auth.username_field == auth.password_field:

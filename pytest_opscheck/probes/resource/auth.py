@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...config import Auth, Settings
+from ...config.edge import NESTED_BODY
 from ..result import TargetUnreachable
 from ..transport.web import Answer, Credential, bound_to, set_cookies
 from .login_answer import Kind, Reading, read_answer
@@ -209,20 +210,20 @@ def _hint(config: Auth, reading: Reading) -> str:
     another answer would take back (a field that may be a nesting is offered both ways at once)."""
     if reading.said == "CSRF verification failed":
         if config.csrf is None:
-            return ('the backend wants a CSRF token back: set auth.csrf = { cookie = "csrftoken", header = '
-                    '"X-CSRFToken" } (its cookie and header names)')
+            return ("the backend wants a CSRF token back: set auth.csrf to a table naming its cookie and header "
+                    "(Django: csrftoken and X-CSRFToken)")
         return (f"the CSRF token was sent from cookie {config.csrf.cookie} in {config.csrf.header}: check those names, "
                 "and csrf.path (a page that sets the cookie)")
     if config.style == "graphql":
         return "check auth.query against the backend's schema and its variables"
-    nested = 'auth.body = { user = { email = "{username}", password = "{password}" } }'
+    nested = NESTED_BODY
     if config.body is not None:
         named = f"it names {', '.join(reading.named[:3])}: " if reading.named else ""
         return f"{named}check auth.body against the fields the backend expects, and auth.style"
     sent = {config.username_field, config.password_field}
     unsent = [name for name in reading.named if name not in sent]
     if any("." in name for name in reading.named):
-        return f"it names {', '.join(reading.named[:3])}, fields inside a table: write the login body whole as {nested}"
+        return f"it names {', '.join(reading.named[:3])}, fields inside a table: write the login body as {nested}"
     if unsent and "pass" in unsent[0].lower():
         return f'the backend asks for {unsent[0]}: set auth.password_field to "{unsent[0]}"'
     if unsent and unsent[0].lower() in ("username", "email", "login", "user_name", "identifier", "mail"):
