@@ -85,7 +85,9 @@ BUILTIN: tuple[TargetSpec, ...] = (
     TargetSpec("frontend", f"{_RESOURCES}.site:open_frontend", "frontend.root", ("frontend_url",),
                imports=WEB_LIBRARIES, service="frontend"),
     TargetSpec("auth", f"{_RESOURCES}.auth:open_auth", "auth.login",
-               ("backend_url", "auth.login_path", "auth.username", "auth.password"), imports=WEB_LIBRARIES,
+               # a static API token (auth.style = "static") stands for the login's keys
+               ("backend_url", "auth.login_path|auth.token", "auth.username|auth.token", "auth.password|auth.token"),
+               imports=WEB_LIBRARIES,
                via=("backend",), service="backend", fixture="auth"),
     TargetSpec("ws", f"{_RESOURCES}.websocket:open_ws", "ws.handshake", ("websocket_url",),
                imports=("websockets.sync.client",), service="backend", fixture="ws"),

@@ -172,6 +172,17 @@ def test_backend_failing_behind_the_login_is_a_server_error(django: str, name: s
 # --- the credential as the backend wants it -----------------------------------------------------------------
 
 
+def test_static_token_sweep(pytester: pytest.Pytester, django: str) -> None:
+    """A long-lived API token: no login to check, the token presented as TokenAuthentication wants it, API paths
+    asked with it."""
+    auth = {"style": "static", "token": "${APP_API_TOKEN}", "scheme": "Token", "probe_path": "/api/me/"}
+    records = sweep(pytester, config(django, auth, api_paths=["/api/items/"]), AUTH + " or api.no_server_errors",
+                    SECRETS)
+    assert outcomes(records) == {"auth.login": "skipped", "auth.token_accepted": "passed",
+                                 "auth.rejects_bad_password": "skipped", "api.no_server_errors": "passed"}, records
+    assert "/api/items/  logged in  200 OK" in records["api.no_server_errors"]["evidence"]["answers"]
+
+
 def test_static_token(django: str) -> None:
     auth = {"style": "static", "token": "${APP_API_TOKEN}", "scheme": "Token", "probe_path": "/api/me/"}
     with closing(open_auth(settings(django, auth))) as session:

@@ -162,3 +162,25 @@ def test_a_bearer_where_the_app_reads_its_own_header(express: str) -> None:
     assert refused.cause.startswith("/api/jwt/me refuses the fresh credential (the token as Bearer in the "
                                     "Authorization header): 401 Unauthorized"), refused.cause
     assert "check auth.scheme / auth.token_header" in refused.cause
+
+
+def test_a_websocket_behind_the_session_cookie(pytester: pytest.Pytester, express: str) -> None:
+    """ws's express-session pattern: the upgrade is let through only with a logged-in session's cookie, which the
+    sweep's `ws` fixture carries when websocket_token says the socket takes the login's credential."""
+    config = f"""
+        backend_url = "{express}"
+        health_path = ""
+        websocket_url = "{ws_url(express, '/private')}"
+        websocket_token = "header"
+        timeout = 3
+        [auth]
+        login_path = "/api/auth/login"
+        style = "json"
+        session = "cookie"
+        username = "smoke"
+        password = "${{APP_PASSWORD}}"
+    """
+    records = sweep(pytester, config, "ws.handshake or ws.ping", SECRETS)
+    assert outcomes(records) == {"ws.handshake": "passed", "ws.ping": "passed"}, records
+    anonymous = open_ws(settings(express, websocket_url=ws_url(express, "/private")))
+    assert anonymous.first is not None and anonymous.first.status == 401

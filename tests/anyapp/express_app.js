@@ -5,7 +5,8 @@
 // POST /api/auth/login {"username", "password"}: 200 {"ok": true} and a session cookie; a wrong password 401
 // {"message": "Incorrect username or password."}; a missing field 400 {"message": "Missing credentials"}.
 // GET /api/me, /api/items: 401 without a session. /api/tags: public. /graphql: subscriptions-transport-ws.
-// /strict: a WebSocket that closes at once with 4406 "Subprotocol not acceptable".
+// /strict: a WebSocket that closes at once with 4406 "Subprotocol not acceptable". /private: an echo WebSocket
+// for a logged-in session only (the upgrade's cookie), 401 otherwise.
 // POST /api/jwt/login {"username", "password"}: {"token": <JWT>}; GET /api/jwt/me: passport-jwt reading the
 // token from the X-Access-Token header (ExtractJwt.fromHeader), as many Express APIs do.
 // Faults (POST /_fault/NAME/on|off, test only): "db" (the login's user lookup fails: a 500 behind the login),
@@ -41,7 +42,8 @@ passport.deserializeUser((id, done) => done(null, { id, username: USER }));
 
 const app = express();
 app.use(express.json());
-app.use(session({ secret: process.env.SESSION_SECRET, resave: false, saveUninitialized: false }));
+const sessionParser = session({ secret: process.env.SESSION_SECRET, resave: false, saveUninitialized: false });
+app.use(sessionParser);
 app.use(passport.initialize());
 app.use(passport.session());
 
@@ -80,10 +82,22 @@ SubscriptionServer.create(
 );
 const strict = new WebSocket.Server({ noServer: true });
 strict.on("connection", (socket) => socket.close(4406, "Subprotocol not acceptable"));
-const sockets = { "/graphql": graphqlWs, "/strict": strict };
+// /private: a WebSocket for logged-in users only, the session read from the upgrade's cookie (ws's own
+// express-session example); anonymous upgrades get a 401.
+const privateWs = new WebSocket.Server({ noServer: true });
+privateWs.on("connection", (socket) => socket.on("message", (data) => socket.send(data)));
+const sockets = { "/graphql": graphqlWs, "/strict": strict, "/private": privateWs };
 server.on("upgrade", (request, socket, head) => {
   const wss = sockets[request.url];
   if (!wss) return socket.destroy();
-  wss.handleUpgrade(request, socket, head, (ws) => wss.emit("connection", ws, request));
+  const upgrade = () => wss.handleUpgrade(request, socket, head, (ws) => wss.emit("connection", ws, request));
+  if (wss !== privateWs) return upgrade();
+  sessionParser(request, {}, () => {
+    if (!request.session || !request.session.passport || !request.session.passport.user) {
+      socket.write("HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n");
+      return socket.destroy();
+    }
+    upgrade();
+  });
 });
 server.listen(port, "127.0.0.1", () => console.log(`listening on ${port}`));
