@@ -104,6 +104,8 @@ class Recorder:
         # Before any fixture of the check is set up: its evidence starts here.
         meta = item.stash.get(META, None)
         if meta is not None:
+            for phase in ("setup", "call"):  # an earlier run's (a retry under --opscheck-wait), never logged
+                self.pending.pop((item.nodeid, phase), None)
             item.stash[DRAFT] = Draft(meta, item.nodeid)
             item.stash[OBSERVED] = observing()
             disabled = self.ctx.disabled(meta.check_id)
