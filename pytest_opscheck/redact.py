@@ -42,7 +42,7 @@ import json
 import re
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
@@ -179,8 +179,10 @@ def _decoded(parent_text: str, parent: _View | None, token: re.Pattern[str], dec
 _HTML_TOKEN = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
 _JSON_TOKEN = re.compile(r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|u[0-9a-fA-F]{4}"
                          r"|x[0-9a-fA-F]{2}|[\\/\"'bfnrt])")
-_PERCENT_TOKEN = re.compile(r"%[0-7][0-9a-fA-F]|%[c-fC-F][0-9a-fA-F](?:%[89abAB][0-9a-fA-F]){1,3}|\+")
-_SPACE_TOKEN = re.compile(r"\s+")
+_PERCENT_TOKEN = re.compile(r"%[0-7][0-9a-fA-F]|%[c-fC-F][0-9a-fA-F](?:%[89abAB][0-9a-fA-F]){1,3}")
+_FORM_TOKEN = re.compile(rf"{_PERCENT_TOKEN.pattern}|\+")
+# Whitespace, and the `E   ` pytest puts before each line of a failure it shows
+_SPACE_TOKEN = re.compile(r"\s*\n[E>]?\s*|\s+")
 _SIMPLE = {"\\\\": "\\", "\\/": "/", '\\"': '"', "\\'": "'", "\\b": "\b", "\\f": "\f", "\\n": "\n", "\\r": "\r",
            "\\t": "\t"}
 
@@ -218,7 +220,8 @@ def _percent(match: re.Match[str]) -> str | None:
 _TEXT_DECODINGS: tuple[tuple[str, re.Pattern[str], _Decode], ...] = (
     ("&", _HTML_TOKEN, _html),
     ("\\", _JSON_TOKEN, _json),
-    ("%+", _PERCENT_TOKEN, _percent),
+    ("%", _PERCENT_TOKEN, _percent),  # encodeURIComponent keeps `+` a plus
+    ("+", _FORM_TOKEN, _percent),  # a form's `+` is a space
 )
 
 
@@ -284,8 +287,8 @@ def view_of(text: str, steps: tuple[_Step, ...]) -> _View | None:
 TEXT, JOINED = "text", "joined"
 
 
-def _decodings(text: str, before: tuple[_Step, ...]) -> list[tuple[tuple[_Step, ...], str]]:
-    """`text` decoded once and twice by the text decodings (HTML, JSON/JS escapes, percent and form)."""
+def _decodings(text: str, before: tuple[_Step, ...], depth: int = 2) -> list[tuple[tuple[_Step, ...], str]]:
+    """`text` decoded once and (`depth` 2) twice by the text decodings (HTML, JSON/JS escapes, percent, form)."""
     found: list[tuple[tuple[_Step, ...], str]] = []
     for first, token, decode in _TEXT_DECODINGS:
         if not any(c in text for c in first):
@@ -294,7 +297,7 @@ def _decodings(text: str, before: tuple[_Step, ...]) -> list[tuple[tuple[_Step, 
         if once == text:
             continue
         found.append(((*before, (token, decode)), once))
-        for second, token2, decode2 in _TEXT_DECODINGS:
+        for second, token2, decode2 in _TEXT_DECODINGS if depth > 1 else ():
             if any(c in once for c in second):
                 twice = _apply(once, (token2, decode2))
                 if twice != once:
@@ -302,27 +305,70 @@ def _decodings(text: str, before: tuple[_Step, ...]) -> list[tuple[tuple[_Step, 
     return found
 
 
-def readings(text: str, spaces_too: bool = True) -> Iterator[tuple[tuple[_Step, ...], str, str]]:
-    """Each reading of `text`: (the decodings that make it, its text, its kind). The first is the text itself.
-    TEXT readings keep their words; JOINED ones (whitespace removed: a value wrapped over lines, also inside an
-    escape) are searched only for values long enough to be told from text. Hex and base64 need no reading:
-    the known values' own hex and base64 are looked for (see `_Known`)."""
-    yield (), text, TEXT
-    decoded = _decodings(text, ())
-    for steps, seen in decoded:
-        yield steps, seen, TEXT
-    if not spaces_too or not _SPACE_TOKEN.search(text):
-        return
-    joined = _SPACE_TOKEN.sub("", text)
-    yield (_SPACES,), joined, JOINED
-    for steps, seen in _decodings(joined, (_SPACES,)):
-        yield steps, seen, JOINED
-    for steps, seen in decoded:
-        if _SPACE_TOKEN.search(seen):  # wrapped inside an escape of an escape (`&#\\n  57;` in JSON)
-            joined = _SPACE_TOKEN.sub("", seen)
-            yield (*steps, _SPACES), joined, JOINED
-            for more, again in _decodings(joined, (*steps, _SPACES)):
-                yield more, again, JOINED
+_ONE: tuple[_Step, ...] = tuple((token, decode) for _, token, decode in _TEXT_DECODINGS)
+_TRIGGERS = {token: first for first, token, _ in _TEXT_DECODINGS}
+_TEXT_RECIPES: tuple[tuple[_Step, ...], ...] = ((), *((a,) for a in _ONE), *((a, b) for a in _ONE for b in _ONE))
+_JOINED_RECIPES: tuple[tuple[_Step, ...], ...] = (
+    (_SPACES,),
+    *((_SPACES, *r) for r in _TEXT_RECIPES[1:]),
+    *((*r, _SPACES) for r in _TEXT_RECIPES[1:]),
+    # `\\n` decoded into a line break inside another escape (`&#\\n  57;` in a JSON string)
+    *((*r, _SPACES, c) for r in _TEXT_RECIPES[1:] if r[-1][0] is _JSON_TOKEN for c in _ONE),
+)
+RECIPES: tuple[tuple[tuple[_Step, ...], str], ...] = (
+    *((r, "joined") for r in _JOINED_RECIPES), *((r, "text") for r in _TEXT_RECIPES),
+)
+"""Every reading of a text, as the decodings that make it, and its kind, in the order they are searched.
+JOINED readings (whitespace removed: a value wrapped over lines, inside an escape too) come first, so that
+no mask made in a reading of one line cuts a value wrapped over two; they are searched only for values long
+enough to be told from text, and only when the text has whitespace. TEXT readings keep their words. Hex and
+base64 need no reading: the known values' own hex and base64 are looked for (see `_Known`)."""
+TEXT, JOINED = "text", "joined"
+
+
+def _table() -> tuple[list[tuple[int, _Step | None]], list[tuple[int, tuple[_Step, ...], str]]]:
+    """Every prefix of every recipe numbered once: (its prefix's number, its last step); and each recipe as
+    (its number, its steps, its kind)."""
+    numbers: dict[tuple[_Step, ...], int] = {(): 0}
+    nodes: list[tuple[int, _Step | None]] = [(0, None)]
+
+    def number(steps: tuple[_Step, ...]) -> int:
+        if steps not in numbers:
+            parent = number(steps[:-1])
+            numbers[steps] = len(nodes)
+            nodes.append((parent, steps[-1]))
+        return numbers[steps]
+
+    return nodes, [(number(steps), steps, kind) for steps, kind in RECIPES]
+
+
+_NODES, _RECIPE_TABLE = _table()
+_UNMADE = object()
+
+
+class _Readings:
+    """The readings of one text, each made once (a reading that decodes nothing is skipped: a shorter recipe
+    already is it)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._made: list[object] = [_UNMADE] * len(_NODES)
+        self._made[0] = text
+
+    def of(self, node: int) -> str | None:
+        made = self._made[node]
+        if made is not _UNMADE:
+            return made  # type: ignore[return-value]
+        parent, step = _NODES[node]
+        before = self.of(parent)
+        out = None
+        if before is not None and step is not None:
+            trigger = _TRIGGERS.get(step[0])
+            if (any(c in before for c in trigger) if trigger else step[0].search(before)):
+                decoded = _apply(before, step)
+                out = decoded if decoded != before else None
+        self._made[node] = out
+        return out
 
 
 # --- Known values ---------------------------------------------------------------------------------------
@@ -406,18 +452,27 @@ class _Known:
                        rf"(?![^\s\"'<,;&}}\])])") if whole_value else None,
         )
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        """The spans of `text` (in its own coordinates) that known values cover, in every reading of it."""
-        found: list[tuple[int, int]] = []
-        for steps, seen, kind in readings(text, spaces_too=bool(self.windows or self.anywhere)):
-            local = self._local(seen, kind)
+    def mask(self, text: str) -> str:
+        """`text` with every span a known value covers, in any reading of it, masked. Readings are taken in
+        turn, each of the text as masked so far: what one reading found is not found again by the next."""
+        wrapped = bool(self.windows or self.anywhere) and _SPACE_TOKEN.search(text) is not None
+        current = _Readings(text)
+        for node, steps, kind in _RECIPE_TABLE:
+            if kind == JOINED and not wrapped:
+                continue
+            seen = current.of(node)
+            if seen is None:
+                continue
+            local = _merged(self._local(seen, kind))
             if not local:
                 continue
-            if not steps:
-                found += local
-            elif (view := view_of(text, steps)) is not None:
-                found += [view.span(a, b) for a, b in local]
-        return found
+            if steps:
+                view = view_of(current.text, steps)
+                if view is None:
+                    continue
+                local = [view.span(a, b) for a, b in local]
+            current = _Readings(_masked(current.text, local))
+        return current.text
 
     def _local(self, text: str, kind: str) -> list[tuple[int, int]]:
         found = self._windows(text)
@@ -444,14 +499,20 @@ class _Known:
         return found
 
 
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`spans` sorted, those that overlap made one (two secrets side by side stay two masks)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def _masked(text: str, spans: Iterable[tuple[int, int]], mask: str = MASK) -> str:
     """`text` with each run covered by `spans` (merged where they touch) replaced by one `mask`."""
-    merged: list[list[int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
+    merged = _merged(spans)
     if not merged:
         return text
     parts, at = [], 0
@@ -602,7 +663,7 @@ class Redactor:
         if "." in text:
             text = _JWT.sub(_jwt, text)
         if self._values:
-            text = _masked(text, self._known.spans(text))
+            text = self._known.mask(text)
         return _shapes(text)
 
     def data(self, value: object) -> object:
