@@ -21,6 +21,7 @@ from pytest_opscheck.model import CheckRecord, Summary, summarize
 __all__ = ["swarm"]  # the fixture, imported for these tests
 
 PLANTED = "PLANTED-swarm-changes-secret-5a4b3c2d"
+JWT_BEFORE, JWT_AFTER = "PLANTED-swarm-jwt-one-77aa", "PLANTED-swarm-jwt-two-88bb"
 STACK = f"""version: "3.8"
 services:
   web:
@@ -30,6 +31,10 @@ services:
     networks: [hostnet]
     environment:
       SECRET_KEY: "{PLANTED}"
+    secrets: [jwt]
+secrets:
+  jwt:
+    file: ./NAME-jwt.txt
 """
 
 
@@ -39,14 +44,17 @@ def on_swarm(swarm: SwarmEngine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sw
     yield swarm
 
 
-def sweep(history: History, settings: Any, outcome: str) -> Summary:
+def sweep(history: History, settings: Any, outcome: str, token: bool = False) -> Summary:
     builtin = getattr(targets_module, "BUILTIN", None)
     targets = targets_module.Targets(settings, builtin) if builtin is not None else targets_module.Targets(settings)
     targets.prefetch()
     try:
-        check = CheckRecord("stack.healthchecks", "x::stack.healthchecks", "P1", outcome, 0.1, "", "Steps",
-                            service="web")
-        return history.update(summarize([check]), targets)
+        checks = [CheckRecord("stack.healthchecks", "x::stack.healthchecks", "P1", outcome, 0.1, "", "Steps",
+                              service="web")]
+        if token:
+            checks.append(CheckRecord("auth.token_accepted", "x::auth.token_accepted", "P2", outcome, 0.1, "",
+                                      "Steps", service="web"))
+        return history.update(summarize(checks), targets)
     finally:
         targets.close()
 
@@ -58,22 +66,33 @@ def test_service_updated_to_a_new_image_gets_the_swarm_rollback(on_swarm: SwarmE
         client.images.build(fileobj=dockerfile, tag="opscheck-changes:2", rm=True)
     finally:
         client.close()
-    name = on_swarm.deploy(f"chg{uuid.uuid4().hex[:6]}", STACK)
+    name = f"chg{uuid.uuid4().hex[:6]}"
+    (on_swarm.root / "stacks" / f"{name}-jwt.txt").write_text(JWT_BEFORE)
+    (on_swarm.root / "stacks" / f"{name}-jwt2.txt").write_text(JWT_AFTER)
+    on_swarm.deploy(name, STACK.replace("NAME", name))
     settings = settings_from_table({"swarm_stack": name}, tmp_path / "opscheck.toml")
     state = tmp_path / "state.json"
     history = History(state, settings)
     green = sweep(history, settings, "passed")
     assert green.changes == ()
 
-    on_swarm.cli("service", "update", "--detach", "--no-resolve-image", "--image", "opscheck-changes:2", f"{name}_web")
-    failing = sweep(history, settings, "failed")
+    # a new image, and the JWT key rotated the Swarm way: a new secret object in place of the old one
+    on_swarm.cli("secret", "create", f"{name}_jwt2", str(on_swarm.root / "stacks" / f"{name}-jwt2.txt"))
+    on_swarm.cli("service", "update", "--detach", "--no-resolve-image", "--image", "opscheck-changes:2",
+                 "--secret-rm", f"{name}_jwt", "--secret-add", f"source={name}_jwt2,target=jwt", f"{name}_web")
+    failing = sweep(history, settings, "failed", token=True)
     changes = {c.what: c for c in failing.changes}
     image = changes["web: image"]
     assert image.before == BUSYBOX_TAG and image.after == "opscheck-changes:2"
     version = changes["web: spec version"]
     assert int(version.after or 0) > int(version.before or 0)
-    steps = failing.failed[0].resolution
+    rotated = changes["web: secret file /run/secrets/jwt changed"]
+    assert rotated.after is not None and "tokens issued before" in rotated.after
+    token_steps = next(r for r in failing.failed if r.check_id == "auth.token_accepted").resolution
+    assert "/run/secrets/jwt of web changed at" in token_steps
+    steps = next(r for r in failing.failed if r.check_id == "stack.healthchecks").resolution
     assert f"before it ran {BUSYBOX_TAG}" in steps
     assert f"docker service rollback {name}_web" in steps
     assert f"docker service update --image {BUSYBOX_TAG} {name}_web" in steps
-    assert PLANTED not in state.read_text() and PLANTED not in steps
+    outputs = state.read_text() + steps + token_steps + repr(failing.changes)
+    assert all(p not in outputs for p in (PLANTED, JWT_BEFORE, JWT_AFTER))

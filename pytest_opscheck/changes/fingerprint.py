@@ -252,6 +252,10 @@ def swarm_entries(stack: Any, redact: Callable[[str], str]) -> list[Entry]:
         for item in container.get("Env") or []:
             name, _, value = str(item).partition("=")
             add(ENV + name, Pending(value), updated)
+        for secret in container.get("Secrets") or []:  # a rotated Docker secret is a new secret object
+            target = str((secret.get("File") or {}).get("Name") or secret.get("SecretName") or "?")
+            path = target if target.startswith("/") else f"/run/secrets/{target}"
+            add(SECRET_FILE + path, Pending(str(secret.get("SecretID") or secret.get("SecretName") or "")), updated)
         # Its tasks, as listed when the sweep opened the stack: a restart is a new task (the swarm keeps a few).
         tasks = [t for t in stack.tasks if t.service == service.short]
         current = [t for t in stack.current_tasks(tasks) if t.created]
