@@ -242,3 +242,14 @@ def test_a_bearer_sent_to_token_authentication(pytester: pytest.Pytester, django
     assert api["message"] == ("1 of 1 API path(s) fail: /api/items/ refuses the smoke account's valid credential "
                               "(401 Unauthorized)")
     assert records["api.latency"]["outcome"] == "skipped"
+
+
+def test_a_refused_login_is_not_blamed_on_a_wrong_health_path(
+    pytester: pytest.Pytester, django: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_PASSWORD", "PLANTED-not-the-password")
+    text = config(django, shape("drf-token")).replace('health_path = ""', 'health_path = "/health"')
+    records = sweep(pytester, text, "auth.login or backend.health", SECRETS)
+    assert records["backend.health"]["message"].startswith("configuration: health_path /health answers 404")
+    assert records["auth.login"]["outcome"] == "failed"
+    assert records["auth.login"]["caused_by"] is None, records["auth.login"]
