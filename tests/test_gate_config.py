@@ -175,10 +175,28 @@ def test_an_unset_variable_never_passes_the_gate_silently(pytester: pytest.Pytes
     strict = pytester.runpytest("--opscheck", "--opscheck-strict", "-p", "no:cacheprovider")
     assert strict.ret == pytest.ExitCode.USAGE_ERROR
     strict.stderr.fnmatch_lines(["*pyproject.toml: database_url: ${DB_URL_26} is not set (--opscheck-strict*"])
-    lenient = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "-rs")
+    lenient = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "-rs", "-k", "fine or db.")
     verdict = [line for line in lenient.outlines if line.startswith("OK:")]
     assert len(verdict) == 1 and verdict[0].endswith("not run: variable unset"), lenient.stdout.str()[-2000:]
     lenient.stdout.fnmatch_lines(["*not configured: database_url (${DB_URL_26} is *"])
     monkeypatch.setenv("DB_URL_26", "postgresql://u@127.0.0.1:1/db")
     assert "DB_URL_26" not in pytester.runpytest("--opscheck", "--opscheck-strict", "-p", "no:cacheprovider",
                                                  "-k", "fine").stdout.str()
+
+
+@pytest.mark.parametrize(("table", "kept"), [
+    ('auth = { style = "static" }', 'e.g. token = "${API_TOKEN}"'),
+    ('auth = { style = "static", token = "${TOK}", scheme = "x ${TOK}" }', 'got "x ***"'),
+    ('backend_url = "http://127.0.0.1:1/?token=${TOK}"\n'
+     'auth = { style = "static", token = "${TOK}", scheme = "y ${TOK}" }', 'got "y ***"'),
+])
+def test_a_refusal_keeps_its_own_examples_and_masks_what_the_environment_filled_in(
+        tmp_path: Path, table: str, kept: str) -> None:
+    url = "" if table.startswith("backend_url") else 'backend_url = "http://127.0.0.1:1"\n'
+    write(tmp_path, f"[tool.opscheck]\n{url}{table}\n")
+    secret = "tok-Secret/12'34:56@x"
+    with pytest.raises(ConfigError) as refused:
+        load_settings(tmp_path, environ={"TOK": secret})
+    message = str(refused.value)
+    assert kept in message, message
+    assert "tok-Secret" not in message and "12'34" not in message

@@ -229,6 +229,22 @@ class Settings:
 
 
 
+def _without(secrets: set[str], message: str) -> str:
+    """A refusal of the config with every secret that ``${NAME}`` filled in masked, as our messages can echo it
+    (raw, percent-encoded as in a URL's userinfo, repr- or JSON-escaped); its own examples (``token =
+    "${API_TOKEN}"``, ``scheme://user:${PASSWORD}@host``) kept whole: they are the help, placeholders that a
+    sweep's redaction of secret shapes would mask."""
+    import json
+    from urllib.parse import quote, quote_plus
+
+    found = set()
+    for value in secrets:
+        found |= {value, quote(value, safe=""), quote_plus(value), repr(value)[1:-1], json.dumps(value)[1:-1]}
+    for form in sorted((f for f in found if len(f) >= 4), key=len, reverse=True):
+        message = message.replace(form, "***")
+    return message
+
+
 # The keys a config table may have (and `env`, its named environments).
 _CONFIG_KEYS = {f.name for f in fields(Settings)} | {"env"}
 
@@ -332,9 +348,7 @@ def settings_from_table(
         check_schemes(values, path)
         check_edge(values, path)
     except ConfigError as exc:  # a refusal never repeats a secret that ${NAME} filled in
-        from ..redact import Redactor
-
-        raise ConfigError(Redactor(secret_values)(str(exc))) from None
+        raise ConfigError(_without(secret_values, str(exc))) from None
     if values.get("swarm_stack") and (values.get("compose_project") or values.get("compose_file")):
         other = "compose_project" if values.get("compose_project") else "compose_file"
         raise ConfigError(f"{path}: swarm_stack and {other} are both set: the stack is either a Swarm stack or a "

@@ -78,32 +78,16 @@ def root_lines(record: CheckRecord, target: str) -> list[str]:
 
 
 def resolution_lines(text: str, indent: str) -> list[str]:
-    """A resolution for an 80-column screen: its prose (lines at the left margin) re-flowed as paragraphs, its
-    commands (indented lines) kept whole, to be pasted."""
+    """A resolution for an 80-column screen, line for line as it was written: a prose line (at the left margin)
+    longer than a row wraps under itself; an indented line (a command, a list item's continuation) and a line
+    holding a command after two spaces (`Ask it:  curl ...`) stay whole, to be pasted."""
     out: list[str] = []
-    paragraph: list[str] = []
-
-    def flush() -> None:
-        if paragraph:
-            out.extend(_wrapped(" ".join(paragraph), indent, indent, 99))
-            paragraph.clear()
-
     for line in text.splitlines():
         words = line.strip()
-        # Prose joins prose; a line that holds a command (lined up after two spaces, `Ask it:  curl ...`) or
-        # leads in to one (ends with a colon) stands alone, as it was written.
-        if words and not line[:1].isspace() and "  " not in words:
-            paragraph.append(words)
-            if words.endswith(":"):
-                flush()
-            continue
-        flush()
-        if words and not line[:1].isspace():
-            out.extend(_wrapped(words, indent, indent + "  ", 99) if len(indent + words) > WIDTH and
-                       not re.search(r":  \S", words) else [f"{indent}{words}"])
+        if words and not line[:1].isspace() and len(indent + words) > WIDTH and not re.search(r":  \S", words):
+            out.extend(_wrapped(words, indent, indent + "  ", 99))
         else:
             out.append(f"{indent}{line}".rstrip())
-    flush()
     return out
 
 
