@@ -1,6 +1,6 @@
 """The fingerprint of the edge: an https backend whose certificate is replaced under a running server (same
 address), and the version string the app exposes (a `version` field of its health answer, or a configured path
-and field), each listed as a change of the failing sweep after the green one."""
+and field, or a configured header), each listed as a change of the failing sweep after the green one."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Build", f"build-{self.served.version}")
         self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
@@ -125,10 +126,19 @@ def test_replaced_certificate_and_new_version_are_listed(https_backend: Any, tmp
     assert failing.changes[0].at >= failing.changes[-1].at  # type: ignore[operator]
 
 
-def test_version_from_a_configured_path_and_field(https_backend: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("extra", "before", "after"),
+    [
+        ({"version_path": "/about", "version_field": "build.release"}, "r-1.4.2", "r-2.0.0"),
+        ({"version_header": "X-Build"}, "build-1.4.2", "build-2.0.0"),
+    ],
+)
+def test_version_from_a_configured_path_field_or_header(
+    https_backend: Any, tmp_path: Path, extra: dict[str, str], before: str, after: str
+) -> None:
     server, _, ca_file = https_backend
     table = {"backend_url": f"https://127.0.0.1:{server.server_address[1]}", "health_path": "/health",
-             "ca_file": str(ca_file), "extra": {"version_path": "/about", "version_field": "build.release"}}
+             "ca_file": str(ca_file), "extra": extra}
     try:
         settings = settings_from_table(table, tmp_path / "opscheck.toml")
     except Exception as exc:  # noqa: BLE001 - [tool.opscheck.extra] lands with the core's rewrite (issue 22)
@@ -138,4 +148,4 @@ def test_version_from_a_configured_path_and_field(https_backend: Any, tmp_path: 
     server.served.version = "2.0.0"
     failing = sweep(history, settings, "failed")
     version = next(c for c in failing.changes if c.what == "backend: version")
-    assert (version.before, version.after) == ("r-1.4.2", "r-2.0.0")
+    assert (version.before, version.after) == (before, after)
