@@ -182,3 +182,21 @@ def test_changes_newest_first_new_container_said_once_and_secrets_named_only() -
     # a source one of the two sweeps did not read compares nothing
     unread = fingerprint(new.taken, *new.entries[:-1], sources=frozenset({"stack"}))
     assert "database: migration head" not in [c.what for c in diff(old, unread).changes]
+
+
+def test_baseline_on_the_command_line_records_a_failing_sweep_as_known_good(pytester: pytest.Pytester) -> None:
+    """`--opscheck-baseline` on a real run whose backend refuses connections: the state keeps that sweep as the
+    last green one, and the next (failing) sweep is compared with it."""
+    pytester.makefile(".toml", opscheck='backend_url = "http://127.0.0.1:9"\nhealth_path = "/health"\n')
+    run = ("--opscheck", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-k", "backend.health",
+           "--opscheck-state", "s.json", "--opscheck-json", "out.json")
+    first = pytester.runpytest(*run, "--opscheck-baseline")
+    assert first.ret == 1
+    data = json.loads((pytester.path / "s.json").read_text())
+    assert data["baseline"] is True and data["last_green"] == {"same_as_last": True}
+    recorded = json.loads((pytester.path / "out.json").read_text())["last_green"]
+    assert recorded == data["last"]["taken"]
+    again = pytester.runpytest(*run)
+    assert again.ret == 1
+    out = json.loads((pytester.path / "out.json").read_text())
+    assert out["last_green"] == recorded and out["changes"] == []
