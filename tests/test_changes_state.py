@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_opscheck.changes import History
-from pytest_opscheck.changes.compare import diff
+from pytest_opscheck.changes.compare import NewImage, diff, image_text, rollback_step
 from pytest_opscheck.changes.fingerprint import Entry, Fingerprint, Pending, seal
 from pytest_opscheck.changes.state import MAGIC, State, StateError, read_state, write_state
 from pytest_opscheck.config import settings_from_table
@@ -200,3 +200,25 @@ def test_baseline_on_the_command_line_records_a_failing_sweep_as_known_good(pyte
     assert again.ret == 1
     out = json.loads((pytester.path / "out.json").read_text())
     assert out["last_green"] == recorded and out["changes"] == []
+
+
+@pytest.mark.parametrize(
+    ("image", "kind", "expected"),
+    [
+        (NewImage("backend", "app:1.2", "sha256:" + "a" * 64, "app:1.3", "sha256:" + "b" * 64, "2026-12-06T14:02:00Z"),
+         "Compose", "set image: app:1.2 for backend in the Compose file (or the variable that sets it), then "
+                    "docker compose -p shop up -d --no-deps backend"),
+        # the same tag pulled again onto a new image: the old id is tagged back, and Compose told not to pull
+        (NewImage("backend #2", "app:latest", "sha256:" + "a" * 64, "app:latest", "sha256:" + "b" * 64, None),
+         "Compose", f"docker tag sha256:{'a' * 64} app:latest && docker compose -p shop up -d --no-deps "
+                    "--pull never backend"),
+        (NewImage("web", "app:1.2", "sha256:" + "c" * 64, "app:1.3", "sha256:" + "d" * 64, None),
+         "Swarm", f"docker service rollback shop_web (or docker service update --image app:1.2@sha256:{'c' * 64} "
+                  "shop_web)"),
+        (NewImage("web", "app:1.2", "", "app:1.3", "", None), "", "redeploy web with app:1.2"),
+    ],
+)
+def test_rollback_commands(image: NewImage, kind: str, expected: str) -> None:
+    step = rollback_step(image, kind, lambda args: f"docker compose -p shop {args}", f"shop_{image.service}")
+    assert step.endswith("roll back: " + expected)
+    assert f"before it ran {image_text(image.before, image.before_id)}" in step

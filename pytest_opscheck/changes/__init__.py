@@ -128,9 +128,9 @@ class History:
         for image in found.images:
             if image.service.partition(" #")[0] not in services:
                 continue
-            command = stack.command("ARGS") if stack is not None and kind == "Compose" else "docker compose ARGS"
+            compose = stack.command if stack is not None and kind == "Compose" else (lambda a: f"docker compose {a}")
             swarm_name = stack.full_name(image.service) if stack is not None and kind == "Swarm" else image.service
-            steps.append(rollback_step(image, kind, command, swarm_name))
+            steps.append(rollback_step(image, kind, compose, swarm_name))
         if token_failures([record]):
             steps.extend(rotation_step(r, green) for r in found.rotated)
         if record.has_fact(facts.MIGRATIONS_AHEAD) and (step := release_step(kept, now, roles["backend"])):

@@ -8,7 +8,7 @@ is one change (reference and id together). An environment value or a secret file
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..model import Change, CheckRecord, base_id
@@ -180,8 +180,9 @@ def _image_change(subject: str, before: dict[tuple[str, str, str], Entry], after
     return NewImage(subject, old_ref, old_id, new_ref, new_id, _when(entry))
 
 
-def rollback_step(image: NewImage, kind: str, command: str, swarm_name: str) -> str:
-    """One resolution line: the image to roll back to and, for Compose and Swarm, the exact command."""
+def rollback_step(image: NewImage, kind: str, compose: Callable[[str], str], swarm_name: str) -> str:
+    """One resolution line: the image to roll back to and, for Compose and Swarm, the exact command (`compose`
+    makes a `docker compose` command line of the project from its arguments)."""
     then = image_text(image.before, image.before_id)
     line = (f"Since the last green sweep {image.service} runs a new image, {image_text(image.after, image.after_id)}"
             f" (from {hhmm(image.at)}); before it ran {then}. If this failure began with it, roll back: ")
@@ -192,9 +193,9 @@ def rollback_step(image: NewImage, kind: str, command: str, swarm_name: str) -> 
     if kind == "Compose":
         if image.before == image.after and image.before_id:
             return line + (f"docker tag {image.before_id} {image.before} && "
-                           f"{command.replace('ARGS', f'up -d --no-deps --pull never {service}')}")
+                           f"{compose(f'up -d --no-deps --pull never {service}')}")
         return line + (f"set image: {image.before} for {service} in the Compose file (or the variable that sets it), "
-                       f"then {command.replace('ARGS', f'up -d --no-deps {service}')}")
+                       f"then {compose(f'up -d --no-deps {service}')}")
     return line + f"redeploy {service} with {then}"
 
 
