@@ -76,24 +76,26 @@ def test_the_readme_systemd_unit_sweeps_on_every_run(server_layout: tuple[Path, 
         assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
         assert "no configuration found" not in result.stdout + result.stderr
         assert re.search(r"^P1 CRITICAL: .*fix first: backend\.health", result.stdout, re.M)
-    # Once the files exist pytest's rootdir moved (its ini file and cache go with it): said once, with the fix.
-    note = " ".join(second.stdout[second.stdout.index("note: pytest took"):].split("\nP1 CRITICAL FAILED")[0].split())
-    assert "write --html=" in note and second.stdout.count("note: pytest took") == 1, note
+    assert "for a test path" not in first.stdout + second.stdout, "the = form never moves pytest's rootdir"
 
 
-def test_the_equals_form_leaves_pytest_s_rootdir_where_it_runs(server_layout: tuple[Path, Path]) -> None:
+def test_the_space_form_sweeps_on_every_run_too(server_layout: tuple[Path, Path]) -> None:
+    """The issue's unit as it was (`--html PATH`, every report option a word of its own): from the second run on
+    its files exist, pytest's rootdir moves, and the sweep still finds its config and says so, once."""
     app, var = server_layout
     options = {"--html": "opscheck/report.html", "--opscheck-json": "opscheck/opscheck.json",
                "--opscheck-prometheus": "node_exporter/textfile_collector/opscheck.prom",
                "--opscheck-postmortem": "opscheck/postmortem.md"}
-    for path in options.values():
-        (var / path).write_text("")  # from an earlier run
-    result = run([sys.executable, "-m", "pytest", "--opscheck", "-q", "-p", "no:cacheprovider",
-                  *(f"{flag}={var / path}" for flag, path in options.items())], app)
-    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    words = ["/srv/app/.venv/bin/pytest", "--opscheck", "-q", "-p", "no:cacheprovider"]
+    for flag, path in options.items():
+        words += [flag, f"/var/lib/{path}"]
+    first, second = sweep_twice(shlex.join(words), app, var)
+    assert first.returncode == second.returncode == 1, second.stdout[-3000:] + second.stderr[-2000:]
     assert (var / "opscheck" / "opscheck.json").read_text().startswith("{")
     assert "backend.health" in (var / "opscheck" / "postmortem.md").read_text()
-    assert "for a test path" not in result.stdout
+    assert "for a test path" not in first.stdout, "the first run: no file existed yet"
+    note = " ".join(second.stdout[second.stdout.index("note: pytest took"):].split("\nP1 CRITICAL FAILED")[0].split())
+    assert "write --html=" in note and second.stdout.count("note: pytest took") == 1, note
 
 
 def test_a_report_path_is_taken_for_a_test_path_only_as_a_word_of_its_own_that_exists(tmp_path: Path) -> None:
