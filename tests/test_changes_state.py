@@ -222,3 +222,16 @@ def test_rollback_commands(image: NewImage, kind: str, expected: str) -> None:
     step = rollback_step(image, kind, lambda args: f"docker compose -p shop {args}", f"shop_{image.service}")
     assert step.endswith("roll back: " + expected)
     assert f"before it ran {image_text(image.before, image.before_id)}" in step
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [("no/such/folder/state.json", "does not exist: create it or choose another path"),
+     (".", "is a folder: give a file path, e.g. .opscheck-state.json")],
+)
+def test_an_unusable_state_path_is_a_usage_error(pytester: pytest.Pytester, given: str, problem: str) -> None:
+    pytester.makefile(".toml", opscheck='backend_url = "http://127.0.0.1:9"\n')
+    result = pytester.runpytest("--opscheck", "--opscheck-state", given, "-p", "no:hypothesispytest")
+    assert result.ret == 4
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR: --opscheck-state")]
+    assert len(errors) == 1 and errors[0].endswith(problem)

@@ -10,6 +10,7 @@ resolutions of the failures a new image or a rotated secret explains.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import time
 from pathlib import Path
@@ -73,6 +74,8 @@ class History:
             raise _usage(option, path, "is a folder: give a file path, e.g. .opscheck-state.json")
         if not path.parent.is_dir():
             raise _usage(option, path, f"folder {path.parent} does not exist: create it or choose another path")
+        if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.R_OK)):
+            raise _usage(option, path, "cannot be written here (permissions): choose a path this user can write")
         try:
             read_state(path)
         except StateError as exc:
