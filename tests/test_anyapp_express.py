@@ -99,16 +99,14 @@ def test_cookie_session_backend_failing_behind_the_login(express: str) -> None:
 # --- the legacy GraphQL WebSocket protocol ------------------------------------------------------------------
 
 
-def test_legacy_graphql_ws_handshake_and_ping(pytester: pytest.Pytester, express: str) -> None:
-    config = f"""
-        websocket_url = "{ws_url(express, '/graphql')}"
-        websocket_protocol = "graphql-ws"
-        timeout = 3
-    """
-    records = sweep(pytester, config, "ws.handshake or ws.ping", SECRETS)
-    assert outcomes(records) == {"ws.handshake": "passed", "ws.ping": "passed"}, records
-    assert records["ws.handshake"]["evidence"]["graphql-ws"].startswith(
+def test_legacy_graphql_ws_handshake_and_ping(express: str) -> None:
+    target = open_ws(settings(express, websocket_url=ws_url(express, "/graphql"), websocket_protocol="graphql-ws"))
+    handshake = ws_probe.handshake(target)
+    assert handshake.ok, handshake
+    assert handshake.evidence["graphql-ws"].startswith(
         "subprotocol graphql-ws (subscriptions-transport-ws); connection_init → connection_ack in ")
+    ping = ws_probe.ping(target)
+    assert ping.ok, ping
 
 
 @pytest.mark.parametrize("protocol", ["plain", "graphql-transport-ws"])
