@@ -14,17 +14,18 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..config import Settings
 from ..model import Change, CheckRecord, Summary
-from ..probes import facts
 from ..redact import Redactor
-from .compare import Diff, diff, release_step, rollback_step, rotation_step, services_of, token_failures
 from .fingerprint import Fingerprint, gather, iso, seal, sources_of
 from .state import State, StateError, locked, read_state, write_state
+
+if TYPE_CHECKING:
+    from .compare import Diff
 
 __all__ = ["History", "StateError"]
 
@@ -112,6 +113,8 @@ class History:
         if self.baseline or ok or previous_green is None or not summary.failed:  # only a failure is explained
             green = state.last_green.taken if state.last_green is not None else None
             return dataclasses.replace(summary, last_green=green, changes=())
+        from .compare import diff, token_failures  # a failing sweep's only
+
         found = diff(previous_green, current, token_failures(summary.failed))
         kept = (previous_green, previous)
         failed = [self._resolved(r, found, kind, stack, kept, current, redact) for r in summary.failed]
@@ -125,6 +128,9 @@ class History:
         service, for the token checks the secret that changed, for a database ahead of the code the release that
         brought its head."""
         green = kept[0].taken
+        from ..probes import facts
+        from .compare import release_step, rollback_step, rotation_step, services_of, token_failures
+
         steps: list[str] = []
         roles = {"backend": self.settings.backend_service, "db": self.settings.db_service}
         services = services_of(record, roles)

@@ -15,10 +15,8 @@ import functools
 import hashlib
 import hmac
 import os
-import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -298,6 +296,8 @@ def tls_entries(settings: Settings, keys: Iterable[str] | None = None) -> list[E
     """Each https/wss target's certificate (of the config `keys` given: those whose target answered this sweep):
     serial and expiry, `at` when it became valid (its issue). One TLS handshake per endpoint, under the probe
     timeout; a certificate the client does not trust is left out (the TLS check says why)."""
+    import ssl
+
     from ..probes.diagnosis.tls import https_endpoints
     from ..probes.result import TargetUnreachable
     from ..probes.transport.tls import client_context, peer_certificate
@@ -391,6 +391,8 @@ def sources_of(targets: Any, settings: Settings, redact: Callable[[str], str]) -
 def gather(sources: Iterable[Source], deadline: float, now: str | None = None, kind: str = "") -> Fingerprint:
     """Every source at once, each in a thread, all within `deadline` seconds: a source that fails or is late is
     left out of the fingerprint (its entries are then not compared this time)."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
     listed = list(sources)
     started = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=max(1, len(listed)), thread_name_prefix="opscheck-fingerprint")
