@@ -57,7 +57,9 @@ secrets:
 def images(docker_engine: Any, busybox_image: str) -> dict[str, str]:
     """Two tags of two different images: 1 is busybox, 2 is built on it (a label), so their ids differ."""
     docker_engine.images.get(busybox_image).tag("opscheck-changes", "1")
-    dockerfile = io.BytesIO(f"FROM {busybox_image}\nLABEL opscheck.release=2\n".encode())
+    # release 2 sets variables of its own, as base images do (python's GPG_KEY, a longer PATH)
+    dockerfile = io.BytesIO(f"FROM {busybox_image}\nLABEL opscheck.release=2\n"
+                            "ENV GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D PATH=/bin:/usr/local/bin\n".encode())
     image, _ = docker_engine.images.build(fileobj=dockerfile, tag="opscheck-changes:2", rm=True)
     return {"1": docker_engine.images.get("opscheck-changes:1").id, "2": image.id}
 
@@ -139,6 +141,7 @@ def test_redeploy_secret_rotation_and_green_reset(project: Any, tmp_path: Path, 
     assert image.after == f"opscheck-changes:2 ({images['2'].split(':')[1][:12]})"
     assert changes["backend: secret SECRET_KEY changed"].before == "(earlier value)"
     assert "backend: variable DOMAIN changed" not in changes  # unchanged: not listed
+    assert not [c for c in changes if "PATH" in c or "GPG_KEY" in c]  # the image's own: they came with it
     assert "backend: container created again" in changes and "backend: config hash" in changes
     assert not any(c.startswith("db:") for c in changes)  # not redeployed
     assert [c.at for c in failing.changes] == sorted((c.at for c in failing.changes), reverse=True)

@@ -155,7 +155,7 @@ def compose_entries(stack: Any, redact: Callable[[str], str]) -> list[Entry]:
     """A Compose project's containers as the sweep inspected them when it opened the stack (no engine request but
     one `docker image inspect` per image, for its repository digest)."""
     entries: list[Entry] = []
-    digests: dict[str, str | None] = {}
+    images: dict[str, tuple[str | None, frozenset[str]]] = {}
     for container in stack.containers:
         attrs = container.attrs
         labels = (attrs.get("Config") or {}).get("Labels") or {}
@@ -168,10 +168,11 @@ def compose_entries(stack: Any, redact: Callable[[str], str]) -> list[Entry]:
         add = _adder(entries, "stack", subject)
         add(IMAGE, redact(reference), created)
         add(IMAGE_ID, image_id, created)
-        if image_id not in digests:
-            digests[image_id] = _repo_digest(stack, image_id)
-        if digests[image_id]:
-            add(DIGEST, str(digests[image_id]), created)
+        if image_id not in images:
+            images[image_id] = _image_facts(stack, image_id)
+        repo_digest, image_env = images[image_id]
+        if repo_digest:
+            add(DIGEST, repo_digest, created)
         add(CONTAINER, created or "?", created)
         if started:
             add(STARTED, started, started)
@@ -179,7 +180,8 @@ def compose_entries(stack: Any, redact: Callable[[str], str]) -> list[Entry]:
         if labels.get(COMPOSE_HASH):
             add(CONFIG_HASH, str(labels[COMPOSE_HASH]), created)
         for name, value in sorted(container.env.items()):
-            add(ENV + name, Pending(value), created)
+            if f"{name}={value}" not in image_env:  # the image's own (PATH, GPG_KEY...) change with the image
+                add(ENV + name, Pending(value), created)
         entries.extend(_secret_files(attrs, subject, stack.engine_is_local))
     return entries
 
@@ -191,15 +193,17 @@ def _adder(entries: list[Entry], source: str, subject: str) -> Callable[[str, st
     return add
 
 
-def _repo_digest(stack: Any, image_id: str) -> str | None:
-    """The image's repository digest (`repo@sha256:...`) where the engine has one (pulled, or pushed), else None."""
+def _image_facts(stack: Any, image_id: str) -> tuple[str | None, frozenset[str]]:
+    """The image's repository digest (`repo@sha256:...`) where the engine has one (pulled, or pushed), and the
+    environment it sets itself (`NAME=value`); one `docker image inspect`. Nothing when the engine cannot say."""
     if stack.engine_lost():  # the SDK would leave its socket open on an engine that is gone
-        return None
+        return None, frozenset()
     try:
-        found = stack.client.api.inspect_image(image_id).get("RepoDigests") or []
+        found = stack.client.api.inspect_image(image_id)
     except Exception:  # noqa: BLE001 - a removed image has no digest to compare
-        return None
-    return ", ".join(sorted(str(d) for d in found)) or None
+        return None, frozenset()
+    digests = ", ".join(sorted(str(d) for d in found.get("RepoDigests") or [])) or None
+    return digests, frozenset(str(e) for e in (found.get("Config") or {}).get("Env") or [])
 
 
 def _secret_files(attrs: Mapping[str, Any], subject: str, local: bool) -> list[Entry]:
