@@ -108,10 +108,10 @@ def test_readme_quickstart_sweeps_green(pytester: pytest.Pytester, django: str, 
     probe_line = records["auth.token_accepted"]["evidence"]["probe"]
     assert probe_line.startswith("GET /api/me/ → 200 OK"), probe_line
     assert probe_line.endswith("(with the token as Token in the Authorization header)"), probe_line
-    answers = records["api.no_server_errors"]["evidence"]["answers"]
-    assert "/api/items/  logged in  200 OK" in answers, answers
-    assert "/api/tags/   anonymous  200 OK" in answers, answers
-    assert "logged in" in records["api.latency"]["evidence"]["timings"]
+    asked = records["api.no_server_errors"]["evidence"]["asked as"]
+    assert asked == "logged in: /api/items/; anonymous: /api/tags/", asked
+    assert "/api/items/  200 OK" in records["api.no_server_errors"]["evidence"]["answers"]
+    assert records["api.latency"]["evidence"]["asked as"] == asked
     assert records["backend.health"]["evidence"]["root"].startswith("GET / → 404 Not Found")
 
 
@@ -179,7 +179,7 @@ def test_static_token_sweep(pytester: pytest.Pytester, django: str) -> None:
                     SECRETS)
     assert outcomes(records) == {"auth.login": "skipped", "auth.token_accepted": "passed",
                                  "auth.rejects_bad_password": "skipped", "api.no_server_errors": "passed"}, records
-    assert "/api/items/  logged in  200 OK" in records["api.no_server_errors"]["evidence"]["answers"]
+    assert records["api.no_server_errors"]["evidence"]["asked as"] == "logged in: /api/items/"
 
 
 def test_static_token(django: str) -> None:
@@ -192,9 +192,9 @@ def test_static_token(django: str) -> None:
     with closing(open_auth(revoked)) as session:
         finding = probe.token_accepted(session, "/api/me/")
     assert not finding.ok
-    assert finding.cause == ('/api/me/ refuses the fresh credential (the token as Token in the Authorization header): '
-                             '401 Unauthorized, it says "Invalid token." (the token is revoked, expired, or not one '
-                             'this backend issued)')
+    assert finding.cause == ('/api/me/ refuses the fresh token: 401 Unauthorized, it says "Invalid token." (sent as '
+                             'Token in the Authorization header: the token is revoked, expired, or not one this '
+                             'backend issued)')
 
 
 def test_the_wrong_password_login_never_carries_the_right_session(django: str) -> None:
@@ -233,9 +233,8 @@ def test_a_bearer_sent_to_token_authentication(pytester: pytest.Pytester, django
     records = sweep(pytester, text, "auth.token_accepted or api.", SECRETS)
     record = records["auth.token_accepted"]
     assert record["outcome"] == "failed"
-    assert record["message"] == ('/api/me/ refuses the fresh credential (the token as Bearer in the Authorization '
-                                 'header): 401 Unauthorized: the backend asks for the Token scheme (WWW-Authenticate: '
-                                 'Token): set auth.scheme = "Token"')
+    assert record["message"] == ('/api/me/ refuses the fresh token: 401 Unauthorized: the backend asks for the Token '
+                                 'scheme (WWW-Authenticate: Token): set auth.scheme = "Token"')
     api = records["api.no_server_errors"]
     assert api["outcome"] == "failed"
     assert api["message"] == ("1 of 1 API path(s) fail: /api/items/ refuses the smoke account's valid credential "

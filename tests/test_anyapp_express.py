@@ -157,8 +157,8 @@ def test_a_bearer_where_the_app_reads_its_own_header(express: str) -> None:
     with closing(open_auth(settings(express, auth=JWT))) as session:
         refused = probe.token_accepted(session, "/api/jwt/me")
     assert not refused.ok
-    assert refused.cause.startswith("/api/jwt/me refuses the fresh credential (the token as Bearer in the "
-                                    "Authorization header): 401 Unauthorized"), refused.cause
+    assert refused.cause.startswith("/api/jwt/me refuses the fresh token: 401 Unauthorized"), refused.cause
+    assert "(sent as Bearer in the Authorization header: " in refused.cause
     assert "check auth.scheme / auth.token_header" in refused.cause
 
 

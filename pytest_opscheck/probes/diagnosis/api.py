@@ -38,12 +38,20 @@ def _timing_rows(samples: list[ApiSample]) -> list[list[str]]:
     rows = []
     for s in samples:
         if isinstance(s.answer, str):
-            rows.append([s.path, s.as_who, "-", "-", "-", "-", s.answer])
+            rows.append([s.path, "-", "-", "-", "-", s.answer])
         else:
             a = s.answer
-            rows.append([s.path, s.as_who, str(a.status), ms(a.connect, "reused"), ms(a.first_byte), ms(a.seconds),
+            rows.append([s.path, str(a.status), ms(a.connect, "reused"), ms(a.first_byte), ms(a.seconds),
                          "credential refused: not timed" if s.refused else ""])
     return rows
+
+
+def asked_as(samples: list[ApiSample]) -> str:
+    """Which paths were asked as the logged-in user and which anonymously: `logged in: /a; anonymous: /b`."""
+    groups: dict[str, list[str]] = {}
+    for s in samples:
+        groups.setdefault(s.as_who, []).append(s.path)
+    return "; ".join(f"{who}: {', '.join(paths)}" for who, paths in groups.items())
 
 
 def no_server_errors(samples: list[ApiSample]) -> Finding:
@@ -53,18 +61,18 @@ def no_server_errors(samples: list[ApiSample]) -> Finding:
     evidence: Evidence = {}
     for s in samples:
         if isinstance(s.answer, str):
-            rows.append([s.path, s.as_who, "-", s.answer])
+            rows.append([s.path, "-", s.answer])
             bad.append(f"{s.path} ({s.answer})")
             continue
         answer = s.answer
-        rows.append([s.path, s.as_who, f"{answer.status} {answer.reason}", ms(answer.seconds)])
+        rows.append([s.path, f"{answer.status} {answer.reason}", ms(answer.seconds)])
         if answer.status >= 500:
             bad.append(f"{s.path} → {answer.status}" + (" (logged in)" if s.logged_in else ""))
             evidence[f"{s.path} body"] = answer.excerpt()
         elif s.refused:
             bad.append(f"{s.path} refuses the smoke account's valid credential ({answer.status} {answer.reason})")
             evidence[f"{s.path} body"] = answer.excerpt()
-    evidence = {"answers": table(["path", "as", "status", "time"], rows), **evidence}
+    evidence = {"answers": table(["path", "status", "time"], rows), "asked as": asked_as(samples), **evidence}
     if bad:
         return Finding.failed(f"{len(bad)} of {len(samples)} API path(s) fail: {', '.join(bad)}", evidence)
     return Finding.passed(evidence)
@@ -75,7 +83,8 @@ def latency(samples: list[ApiSample], slow_seconds: float) -> Finding | None:
     is not timed: it says nothing of what users wait for); the evidence splits connect, first byte and total.
     None when no path could be timed."""
     evidence = {
-        "timings": table(["path", "as", "status", "connect", "first byte", "total", "note"], _timing_rows(samples))
+        "timings": table(["path", "status", "connect", "first byte", "total", "error"], _timing_rows(samples)),
+        "asked as": asked_as(samples),
     }
     timed = [s for s in samples if not s.refused]
     if not timed:
@@ -125,10 +134,13 @@ def connections_gauge(answer: Answer, metric: str, limit: int) -> Finding | None
     return Finding.passed(evidence)
 
 
-def api_samples(site: Site, entries: list[ApiPath], credential: Credential | None = None) -> list[ApiSample]:
+def api_samples(
+    site: Site, paths: list[ApiPath] | list[str] | list[ApiPath | str], credential: Credential | None = None
+) -> list[ApiSample]:
     """GET each API path once per sweep (the error and the latency checks share the answers), as the logged-in
     user (`credential`) unless the entry opts out: `BOUND` at a time, each through a client of its own, all within
     one probe timeout."""
+    entries = [ApiPath(p) if isinstance(p, str) else p for p in paths]
     answers = _ANSWERS.setdefault(site, {})
     keys = [(e.path, e.auth and credential is not None) for e in entries]
     todo = [key for key in dict.fromkeys(keys) if key not in answers]

@@ -102,8 +102,9 @@ def token_accepted(session: AuthSession, probe_path: str) -> Finding:
         return Finding.passed(evidence)
     evidence["body"] = answer.excerpt()
     if answer.status in (401, 403):
-        return Finding.failed(f"{probe_path} refuses the fresh credential ({how}): {answer.status} "
-                              f"{answer.reason}{_refusal_reason(answer, config)}", evidence)
+        what = "session" if config.session == "cookie" else "token"
+        return Finding.failed(f"{probe_path} refuses the fresh {what}: {answer.status} {answer.reason}"
+                              f"{_refusal_reason(answer, config)}", evidence)
     return Finding.failed(f"{probe_path} answers {answer.status} {answer.reason} with a valid credential", evidence)
 
 
@@ -119,10 +120,12 @@ def _refusal_reason(answer: Answer, config: Auth) -> str:
     if config.session == "cookie":
         return (f"{quoted} (the session is not kept: the session store, the cookie's Secure/domain settings, or the "
                 "CSRF settings)")
+    sent = f"sent in {config.token_header}" if config.token_header else f"sent as {config.scheme} in the " \
+        "Authorization header"
     if config.style == "static":
-        return f"{quoted} (the token is revoked, expired, or not one this backend issued)"
-    return (f"{quoted} (a scheme or header it does not take: check auth.scheme / auth.token_header; else the "
-            "secret that signs tokens differs from the one that checks them, or the token is expired)")
+        return f"{quoted} ({sent}: the token is revoked, expired, or not one this backend issued)"
+    return (f"{quoted} ({sent}: a scheme or header it does not take? check auth.scheme / auth.token_header; "
+            "else the secret that signs tokens differs from the one that checks them, or the token is expired)")
 
 
 def _errors_of(data: object) -> str:
