@@ -235,3 +235,23 @@ def test_an_unusable_state_path_is_a_usage_error(pytester: pytest.Pytester, give
     assert result.ret == 4
     errors = [line for line in result.stderr.lines if line.startswith("ERROR: --opscheck-state")]
     assert len(errors) == 1 and errors[0].endswith(problem)
+
+
+def test_a_state_that_cannot_be_written_changes_nothing_and_says_why(tmp_path: Path) -> None:
+    """The folder is gone by the sweep's end: the summary comes back as it was, and the history says why."""
+    from pytest_opscheck import targets as targets_module
+    from pytest_opscheck.model import CheckRecord, summarize
+
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    settings = settings_from_table({}, tmp_path / "opscheck.toml")
+    history = History(folder / "state.json", settings)
+    folder.rmdir()
+    builtin = getattr(targets_module, "BUILTIN", None)
+    targets = targets_module.Targets(settings, builtin) if builtin is not None else targets_module.Targets(settings)
+    summary = summarize([CheckRecord("x.y", "x::y", "P2", "failed", 0.1, "", "Steps")])
+    try:
+        assert history.update(summary, targets) is summary
+    finally:
+        targets.close()
+    assert history.problem is not None and str(folder / "state.json") in history.problem

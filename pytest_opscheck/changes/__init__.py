@@ -45,8 +45,10 @@ class History:
         self.settings = settings
         self.baseline = baseline
         self.option = option
-        # What the last update measured, for the bench and the report: seconds spent gathering and writing.
+        # What the last update measured, for the bench and the report: seconds spent gathering and writing; and
+        # why it kept nothing, when it did not.
         self.timings: dict[str, float] = {}
+        self.problem: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config, settings: Settings) -> History | None:
@@ -84,7 +86,17 @@ class History:
         return cls(path, settings, baseline, option)
 
     def update(self, summary: Summary, targets: Any) -> Summary:
-        """Fingerprint the stack now, keep it, and return `summary` with what changed since the last green sweep."""
+        """Fingerprint the stack now, keep it, and return `summary` with what changed since the last green sweep.
+        Whatever goes wrong here changes no verdict and silences no reporter: the summary is returned as it came,
+        and `problem` says why."""
+        self.problem = None
+        try:
+            return self._update(summary, targets)
+        except Exception as exc:  # noqa: BLE001 - the sweep's reports matter more than its history
+            self.problem = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            return summary
+
+    def _update(self, summary: Summary, targets: Any) -> Summary:
         started = time.perf_counter()
         stack = targets.opened("stack")
         redact = Redactor([*self.settings.secrets, *(getattr(stack, "secrets", None) or ())])
@@ -106,7 +118,8 @@ class History:
                     state.baseline = self.baseline
                 state.last = current
                 write_state(self.path, state)
-        except OSError:  # a state that cannot be written changes no verdict; the next sweep tries again
+        except OSError as exc:  # a state that cannot be written changes no verdict; the next sweep tries again
+            self.problem = f"{self.path}: {exc.strerror or type(exc).__name__}"
             return summary
         finally:
             self.timings = {"gather": gathered - started, "total": time.perf_counter() - started}
