@@ -124,32 +124,29 @@ def test_coverage_option_prints_the_line_listing(pytester: pytest.Pytester, path
         assert "    Check resources:" in out
 
 
-def test_a_malformed_automates_marker_is_a_collection_error(pytester: pytest.Pytester) -> None:
+def test_a_malformed_automates_marker_fails_that_check_with_the_mistake(pytester: pytest.Pytester) -> None:
     (pytester.mkdir("team") / "test_jobs.py").write_text(
         "import pytest\n\n\n@pytest.mark.severity('P3')\n@pytest.mark.automates()\ndef test_queue():\n    pass\n"
     )
     pytester.makefile(".toml", opscheck='checks = ["team"]\n')
     result = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "-k", "jobs.")
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*@pytest.mark.automates(): expected one or more names*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the check alone fails, as P1; the sweep runs (SPEC.md)
+    result.stdout.fnmatch_lines(["P1 CRITICAL FAILED jobs.queue*", "*cause: @pytest.mark.automates(): expected one "
+                                 "or more names*"])
 
 
 def test_the_postmortem_timeline_starts_from_the_deploys_the_failures_carry() -> None:
     from datetime import datetime
 
-    from pytest_opscheck.model import CheckRecord
+    from pytest_opscheck.model import CheckRecord, Deploy
     from pytest_opscheck.report.postmortem import render_postmortem
 
-    deployed = (
-        "app-backend-1: created 2024-05-01 09:52:10 (7 min before the sweep) from app-backend:1.4.2 (image "
-        "0123456789ab, built 2024-05-01 09:50:00) — recent: if the failure began with this deploy, roll back\n"
-        "app-db-1: created 2024-04-12 08:00:00 (19 d before the sweep) from postgres:16 (image ba9876543210, "
-        "built unknown)"
-    )
+    backend = Deploy("backend", "app-backend-1", "app-backend:1.4.2 (image 0123456789ab, built 2024-05-01 09:50:00)",
+                     "2024-05-01T09:52:10")
+    db = Deploy("db", "app-db-1", "postgres:16 (image ba9876543210)", "2024-04-12T08:00:00")
     failed = CheckRecord("stack.logs_clean", "n1", "P2", "failed", 0.1, "backend: 3 matching line(s)", "",
-                         {"deployed": deployed})
-    health = CheckRecord("backend.health", "n2", "P1", "failed", 0.1, "answered 500", "",
-                         {"deployed": deployed.splitlines()[0]})
+                         deploys=(backend, db))
+    health = CheckRecord("backend.health", "n2", "P1", "failed", 0.1, "answered 500", "", deploys=(backend,))
     started = datetime(2024, 5, 1, 9, 59, 58)
     text = render_postmortem([failed, health], started, datetime(2024, 5, 1, 10, 2), {}, None, str)
     timeline = text.split("### Timeline\n")[1].splitlines()
