@@ -51,9 +51,12 @@ PLACEHOLDERS = {
     "migrations_status": "the migration tool's status command (alembic current, prisma migrate status)",
     "stats": "where to see the processes' memory and CPU: docker stats, or top on the host",
     "frontend_route": "the first deep link of frontend_routes",
+    "db_host": "the host of database_url",
 }
-# Not a placeholder: how the stack runs, for `render` ("compose", "swarm", "other").
+# Not placeholders: how the stack runs, for `render` ("compose", "swarm", "other"), and whether the database is
+# a service of the stack ("" when it is, "1" when it is managed elsewhere).
 DEPLOYMENT = "deployment"
+MANAGED_DB = "managed_db"
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
 
@@ -89,8 +92,12 @@ def values(settings: Settings) -> dict[str, str]:
     api = settings.api_entries()
     routes = [r for r in settings.frontend_routes if r not in ("", "/")]
     tool = settings.migrations.tool if settings.migrations is not None else None
+    db_host = _database_host(settings.database_url)
+    # A database that is not one of the stack's services (a managed one, another machine): no container to exec in.
+    managed = bool(db_host) and db_host not in ("localhost", "127.0.0.1", "::1", settings.db_service)
     found = {
         DEPLOYMENT: how,
+        MANAGED_DB: "1" if managed else "",
         "migrations_tool": tool or "",
         "api_url": backend_url + _path(api[0].path) if api else backend_url,
         "as_user": _as_user(auth),
@@ -111,7 +118,9 @@ def values(settings: Settings) -> dict[str, str]:
         "frontend_url": (settings.frontend_url or "").rstrip("/") or "the frontend's URL",
         "websocket_url": settings.websocket_url or "the WebSocket's URL",
         "memory_jq": "." + memory if memory else ".",
-        "psql": f"{{compose}} exec {{db}} psql -U {user} -d {dbname}" if how != "other" else _psql(settings),
+        "psql": f"{{compose}} exec {{db}} psql -U {user} -d {dbname}" if how != "other" and not managed
+                else _psql(settings),
+        "db_host": db_host,
         "env_file": _shown_path(settings, settings.env_file or ".env"),
         "compose_file": _shown_path(settings, settings.compose_file) if settings.compose_file else "compose.yml",
         "alembic": "{compose} exec {backend} alembic",
@@ -231,6 +240,9 @@ def fit(text: str, values: dict[str, str]) -> str:
     if tool:
         other = _TOOLS["prisma" if tool == "alembic" else "alembic"]
         text = "\n".join(line for line in text.split("\n") if not other.search(line))
+    if values.get(MANAGED_DB):
+        text = _COMPOSE.sub(lambda m: _managed(m.group(1), m.group(2)) if _service_of(m.group(2)) == "{db}"
+                            else m.group(0), text)
     if values.get(DEPLOYMENT) != "other":
         return text
     translated = _COMPOSE.sub(lambda m: _plain(m.group(1), m.group(2)), text)
@@ -242,6 +254,21 @@ def fit(text: str, values: dict[str, str]) -> str:
 
 PLAIN_NOTE = ("(The stack runs without containers here: systemctl and journalctl stand for however the service runs, "
               "its platform's status, logs and restart.)")
+
+
+def _service_of(rest: str) -> str:
+    """The service a Compose command's arguments name: the first word that is not an option."""
+    word = next((w for w in rest.split() if not w.startswith("-")), "")
+    return word.rstrip(");,")
+
+
+def _managed(verb: str, rest: str) -> str:
+    """A Compose command on the database's service when the database is managed elsewhere: where to look instead."""
+    cut = re.search(r"\s{2,}|\s(?:&&|\|\||\||;|#|\()|\)", rest)
+    tail = rest[cut.start():] if cut else ""
+    what = {"ps": "its status", "logs": "its logs", "restart": "a restart", "up": "a restart", "start": "a restart",
+            "stop": "a stop", "exec": "a session"}.get(verb, "it")
+    return f"{what} in the managed database's console ({{db_host}}){tail}"
 
 
 def _plain(verb: str, rest: str) -> str:
@@ -286,6 +313,16 @@ def _origin(url: str) -> tuple[str, str, int]:
     except ValueError:
         port = default
     return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def _database_host(url: str | None) -> str:
+    """The host of database_url, lower-case ("" when unset)."""
+    if not url or "://" not in url:
+        return ""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 def _database_user(url: str | None) -> tuple[str, str]:

@@ -124,3 +124,22 @@ def test_every_built_in_resolution_fits(deployment: str, tool: str) -> None:
         assert not re.search(r"<(backend_url|frontend_url|websocket_url|auth\.\w+|url)>", rendered), (check, rendered)
         if deployment == "plain":
             assert not DOCKER_COMMAND.search(rendered), (check, rendered)
+
+
+@pytest.mark.parametrize("host", ["db.example-managed.internal", "10.0.0.7"])
+def test_a_database_outside_the_stack_gets_no_compose_line(host: str) -> None:
+    """A Compose project whose database is managed elsewhere: no `docker compose ... db` command, psql to its
+    host instead."""
+    from pytest_opscheck.config import settings_from_table
+    from pytest_opscheck.steps import render, values
+
+    table = {"compose_project": "shop", "backend_url": "http://127.0.0.1:9000",
+             "database_url": f"postgresql://app:${{P}}@{host}:5432/shop", "migrations": {"tool": "alembic"}}
+    known = values(settings_from_table(table, Path("opscheck.toml"), environ={"P": "PLANTED-pw-000"}))
+    rendered = "\n".join(render(text, known) for text in RESOLUTIONS.values())
+    assert not re.search(r"docker compose -p shop \w+( -d)? db\b", rendered), rendered
+    assert f"psql -h {host} -p 5432 -U app -d shop" in rendered
+    assert f"managed database's console ({host})" in rendered
+    local = values(settings_from_table({**table, "database_url": "postgresql://app:${P}@localhost:5432/shop"},
+                                       Path("opscheck.toml"), environ={"P": "PLANTED-pw-000"}))
+    assert "docker compose -p shop logs db" in "\n".join(render(text, local) for text in RESOLUTIONS.values())
