@@ -134,6 +134,11 @@ class Backend:
                 return
             await answer(send, 200, json.dumps({"access_token": TOKEN}), kind="application/json",
                          headers={"Set-Cookie": f"sid={SESSION}; Path=/; HttpOnly"})
+        elif scope["path"] == "/token-scheme":  # the issue's app: Authorization: Token <jwt>, no WWW-Authenticate
+            if headers.get("authorization", "") == f"Token {TOKEN}":
+                await answer(send, 200, "{}", kind="application/json")
+            else:
+                await answer(send, 401, '{"errors":["unsupported authorization type"]}', kind="application/json")
         elif scope["path"] == "/me" and self.elsewhere:
             await answer(send, 307, headers={"Location": f"{self.elsewhere}/me"})
         elif scope["path"] == "/me":
@@ -224,3 +229,20 @@ def test_a_websocket_gets_the_token_only_as_the_credential_allows(login: str, ws
     assert (headers == {"Authorization": f"Token {TOKEN}"}) is sent
     if not sent:
         assert headers == {} and carrying.sent_token is None
+
+
+@pytest.mark.parametrize(("scheme", "ok"), [(None, False), ("Token", True)])
+def test_a_refused_scheme_is_said_before_the_signing_secret(backend: tuple[Backend, str], scheme: str | None,
+                                                            ok: bool) -> None:
+    _, url = backend
+    auth = {"login_path": "/login", "style": "json", "username": "smoke", "password": "${PW}", "scheme": scheme}
+    table = {"backend_url": url, "timeout": 2.0, "auth": {k: v for k, v in auth.items() if v}}
+    config = settings_from_table(table, Path("opscheck.toml"), environ={"PW": PASSWORD})
+    with closing(open_auth(config)) as session:
+        finding = probe.token_accepted(session, "/token-scheme")
+    assert finding.ok is ok
+    if not ok:
+        assert finding.cause == ('/token-scheme refuses the fresh token: 401 Unauthorized, it says "unsupported '
+                                 'authorization type" (sent as Bearer in the Authorization header: a scheme or header '
+                                 'it does not take? check auth.scheme / auth.token_header; else the secret that signs '
+                                 'tokens differs from the one that checks them, or the token is expired)')
