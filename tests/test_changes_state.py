@@ -255,3 +255,11 @@ def test_a_state_that_cannot_be_written_changes_nothing_and_says_why(tmp_path: P
     finally:
         targets.close()
     assert history.problem is not None and str(folder / "state.json") in history.problem
+
+
+def test_a_plain_sweep_keeps_its_state_in_pytests_cache(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", opscheck='backend_url = "http://127.0.0.1:9"\n')
+    result = pytester.runpytest("--opscheck", "-p", "no:hypothesispytest", "-k", "backend.health")
+    assert result.ret == 1
+    kept = pytester.path / ".pytest_cache" / "d" / "opscheck" / "state.json"
+    assert json.loads(kept.read_text())["format"] == MAGIC

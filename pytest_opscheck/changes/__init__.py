@@ -39,9 +39,12 @@ def _usage(option: str, path: Path, problem: str) -> pytest.UsageError:
 class History:
     """The fingerprints of the sweeps, in one state file; one per sweep, on the process that reports."""
 
-    def __init__(self, path: Path, settings: Settings, baseline: bool = False, option: str = "--opscheck-state") \
-            -> None:
-        self.path = path
+    def __init__(self, path: Path | None, settings: Settings, baseline: bool = False,
+                 option: str = "--opscheck-state", cache_of: pytest.Config | None = None) -> None:
+        # None: in pytest's cache folder, asked for when first needed (`cache_of.cache`, set up by pytest's cache
+        # plugin after the sweep starts).
+        self._path = path
+        self._cache_of = cache_of
         self.settings = settings
         self.baseline = baseline
         self.option = option
@@ -49,6 +52,16 @@ class History:
         # why it kept nothing, when it did not.
         self.timings: dict[str, float] = {}
         self.problem: str | None = None
+
+    @property
+    def path(self) -> Path:
+        """The state file; in pytest's cache folder (`config.cache.mkdir`) unless a path was given."""
+        if self._path is None:
+            cache = getattr(self._cache_of, "cache", None)
+            if cache is None:
+                raise StateError("pytest's cache is off: pass --opscheck-state PATH to keep the sweeps' state")
+            self._path = cache.mkdir("opscheck") / _default_name(self.settings)
+        return self._path
 
     @classmethod
     def from_config(cls, config: pytest.Config, settings: Settings) -> History | None:
@@ -65,9 +78,10 @@ class History:
             if not path.is_absolute():
                 path = Path(config.invocation_params.dir) / path
             option = "--opscheck-state"
-        elif cache is not None:  # one file per named environment: staging's green is not prod's
-            name = f"state-{_safe(settings.env_name)}.json" if settings.env_name else STATE_FILE
-            path, option = cache.mkdir("opscheck") / name, "pytest's cache (--opscheck-state)"
+        elif cache is not None:
+            path, option = cache.mkdir("opscheck") / _default_name(settings), "pytest's cache (--opscheck-state)"
+        elif config.pluginmanager.hasplugin("cacheprovider"):  # its cache is set up after the sweep starts
+            return cls(None, settings, baseline, "pytest's cache (--opscheck-state)", cache_of=config)
         else:
             if baseline:
                 raise pytest.UsageError("--opscheck-baseline needs somewhere to keep it: pass --opscheck-state PATH "
@@ -109,7 +123,8 @@ class History:
             with locked(self.path):
                 try:
                     state = read_state(self.path) or State()
-                except StateError:  # replaced behind the sweep's back since it started: leave that file alone
+                except StateError as exc:  # not the product's (replaced since the sweep started): left alone
+                    self.problem = f"{self.path}: {exc}"
                     return summary
                 current = seal(taken, state.salt, state.last, now)
                 previous_green, previous = state.last_green, state.last
@@ -167,9 +182,11 @@ def _redacted(redact: Redactor, text: str | None) -> str | None:
     return None if text is None else redact(text)
 
 
-def _safe(name: str) -> str:
-    """An environment's name as a file name part."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:64]
+def _default_name(settings: Settings) -> str:
+    """The state file's name in pytest's cache: one per named environment (staging's green is not prod's)."""
+    if not settings.env_name:
+        return STATE_FILE
+    return f"state-{re.sub(r'[^A-Za-z0-9_.-]', '_', settings.env_name)[:64]}.json"
 
 
 def _kept(current: Fingerprint, green: Fingerprint | None) -> Fingerprint:
