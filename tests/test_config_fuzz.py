@@ -74,3 +74,58 @@ def test_any_bytes_load_or_fail_in_one_line(data: bytes) -> None:
         path = Path(folder) / "opscheck.toml"
         path.write_bytes(data)
         check_loads_or_one_line_error(path)
+
+
+# The TOML's ${...} forms against the `.env` reader's, which follows Compose's template rules (and is tested
+# against `docker compose config` itself): one grammar, two readers, the same answers.
+NAMES = ("A", "B", "C")
+literal = st.text(alphabet="ab/:@.-_ ", max_size=4)
+
+
+@st.composite
+def templates(draw: Any, depth: int = 2) -> str:
+    parts = []
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        kind = draw(st.sampled_from(["text", "plain", "op"] if depth else ["text", "plain"]))
+        name = draw(st.sampled_from(NAMES))
+        if kind == "text":
+            parts.append(draw(literal))
+        elif kind == "plain":
+            parts.append("${" + name + "}")
+        else:
+            op = draw(st.sampled_from([":-", "-", ":+", "+", ":?", "?"]))
+            parts.append("${" + name + op + draw(templates(depth=depth - 1)) + "}")
+    return "".join(parts)
+
+
+environments = st.dictionaries(st.sampled_from(NAMES), st.sampled_from(["", "v", "x/y"]), max_size=3)
+
+
+@given(templates(), environments)
+@settings(max_examples=300, deadline=None)
+def test_toml_references_read_as_the_env_file_reads_them(template: str, environ: dict[str, str]) -> None:
+    from pytest_opscheck.config.env import EnvFileError
+    from pytest_opscheck.config.env import expand as env_expand
+    from pytest_opscheck.config.secrets import BadReference, Required, Unset, expand
+
+    def lookup(name: str) -> str | None:
+        return environ.get(name)
+
+    try:
+        ours: str | None = expand(template, environ)
+    except Unset:
+        ours = None  # a plain ${NAME} unset or empty: the key is left unconfigured (Compose would write "")
+    except BadReference:
+        return  # nested deeper than the TOML reads: refused with the key named (tested elsewhere)
+    except Required:
+        try:
+            env_expand(template, lookup)
+        except EnvFileError:
+            return
+        raise AssertionError(f"{template!r}: the .env reader accepts what the TOML refuses") from None
+    try:
+        theirs = env_expand(template, lookup)
+    except EnvFileError:
+        raise AssertionError(f"{template!r}: the .env reader refuses what the TOML accepts ({ours!r})") from None
+    if ours is not None:
+        assert ours == theirs, template

@@ -149,19 +149,28 @@ def fill(match: re.Match[str], variables: Mapping[str, str]) -> str:
     if op.endswith("+"):
         return expand(arg, variables) if value is not None else ""
     if value is None:
-        raise Required(name, expand(arg, variables))
+        raise Required(name, expand(arg, variables, lenient=True))
     return value
 
 
-def expand(template: str, variables: Mapping[str, str]) -> str:
-    """`template` with every reference filled in (`fill`); `BadReference` for a ``${`` of no known form."""
+def expand(template: str, variables: Mapping[str, str], lenient: bool = False) -> str:
+    """`template` with every reference filled in (`fill`); `BadReference` for a ``${`` of no known form.
+    `lenient` (a required variable's message): a plain reference unset is empty, as Compose writes it."""
+    bad_reference(template)
     parts: list[str] = []
     pos = 0
+    unset: Unset | None = None  # raised once every reference is read: a required one unset is refused first
     for match in REF.finditer(template):
-        parts += [template[pos : match.start()], fill(match, variables)]
+        try:
+            value = fill(match, variables)
+        except Unset as exc:
+            unset = unset if unset is not None or lenient else exc
+            value = ""
+        parts += [template[pos : match.start()], value]
         pos = match.end()
+    if unset is not None:
+        raise unset
     parts.append(template[pos:])
-    bad_reference(template)
     return "".join(parts)
 
 
@@ -204,9 +213,13 @@ def substitute(key: str, template: str, variables: Mapping[str, str]) -> tuple[s
     filled: list[tuple[int, int]] = []
     pos = length = 0
     bad_reference(template)
+    unset: Unset | None = None  # a required reference further on is refused first
     for match in REF.finditer(template):
         literal = template[pos : match.start()]
-        value = fill(match, variables)
+        try:
+            value = fill(match, variables)
+        except Unset as exc:
+            unset, value = unset or exc, ""
         if info is not None and info[0] <= match.start() < info[1]:
             value = quote(value, safe="")
         parts += [literal, value]
@@ -214,6 +227,8 @@ def substitute(key: str, template: str, variables: Mapping[str, str]) -> tuple[s
         filled.append((length, length + len(value)))
         length += len(value)
         pos = match.end()
+    if unset is not None:
+        raise unset
     parts.append(template[pos:])
     text = "".join(parts)
     if not url:
