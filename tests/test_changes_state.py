@@ -263,3 +263,22 @@ def test_a_plain_sweep_keeps_its_state_in_pytests_cache(pytester: pytest.Pyteste
     assert result.ret == 1
     kept = pytester.path / ".pytest_cache" / "d" / "opscheck" / "state.json"
     assert json.loads(kept.read_text())["format"] == MAGIC
+
+
+@pytest.mark.parametrize(
+    ("name", "signs"),
+    [("JWT_SECRET", True), ("SECRET_KEY", True), ("NEXTAUTH_SECRET", True), ("APP_KEY", True),
+     ("JWT_SIGNING_KEY", True), ("SESSION_SECRET", True), ("/run/secrets/jwt", True), ("TOKEN_SECRET", True),
+     ("/run/secrets/api_cert", False),
+     ("POSTGRES_PASSWORD", False), ("SMTP_PASSWORD", False), ("AWS_SECRET_ACCESS_KEY", False),
+     ("DATABASE_URL", False), ("/run/secrets/db_password", False), ("STRIPE_SECRET_KEY", False),
+     ("REDIS_PASSWORD", False), ("SENTRY_DSN", False)],
+)
+def test_which_secrets_may_sign_tokens(name: str, signs: bool) -> None:
+    """A changed database password refuses no token: only a signing key's change is said to."""
+    old = fingerprint("2026-12-06T10:00:00Z", Entry("stack", "backend", f"env {name}", "hmac-sha256:1", None, "x"))
+    new = fingerprint("2026-12-06T14:30:00Z",
+                      Entry("stack", "backend", f"env {name}", "hmac-sha256:2", "2026-12-06T14:02:00Z", "x"))
+    found = diff(old, new, tokens_refused=True)
+    assert bool(found.rotated) is signs
+    assert ("tokens issued before 14:02 UTC are refused" in str(found.changes[0].after)) is signs

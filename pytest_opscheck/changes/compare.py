@@ -8,6 +8,7 @@ is one change (reference and id together). An environment value or a secret file
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -50,7 +51,7 @@ class NewImage:
 
 @dataclass(frozen=True)
 class Rotated:
-    """A secret-named variable or a secret file whose value changed since the last green sweep."""
+    """A secret that may sign tokens (a variable or a secret file) whose value changed since the last green sweep."""
 
     service: str
     name: str
@@ -85,6 +86,19 @@ def hhmm(at: str | None) -> str:
 
 def is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name)) and not SETTING_NAME.search(name)
+
+
+# What a token signing key is called (JWT_SECRET, SECRET_KEY, NEXTAUTH_SECRET, APP_KEY, /run/secrets/jwt), and what
+# a secret that signs no token is (a database's or a mail relay's password, a cloud key).
+_SIGNING = re.compile(r"JWT|SECRET|SIGN|APP_KEY|TOKEN", re.IGNORECASE)
+_NOT_SIGNING = re.compile(r"PASS|PWD|DSN|DATABASE|POSTGRES|MYSQL|REDIS|SMTP|MAIL|AWS|S3_|STRIPE|SENTRY|ACCESS_KEY",
+                          re.IGNORECASE)
+
+
+def signs_tokens(name: str) -> bool:
+    """Whether a secret of this name may be the key tokens are signed with: its change refuses older tokens."""
+    name = name.rpartition("/")[2]  # a secret file by its own name: /run/secrets/jwt is "jwt"
+    return bool(_SIGNING.search(name)) and not _NOT_SIGNING.search(name)
 
 
 def diff(green: Fingerprint, now: Fingerprint, tokens_refused: bool = False) -> Diff:
@@ -126,9 +140,10 @@ def diff(green: Fingerprint, now: Fingerprint, tokens_refused: bool = False) -> 
             secret = aspect.startswith(SECRET_FILE) or is_secret_name(name)
             kind = "secret file" if aspect.startswith(SECRET_FILE) else ("secret" if secret else "variable")
             if old is not None and new is not None:
-                if secret:
+                signing = secret and signs_tokens(name)
+                if signing:
                     rotated.append(Rotated(subject, name, at))
-                note = f": tokens issued before {hhmm(at)} are refused" if secret and tokens_refused else ""
+                note = f": tokens issued before {hhmm(at)} are refused" if signing and tokens_refused else ""
                 out.append(Change(f"{subject}: {kind} {name} changed", "(earlier value)", f"(new value){note}", at))
             elif new is not None:
                 out.append(Change(f"{subject}: {kind} {name} added", None, "(set)", at))
