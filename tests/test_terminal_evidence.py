@@ -169,3 +169,19 @@ def test_dash_rs_labels_each_skipped_check_by_its_own_severity_and_id(pytester: 
     labels = [line.split(" ops/")[0] for line in result.outlines if line.startswith("SKIPPED ")]
     assert sorted(labels) == ["SKIPPED P1 mail.first", "SKIPPED P3 mail.second"], result.stdout.str()[-2000:]
     assert sum("not configured (" in line for line in result.outlines) == 1
+
+
+def test_a_failure_whose_root_did_not_run_here_is_shown_in_full() -> None:
+    records = [
+        CheckRecord("example.items_answer", "e", "P2", "failed", 0.1, "backend: connection refused by 127.0.0.1:9",
+                    "Ask it:  curl -i http://127.0.0.1:9/api/v1/items/", caused_by="backend.health"),
+        CheckRecord("api.latency", "a", "P3", "failed", 0.1, "backend: refused", "", caused_by="example.items_answer"),
+    ]
+    lines = summary_lines(summarize(records))
+    assert lines[:4] == [
+        "P2 HIGH     FAILED example.items_answer — respond within 1 hour",
+        "    cause: backend: connection refused by 127.0.0.1:9",
+        "    follows from: backend.health (not run here: select it too to see the root)",
+        "    resolution:",
+    ]
+    assert "P3 MEDIUM   FAILED api.latency — caused by example.items_answer" in lines

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ..context import SweepContext
-from ..model import LABELS, CheckRecord, Summary
+from ..model import LABELS, CheckRecord, Summary, base_id
 from .paste import COMMANDS, decisive_lines, paste_ready
 from .paths import moved_rootdir_line, write_errors
 
@@ -64,10 +64,13 @@ def _wrapped(text: str, first: str, rest: str, rows: int) -> list[str]:
 
 
 def root_lines(record: CheckRecord, target: str) -> list[str]:
-    """A root cause: its heading, its cause, its decisive evidence lines, its resolution with the values of
-    this failure written in."""
+    """A root cause (or a failure whose root did not run here): its heading, its cause, its decisive evidence
+    lines, its resolution with the values of this failure written in."""
     lines = [f"{heading(record)} FAILED {record.check_id} — {target}"]
     lines += _wrapped(record.message, "    cause: ", "      ", 4)
+    if record.caused_by:  # its root did not run in this selection
+        lines += _wrapped(f"{record.caused_by} (not run here: select it too to see the root)",
+                          "    follows from: ", "      ", 2)
     for line in decisive_lines(record):
         lines += _wrapped(line, "    evidence: ", "      ", EVIDENCE_ROWS)
     resolution = paste_ready(record) if record.resolution or record.evidence.get(COMMANDS) else ""
@@ -139,14 +142,16 @@ def summary_lines(summary: Summary, wait: float | None = None, written: tuple[st
     the consequences one line each, pointing at their root; what the wait did; the gaps; the verdict and,
     under it, what changed since the last green sweep."""
     lines: list[str] = []
+    shown = {r.check_id for r in summary.failed} | {base_id(r.check_id) for r in summary.failed}
+    # A failure whose root did not run here (deselected by -k or -m) is shown in full: its root says nothing.
+    consequences = [r for r in summary.failed if r.caused_by and r.caused_by in shown]
     for record in summary.failed:
-        if not record.caused_by:
+        if record not in consequences:
             lines += [*root_lines(record, summary.targets[record.level]), ""]
-    for record in summary.failed:
-        if record.caused_by:
-            lines += _wrapped(f"FAILED {record.check_id} — caused by {record.caused_by}", f"{heading(record)} ",
-                              "      ", 1)
-    if any(r.caused_by for r in summary.failed):
+    for record in consequences:
+        lines += _wrapped(f"FAILED {record.check_id} — caused by {record.caused_by}", f"{heading(record)} ",
+                          "      ", 1)
+    if consequences:
         lines.append("")
     for record in summary.passed_records:
         if "warning" in record.evidence:
