@@ -155,3 +155,15 @@ def test_the_readme_is_task_ordered_and_starts_with_a_minimal_compose_config() -
     assert headings[: len(first_hour)] == first_hour
     for link in re.findall(r"\]\((docs/[\w.-]+)\)", readme):
         assert (ROOT / link).is_file(), link
+
+
+def test_the_fixtures_api_is_shown_by_pytest_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", opscheck='backend_url = "http://127.0.0.1:9"\n')
+    result = pytester.runpytest("--opscheck", "--fixtures", "-v", "-p", "no:cacheprovider")
+    text = " ".join(result.stdout.str().split())
+    for documented in ("http.backend.get(path)", "http.get(path)", "stack.containers", "stack.of_service(name)",
+                       "db.rows(sql, params)", "opscheck_targets.get(\"cache\")"):
+        assert documented in text, documented
+    page = (ROOT / "docs" / "writing-checks.md").read_text()
+    for name in ("http", "stack", "db", "auth", "ws", "smtp", "opscheck_config", "opscheck_targets"):
+        assert f"`{name}`" in page
