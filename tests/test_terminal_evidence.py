@@ -78,6 +78,8 @@ def test_typed_facts_come_first_and_plain_lines_are_not_evidence() -> None:
     record = crash_record("starting worker\nlistening on :8000\nshutting down", facts=(oom,))
     assert decisive_lines(record) == ["worker: Out of memory: Killed process 4242 (python) total-vm:812344kB"]
     assert decisive_lines(crash_record("starting worker\nlistening on :8000")) == []
+    access = 'INFO:     172.18.0.1:50412 - "GET /favicon.ico HTTP/1.1" 404 Not Found\nrequest timed out after 30 s'
+    assert decisive_lines(crash_record(access)) == [], "an access log's 404 says nothing broke"
 
 
 def test_resolutions_are_paste_ready_with_the_failure_s_own_values() -> None:

@@ -25,7 +25,7 @@ COMMANDS = "commands to run"
 _ERROR = re.compile(
     r"^(?:[\w.$]*(?:Error|Exception|Exit|Interrupt)\b(?::|$)|(?:FATAL|PANIC|ERROR|CRITICAL|Error|panic|fatal)\b:?"
     r"|.*\b(?:Out of memory: Killed process|OOMKilled|oom-kill|Killed process \d+)"
-    r"|.*\b(?:connection refused|could not connect|does not exist|is not set|not found|timed out)\b)",
+    r"|.*\b(?:connection refused|could not connect|does not exist|is not set)\b)",
     re.IGNORECASE,
 )
 # A log line's own prefix: a timestamp, a level in brackets, a Compose `service  | ` column.
