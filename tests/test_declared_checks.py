@@ -102,11 +102,13 @@ def test_the_runbook_link_comes_from_the_declared_topic(pytester: pytest.Pyteste
     assert "Runbook: docs/runbook.md#database-connection-errors (Database Connection Errors)" in record["resolution"]
 
 
-def test_an_unknown_topic_is_a_collection_error_naming_it(pytester: pytest.Pytester) -> None:
+def test_an_unknown_topic_fails_that_check_naming_it(pytester: pytest.Pytester) -> None:
+    """Neither built in nor a heading of a team runbook: the check fails on its own, the sweep goes on."""
     team_project(pytester, free_port())
     (pytester.path / "team" / "test_billing.py").write_text(
         textwrap.dedent(TEAM_CHECK).replace('topics("database")', 'topics("billing")')
     )
     result = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "-k", "billing.")
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*@pytest.mark.topics: unknown topic 'billing'; known: outage, database*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["P1 CRITICAL FAILED billing.*", "*unknown topic 'billing': use a built-in topic", "*(outage, database*"])
