@@ -155,6 +155,12 @@ def test_the_readme_is_task_ordered_and_starts_with_a_minimal_compose_config() -
     assert headings[: len(first_hour)] == first_hour
     for link in re.findall(r"\]\((docs/[\w.-]+)\)", readme):
         assert (ROOT / link).is_file(), link
+    from pytest_opscheck.runbook.parse import slug
+
+    outside_code = re.sub(r"^(`{3,}).*?^\1", "", readme, flags=re.M | re.S)
+    anchors = {slug(title) for title in re.findall(r"^#{1,6} (.+)$", outside_code, re.M)}
+    for anchor in re.findall(r"\]\(#([\w-]+)\)", readme):
+        assert anchor in anchors, anchor
 
 
 def test_the_fixtures_api_is_shown_by_pytest_fixtures(pytester: pytest.Pytester) -> None:
