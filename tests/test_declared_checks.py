@@ -111,4 +111,6 @@ def test_an_unknown_topic_fails_that_check_naming_it(pytester: pytest.Pytester) 
     result = pytester.runpytest("--opscheck", "-p", "no:cacheprovider", "-k", "billing.")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["P1 CRITICAL FAILED billing.*", "*unknown topic 'billing': use a built-in topic", "*(outage, database*"])
+    result.stdout.fnmatch_lines(
+        ["P1 CRITICAL FAILED billing.*", "*unknown topic 'billing': use a built-in topic", "*(outage, database*"]
+    )
