@@ -206,12 +206,16 @@ class Faults:
         return any(self.live(c.domain) for c in self.claims[record.check_id])
 
 
+def _said(fact: Fact) -> str:
+    """`backend: restarting (5 restarts, ...)`: what a fact says of its subject, for people."""
+    return f"{fact.subject}: {fact.detail}" if fact.detail else f"{fact.subject} {fact.kind.replace('_', ' ')}"
+
+
 def _why(claim: Claim, owner: Fact) -> str:
     """The evidence that tied a failure to its fault's head."""
     kind, subject = claim.domain
     if kind == "service":
-        detail = f" ({owner.detail})" if owner.detail else ""
-        return f"same container: {subject} {owner.kind.replace('_', ' ')}{detail}"
+        return f"same container: {_said(owner)}"
     if kind == "origin":
         return f"same process: {subject}"
     return "; ".join(dict.fromkeys(d for d in (claim.fact.detail, owner.detail) if d)) or kind
@@ -321,9 +325,8 @@ def cannot_heal(
     for root in (r for r in records if base_id(r.check_id) == root_id and r.outcome == "failed"):
         fact = next((f for kind in NO_HEALING for f in root.facts if f.kind == kind), None)
         if fact is not None:
-            detail = f" ({fact.detail})" if fact.detail else ""
             via = f"its root {root_id}: " if root_id != base_id(record.check_id) else ""
-            return f"{via}{fact.subject} {fact.kind.replace('_', ' ')}{detail}"
+            return f"{via}{_said(fact)}"
     if tie is not None and tie.cause in (CRASH_LOOP, STOPPED):
         return f"its root {tie.cause}: {tie.why}"
     return None
