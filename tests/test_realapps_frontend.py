@@ -118,4 +118,6 @@ def test_express_frontend_of_its_own(pytester: pytest.Pytester, build: Path) -> 
     assert record["message"].startswith("4 of 5 deep link(s) fail: /login → 404 Not Found")
     assert "try_files $uri /index.html" in record["resolution"]
     assert "connect-history-api-fallback" in record["resolution"]
-    assert "docker compose build --no-cache frontend && docker compose up -d frontend" in record["resolution"]
+    # Run as plain processes (no compose_project): the rebuild in those terms, no Docker command (issue 23).
+    assert "rebuild and redeploy frontend && systemctl restart frontend" in record["resolution"]
+    assert "docker" not in record["resolution"]

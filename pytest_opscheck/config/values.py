@@ -254,6 +254,7 @@ def _entries(entry: Any, value: Any, dotted: str, path: Path) -> list[Any]:
     """A list whose items are strings or tables of `entry` (api_paths: "/p" or { path = "/p", auth = false })."""
     if not isinstance(value, list):
         raise ConfigError(f"{path}: {dotted}: expected a list of paths, got {kind(value)}")
+    _text(check_list, dotted, [item for item in value if isinstance(item, str)], path)
     out: list[Any] = []
     for i, item in enumerate(value):
         if isinstance(item, dict):
@@ -264,7 +265,7 @@ def _entries(entry: Any, value: Any, dotted: str, path: Path) -> list[Any]:
                                   "auth = false }")
             out.append(entry(**fields))
         elif isinstance(item, str):
-            out.append(_coerce(str, item, f"{dotted}[{i}]", path))
+            out.append(item)
         else:
             raise ConfigError(f"{path}: {dotted}[{i}]: expected a path or a table, got {kind(item)}")
     return out
