@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leakcheck import Outputs, Send, answer, body_of, leaks, prometheus_args, source_root
+from leakcheck import Outputs, Send, answer, body_of, leaks_of_each, prometheus_args, source_root
 
 from pytest_opscheck.redact import ENCODINGS
 
@@ -189,7 +189,7 @@ def sweep(folder: Path, planted: Planted, backend_url: str, pythonpath: str | No
 
 def leak_table(planted: Planted, outputs: Outputs) -> dict[str, list[str]]:
     """For each planted secret, the outputs that show it (empty: it leaked nowhere)."""
-    return {name: leaks(value, outputs.texts) for name, value in planted.values().items()}
+    return leaks_of_each(planted.values(), outputs.texts)
 
 
 def env_error(folder: Path, planted: Planted, pythonpath: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import html
 import json
 import re
@@ -101,16 +102,20 @@ def decodings(text: str) -> list[str]:
     texts |= {html.unescape(_js_unescape(t)) for t in list(texts)} | {_js_unescape(html.unescape(t))
                                                                        for t in list(texts)}
     found = list(texts)
+    runs = []
     for run in _HEX_RUN.findall(text):
-        found.append(bytes.fromhex(run).decode("latin-1"))
-    for run in _BASE64_RUN.findall(text):
-        for skip in range(4):
-            body = run.rstrip("=")[skip:].replace("-", "+").replace("_", "/")
-            body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
-            try:
-                found.append(base64.b64decode(body + "=" * (-len(body) % 4)).decode("latin-1"))
-            except (binascii.Error, ValueError):
-                continue
+        runs += [bytes.fromhex(run[skip:][: (len(run) - skip) // 2 * 2]).decode("utf-8", "replace") for skip in (0, 1)]
+    for base in (text, "".join(text.split())):
+        for run in _BASE64_RUN.findall(base):
+            for skip in range(4):
+                body = run.rstrip("=")[skip:].replace("-", "+").replace("_", "/")
+                body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+                try:
+                    runs.append(base64.b64decode(body + "=" * (-len(body) % 4)).decode("utf-8", "replace"))
+                except (binascii.Error, ValueError):
+                    continue
+    if runs:
+        found.append("\n".join(runs))  # one view of every decoded run, each on a line of its own
     return found + ["".join(t.split()) for t in found if any(c.isspace() for c in t)]
 
 
@@ -135,8 +140,8 @@ def views(text: str) -> list[str]:
     return out + decoded + decodings(text)
 
 
-def found_in(planted: str, view: str) -> str | None:
-    """Where `planted` shows in `view` by the documented rule (a short excerpt), or None."""
+def _rule_parts(planted: str) -> list[str]:
+    """Where `planted` counts as shown, by the documented rule: the alternatives of a pattern."""
     if len(planted) >= FRAGMENT:
         wanted = [re.escape(f) for f in fragments(planted)]
         wanted += [rf"(?<![A-Za-z0-9]){re.escape(planted[:n])}(?![A-Za-z0-9])" for n in range(8, FRAGMENT)]
@@ -146,23 +151,56 @@ def found_in(planted: str, view: str) -> str | None:
     elif len(planted) >= 4:
         wanted = [rf"(?<![A-Za-z0-9]){re.escape(planted)}(?![A-Za-z0-9])"]
     else:
-        wanted = [rf"(?:[=:][ \t]?[\"']?|[\"'>]){re.escape(planted)}(?=[\"'<]|[ \t]*(?:[,;&}}\])\r\n]|$))"]
-    match = re.search("|".join(wanted), view)
+        wanted = [rf"(?<=[=:\"'>]){re.escape(planted)}(?=[\"'<]|[ \t]*(?:[,;&}}\])\r\n]|$))",
+                  rf"(?<=[=:][ \t\"']){re.escape(planted)}(?=[\"'<]|[ \t]*(?:[,;&}}\])\r\n]|$))"]
+    return wanted
+
+
+@functools.lru_cache(maxsize=256)
+def _rule(planted: str) -> re.Pattern[str]:
+    return re.compile("|".join(_rule_parts(planted)))
+
+
+def found_in(planted: str, view: str) -> str | None:
+    """Where `planted` shows in `view` by the documented rule (a short excerpt), or None."""
+    match = _rule(planted).search(view)
     if match is None:
         return None
     return view[max(0, match.start() - 60) : match.end() + 60]
 
 
+def _shown(value: str, view: str) -> tuple[int, int] | None:
+    """Where `value` shows in `view` by the rule; substring search first (fast), the rule's pattern after."""
+    if len(value) >= FRAGMENT:
+        for fragment in fragments(value):
+            at = view.find(fragment)
+            if at >= 0:
+                return at, at + FRAGMENT
+        if value[:8] not in view and value[-8:] not in view:
+            return None
+    elif len(value) >= 4 and value not in view:
+        return None
+    match = _rule(value).search(view)
+    return match.span() if match else None
+
+
+def leaks_of_each(planted: dict[str, str], texts: dict[str, str]) -> dict[str, list[str]]:
+    """For each planted value (by name), the outputs of `texts` that show it in any view, by the rule."""
+    found: dict[str, list[str]] = {name: [] for name in planted}
+    for output, text in texts.items():
+        every = views(text)
+        for name, value in planted.items():
+            for view in every:
+                where = _shown(value, view)
+                if where is not None:
+                    found[name].append(f"{output}: …{view[max(0, where[0] - 60) : where[1] + 60]}…")
+                    break
+    return found
+
+
 def leaks(planted: str, texts: dict[str, str]) -> list[str]:
     """Each output of `texts` (name -> text) that shows `planted` in any view, by the documented rule."""
-    found = []
-    for name, text in texts.items():
-        for view in views(text):
-            where = found_in(planted, view)
-            if where is not None:
-                found.append(f"{name}: …{where}…")
-                break
-    return found
+    return leaks_of_each({"": planted}, texts)[""]
 
 
 @dataclass
