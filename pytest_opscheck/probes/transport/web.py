@@ -211,6 +211,12 @@ class Answer:
     cookies: tuple[str, ...] = field(default=(), repr=False)  # its Set-Cookie lines (values are secrets)
 
     @property
+    def raw_headers(self) -> list[tuple[str, str]]:
+        """The headers as pairs, each Set-Cookie line a pair of its own (`headers` joins repeated names)."""
+        pairs = [(k, v) for k, v in self.headers.items() if k != "set-cookie"]
+        return pairs + [("set-cookie", line) for line in self.cookies]
+
+    @property
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
 
