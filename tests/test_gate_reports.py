@@ -120,3 +120,18 @@ def test_without_any_config_the_error_says_why_pytest_looked_elsewhere(server_la
     assert result.returncode == 4
     assert f"no configuration found in {app} or above" in result.stderr
     assert f"write --html={var / 'opscheck' / 'report.html'}" in result.stderr
+
+
+def test_a_config_file_elsewhere_is_used_and_the_moved_rootdir_said(server_layout: tuple[Path, Path]) -> None:
+    app, var = server_layout
+    config = var / "opscheck" / "prod.toml"  # /etc/opscheck/prod.toml, say: it exists on every run
+    config.write_text('backend_url = "http://127.0.0.1:9"\n')
+    (app / "pyproject.toml").write_text('[project]\nname = "app"\n')
+    result = run([sys.executable, "-m", "pytest", "--opscheck", "-q", "-p", "no:cacheprovider", "-k", "health",
+                  "--opscheck-config", str(config)], app)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    note = " ".join(result.stdout[result.stdout.index("note: pytest took"):].split("\nP1 CRITICAL")[0].split())
+    assert "the --opscheck-config file for a test path" in note and f"write --opscheck-config={config}" in note
+    inside = run([sys.executable, "-m", "pytest", "--opscheck", "-q", "-p", "no:cacheprovider", "-k", "health",
+                  "--opscheck-config", "pyproject.toml"], app)
+    assert "for a test path" not in inside.stdout + inside.stderr, "a path under the working folder moves nothing"

@@ -116,20 +116,24 @@ MOVED_BY = pytest.StashKey[tuple[str, str]]()
 
 def settle_config(config: pytest.Config) -> None:
     """The config found from where the user runs, never from an option's value: when pytest's first look took
-    a report path for a test path (``--html /var/lib/opscheck/report.html`` once that file exists) and moved
-    its rootdir away from the config, the config is the first one in the folder pytest runs in or above it, as
-    if given by ``--opscheck-config``. --rootdir, -c and --opscheck-config settle it as the user says."""
-    if config.getoption("opscheck_config") or config.getoption("rootdir", None) \
-            or config.getoption("inifilename", None):
+    a report or config path outside the folder it runs in for a test path (``--html /var/lib/opscheck/report.html``
+    once that file exists) its rootdir moved away; the move is noted for the terminal, and unless the config was
+    given, it is the first one in the folder pytest runs in or above it, as if given by ``--opscheck-config``.
+    --rootdir and -c settle pytest's rootdir as the user says."""
+    if config.getoption("rootdir", None) or config.getoption("inifilename", None):
         return
     params = config.invocation_params
-    here = Path(params.dir)
-    taken = taken_for_paths(list(params.args), here)
-    if not taken or Path(config.rootpath).resolve() == here.resolve():
+    here = Path(params.dir).resolve()
+    outside = [
+        (flag, value) for flag, value in taken_for_paths(list(params.args), here)
+        if not (here / os.path.expanduser(value)).resolve().is_relative_to(here)
+    ]
+    if not outside or Path(config.rootpath).resolve() == here:
         return
-    if find_config_file(Path(config.rootpath), None) is not None:
+    config.stash[MOVED_BY] = outside[0]
+    if config.getoption("opscheck_config") or find_config_file(Path(config.rootpath), None) is not None:
         return
-    flag, value = taken[0]
+    flag, value = outside[0]
     found = config_upward(here)
     if found is None:
         raise pytest.UsageError(
@@ -137,18 +141,18 @@ def settle_config(config: pytest.Config) -> None:
             f"opscheck.toml (pytest's rootdir is {config.rootpath} because it took {flag} {value} for a test "
             f"path: write {flag}={value})"
         )
-    config.stash[MOVED_BY] = (flag, value)
     config.option.opscheck_config = str(found)
 
 
 def moved_rootdir_line(config: pytest.Config) -> str | None:
-    """The header's note when a report path moved pytest's rootdir (its ini file and cache went with it)."""
+    """The terminal's note when a report or config path moved pytest's rootdir (its ini file and cache went with
+    it, and the config is looked up from where pytest runs)."""
     moved = config.stash.get(MOVED_BY, None)
     if moved is None:
         return None
     flag, value = moved
-    return (f"note: pytest took the {flag} file for a test path and moved its rootdir to {config.rootpath} (the "
-            f"config was found from where it runs); write {flag}={value}")
+    return (f"note: pytest took the {flag} file for a test path and moved its rootdir to {config.rootpath}; "
+            f"write {flag}={value}")
 
 
 def check_paths(config: pytest.Config) -> None:
