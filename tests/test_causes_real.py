@@ -1,7 +1,7 @@
 """The error-signature catalogue and root causes against a real PostgreSQL, with the errors the real libraries
-raise (psycopg 3, SQLAlchemy): each signature read from the library's own text and from its traceback as a log
-has it (the excerpt keeps the exception line), a real held lock and a real schema behind its migrations tied to
-the failures they cause."""
+raise (psycopg 3, SQLAlchemy, asyncpg, node-postgres): each signature read from the library's own text and from
+its traceback as a log has it (the excerpt keeps the exception line), a real held lock and a real schema behind
+its migrations tied to the failures they cause."""
 
 from __future__ import annotations
 
@@ -84,6 +84,26 @@ def sqlalchemy_query(url: str, sql: str) -> Callable[[], Any]:
     return run
 
 
+def asyncpg_query(url: str, sql: str, setup: str = "") -> Callable[[], Any]:
+    def run() -> None:
+        import asyncio
+
+        import asyncpg
+
+        async def go() -> None:
+            conn = await asyncpg.connect(url, timeout=3)
+            try:
+                if setup:
+                    await conn.execute(setup)
+                await conn.fetch(sql)
+            finally:
+                await conn.close()
+
+        asyncio.run(go())
+
+    return run
+
+
 def sqlalchemy_pool_timeout(url: str) -> Callable[[], Any]:
     def run() -> None:
         import sqlalchemy
@@ -121,13 +141,23 @@ def cases(postgres: Postgres, appdb: str) -> dict[str, tuple[Callable[[], Any], 
         "sqlalchemy password": (
             sqlalchemy_query(url.replace(PLANTED_DB_PASSWORD, "wrong-password"), "SELECT 1"), F.DB_AUTH_FAILED),
         "sqlalchemy pool": (sqlalchemy_pool_timeout(url), F.POOL_TIMEOUT),
+        "asyncpg relation": (asyncpg_query(url, "SELECT * FROM items_gone"), F.MISSING_RELATION),
+        "asyncpg column": (asyncpg_query(url, 'SELECT "user".created_at FROM "user"'), F.MISSING_COLUMN),
+        "asyncpg refused": (asyncpg_query(refused, "SELECT 1"), F.DB_REFUSED),
+        "asyncpg password": (
+            asyncpg_query(url.replace(PLANTED_DB_PASSWORD, "wrong-password"), "SELECT 1"), F.DB_AUTH_FAILED),
+        "asyncpg no database": (asyncpg_query(url.replace(appdb, "app_gone"), "SELECT 1"), F.DB_UNKNOWN),
+        "asyncpg role limit": (asyncpg_query(url.replace("app:", "limited:"), "SELECT 1"), F.TOO_MANY_CLIENTS),
+        "asyncpg statement timeout": (
+            asyncpg_query(url, "SELECT pg_sleep(2)", "SET statement_timeout = '100ms'"), F.STATEMENT_TIMEOUT),
     }
 
 
 NAMES = ["psycopg relation", "psycopg qualified column", "psycopg quoted column", "psycopg column of relation",
          "psycopg refused", "psycopg password", "psycopg no database", "psycopg role limit",
          "psycopg statement timeout", "sqlalchemy relation", "sqlalchemy column", "sqlalchemy refused",
-         "sqlalchemy password", "sqlalchemy pool"]
+         "sqlalchemy password", "sqlalchemy pool", "asyncpg relation", "asyncpg column", "asyncpg refused",
+         "asyncpg password", "asyncpg no database", "asyncpg role limit", "asyncpg statement timeout"]
 
 
 def as_logged(exc: BaseException) -> list[str]:
