@@ -285,7 +285,8 @@ def test_a_real_schema_behind_its_migrations_is_the_root_of_the_500s_naming_its_
 
 
 NODE_CASES = {"relation": F.MISSING_RELATION, "column": F.MISSING_COLUMN, "refused": F.DB_REFUSED,
-              "password": F.DB_AUTH_FAILED, "statement timeout": F.STATEMENT_TIMEOUT}
+              "password": F.DB_AUTH_FAILED, "statement timeout": F.STATEMENT_TIMEOUT, "no database": F.DB_UNKNOWN,
+              "role limit": F.TOO_MANY_CLIENTS}
 
 
 def test_node_postgres_errors_are_read_as_their_signatures(postgres: Postgres, appdb: str) -> None:
@@ -303,7 +304,9 @@ def test_node_postgres_errors_are_read_as_their_signatures(postgres: Postgres, a
         pytest.skip(f"REAL SERVICE MISSING: {exc}")
     url = app_url(postgres.url, appdb, PLANTED_DB_PASSWORD)
     refused = f"postgresql://app:{PLANTED_DB_PASSWORD}@127.0.0.1:{free_port()}/app"
-    run = subprocess.run(["node", str(HERE / "pg_errors.js"), url, refused, url.replace(PLANTED_DB_PASSWORD, "bad-pw")],
+    urls = [url, refused, url.replace(PLANTED_DB_PASSWORD, "bad-pw"), url.replace(appdb, "app_gone"),
+            url.replace("app:", "limited:")]
+    run = subprocess.run(["node", str(HERE / "pg_errors.js"), *urls],
                          cwd=folder, env={"PATH": os.environ["PATH"], "NODE_PATH": str(folder / "node_modules")},
                          capture_output=True, text=True, timeout=60, check=True)
     results = {r["name"]: r for r in map(json.loads, run.stdout.splitlines())}
