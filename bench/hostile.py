@@ -8,6 +8,13 @@ one timeout (plus its --opscheck-wait budget for the wait case) plus `SLACK`.
 
 Run:
     python bench/hostile.py [--runs 3] [--timeout 2] [--only NAME ...]
+
+With --leaks, the secrecy attack of issue 25 instead, before and after: the redactor alone over the class
+(secret kinds x encodings x whole/wrapped/cut x contexts, read back by tests/leakcheck.py's independent
+decodings), and the whole sweep of tests/leak_attack.py (12 planted secrets, every output read). "Before" is
+this checkout with issue 25's files as they were at --before (default 28adf6a) and pytest_opscheck/sinks.py
+left out; "after" is this checkout.
+    python bench/hostile.py --leaks [--before COMMIT]
 """
 
 from __future__ import annotations
@@ -245,12 +252,115 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Issue 25's files: reverted to --before to measure "before".
+ISSUE_25_FILES = ("pytest_opscheck/redact.py", "pytest_opscheck/probes/secrets.py",
+                  "pytest_opscheck/probes/resource/secret_env.py", "pytest_opscheck/config/env.py",
+                  "pytest_opscheck/sweep/learned.py")
+
+
+def _before_tree(commit: str, folder: Path) -> Path:
+    """This checkout's package with issue 25's files as they were at `commit`, and without sinks.py."""
+    import shutil
+
+    for name in ("pytest_opscheck", "checks"):
+        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ISSUE_25_FILES:
+        old = subprocess.run(["git", "show", f"{commit}:{name}"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout
+        (folder / name).write_text(old, encoding="utf-8")
+    (folder / "pytest_opscheck" / "sinks.py").unlink(missing_ok=True)
+    start = folder / "pytest_opscheck" / "start.py"
+    start.write_text("".join(line for line in start.read_text().splitlines(keepends=True)
+                             if "sinks" not in line.lower()), encoding="utf-8")
+    return folder
+
+
+def _redactor_of(tree: Path) -> Callable[[list[str]], Callable[[str], str]]:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"redact_{abs(hash(tree))}", tree / "pytest_opscheck" / "redact.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return lambda secrets: module.Redactor(secrets)
+
+
+def leak_matrix(make: Callable[[list[str]], Callable[[str], str]]) -> tuple[int, int, dict[str, int]]:
+    """The redactor over the class: (cases, leaks, leaks by secret kind)."""
+    from leakcheck import found_in, views
+    from test_leaks_matrix import CONTEXTS, KINDS, TEXT_ENCODINGS, TINY_CONTEXTS, transforms
+
+    from pytest_opscheck.redact import ENCODINGS
+
+    cases = leaked = 0
+    by_kind: dict[str, int] = {}
+    for kind, secret_of in KINDS.items():
+        secret = secret_of()
+        redact = make([secret])
+        tiny = len(secret) < 4
+        for encoding in TEXT_ENCODINGS if tiny else ENCODINGS:
+            for planted in transforms(secret, ENCODINGS[encoding](secret)).values():
+                for context in (TINY_CONTEXTS if tiny else CONTEXTS).values():
+                    cases += 1
+                    out = redact(context(planted))
+                    if any(found_in(secret, view) for view in views(out)):
+                        leaked += 1
+                        by_kind[kind] = by_kind.get(kind, 0) + 1
+    return cases, leaked, by_kind
+
+
+def leak_sweep(pythonpath: str) -> dict[str, list[str]]:
+    """The attack sweep of tests/leak_attack.py against `pythonpath`'s package: the outputs showing each secret."""
+    from leak_attack import Planted, app, env_error, leak_table, sweep
+    from leakcheck import Outputs
+    from servers import serving
+
+    planted = Planted()
+    with serving(app(planted)) as server, tempfile.TemporaryDirectory(prefix="opscheck-leaks-") as folder:
+        _, outputs = sweep(Path(folder), planted, server.url, pythonpath=pythonpath)
+        refused = env_error(Path(folder), planted, pythonpath)
+    table = leak_table(planted, outputs)
+    table["(.env usage error)"] = [
+        f"{k}" for k, v in leak_table(planted, Outputs({"stderr": refused.stderr, "stdout": refused.stdout})).items()
+        if v
+    ]
+    return table
+
+
+def leaks_main(before: str) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    with tempfile.TemporaryDirectory(prefix="opscheck-before-") as folder:
+        tree = _before_tree(before, Path(folder))
+        rows = []
+        for label, path in (("before", tree), ("after", ROOT)):
+            cases, leaked, by_kind = leak_matrix(_redactor_of(path))
+            started = time.monotonic()
+            table = leak_sweep(str(path))
+            seconds = time.monotonic() - started
+            sweep_leaks = sum(len(v) for v in table.values())
+            rows.append((label, cases, leaked, by_kind, table, sweep_leaks, seconds))
+            print(f"{label}: redactor class {leaked}/{cases} leaking cases {by_kind}; attack sweep "
+                  f"{sweep_leaks} (secret, output) leaks in {seconds:.1f} s", flush=True)
+    print()
+    print("| | redactor: leaking cases | sweep: (secret, output) leaks | secrets leaked |")
+    print("| --- | --- | --- | --- |")
+    for label, cases, leaked, _, table, sweep_leaks, _ in rows:
+        names = ", ".join(f"{k} ({len(v)})" for k, v in table.items() if v) or "none"
+        print(f"| {label} | {leaked} of {cases} | {sweep_leaks} | {names} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=2.0)
     parser.add_argument("--only", nargs="*", help="run the cases whose name contains one of these words")
+    parser.add_argument("--leaks", action="store_true", help="run the secrecy attack (issue 25), before and after")
+    parser.add_argument("--before", default="28adf6a", help="the commit whose issue 25 files are 'before'")
     options = parser.parse_args()
+    if options.leaks:
+        leaks_main(options.before)
+        return
     peers = Peers()
     rows = []
     try:
