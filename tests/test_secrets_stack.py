@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
-from leakcheck import REPORTS, run_sweep
+from leakcheck import REPORTS, leaks, run_sweep
 
 STACK = """
 name: {name}
@@ -22,6 +22,8 @@ services:
       SECRET_KEY: "{secret_key}"
       POSTGRES_PASSWORD: "{db_password}"
       POSTGRES_PASSWORD_FILE: /run/secrets/not-a-secret
+      PIN_SECRET: "{pin}"
+      REDIS_PASSWORD: "{short}"
       DOMAIN: localhost
     command: ["sh", "-c", {backend}]
   worker:
@@ -40,9 +42,12 @@ def test_container_secrets_are_secrets_for_the_sweep(pytester: pytest.Pytester, 
     # worker, which has neither variable, prints both whole.
     backend = (f"echo 'Traceback (most recent call last):'; echo \"settings error input_value={{'cfg': "
                f"'{secret_key[:9]}...{secret_key[-22:]}'}}\"; echo '{access}'; sleep 3600")
-    worker = f"echo 'FATAL: cannot connect with {db_password} and {secret_key}'; sleep 3600"
+    # Digits only and short: secrets all the same, masked where they stand as a word or a value.
+    pin, short = str(secrets.randbelow(900000) + 100000), f"R{secrets.token_hex(2)}"
+    worker = (f"echo 'FATAL: cannot connect with {db_password} and {secret_key}'; "
+              f"echo 'ERROR: pin {pin} refused, redis password={short}'; sleep 3600")
     name = f"opsleak{uuid.uuid4().hex[:6]}"
-    compose_stack(STACK.format(name=name, secret_key=secret_key, db_password=db_password,
+    compose_stack(STACK.format(name=name, secret_key=secret_key, db_password=db_password, pin=pin, short=short,
                                backend=json.dumps(backend), worker=json.dumps(worker)), name)
     config = (f'compose_project = "{name}"\ntimeout = 5\n'
               'required_env = { backend = ["SECRET_KEY", "POSTGRES_PASSWORD", "DOMAIN"] }\n')
@@ -51,7 +56,9 @@ def test_container_secrets_are_secrets_for_the_sweep(pytester: pytest.Pytester, 
     assert record["outcome"] == "failed"
     logs = json.dumps(record["evidence"])
     assert "FATAL: cannot connect with *** and ***" in logs
-    assert f"input_value={{'cfg': '{secret_key[:9]}...***'}}" in logs
+    assert "input_value={'cfg': '***...***'}" in logs  # a cut head of 8 or more is masked too
+    assert "ERROR: pin *** refused, redis password=***" in logs
+    assert not leaks(pin, outputs.texts) and not leaks(short, outputs.texts)
     outputs.require(*REPORTS)
     outputs.assert_absent(secret_key, "SECRET_KEY")
     outputs.assert_absent(db_password, "POSTGRES_PASSWORD")
