@@ -13,10 +13,11 @@ from collections.abc import Callable
 
 import pytest
 
-from ..causes import service_cause
-from ..context import META, SweepContext
+from ..causes import cannot_heal, service_cause
+from ..context import DRAFT, META, SweepContext
 from ..model import Waited
 from ..probes.result import TargetUnreachable
+from .record import seal
 
 FIRST_DELAY = 0.25
 MAX_DELAY = 2.0
@@ -36,22 +37,31 @@ class Wait:
         self.started = time.monotonic()
 
     def give_up(self, item: pytest.Item) -> str | None:
-        """Why waiting cannot help `item`: its service (any service, for a stack check) crash-loops or stopped."""
-        stack = self.ctx.targets.opened("stack")
-        if stack is None:
-            return None
-        try:
-            snapshot = stack.snapshot(fresh=True)
-        except TargetUnreachable:  # no engine: nothing tells a crash, keep waiting
-            return None
+        """Why waiting cannot help `item`: its service (any service, for a stack check) crash-loops or stopped,
+        or the root of its failure is a fault that does not heal by itself (a container that keeps exiting on a
+        missing value, an OOM kill: `causes.cannot_heal`, read from the run's typed facts)."""
         meta = item.stash.get(META, None)
         if meta is None:
             return None
-        services = [meta.service] if meta.service else sorted(snapshot.services) if meta.stack_wide else []
-        for service in services:
-            if service_cause(service, [snapshot]):
-                return f"service {service} {snapshot.services[service].detail}"
-        return None
+        snapshots = []
+        stack = self.ctx.targets.opened("stack")
+        if stack is not None:
+            try:
+                snapshot = stack.snapshot(fresh=True)
+            except TargetUnreachable:  # no engine: nothing tells a crash
+                snapshot = None
+            if snapshot is not None:
+                snapshots.append(snapshot)
+                services = [meta.service] if meta.service else sorted(snapshot.services) if meta.stack_wide else []
+                for service in services:
+                    if service_cause(service, [snapshot]):
+                        return f"service {service} {snapshot.services[service].detail}"
+        draft = item.stash.get(DRAFT, None)
+        if draft is None or draft.outcome != "failed":
+            return None
+        # This run's record as it would be sealed, read against the records the sweep has so far.
+        record = seal(draft, meta.resolution, self.ctx.redact)
+        return cannot_heal(record, self.ctx.records.values(), self.ctx.targets.reach(), snapshots)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool:
