@@ -127,6 +127,10 @@ def values(settings: Settings) -> dict[str, str]:
         "prisma": prisma_command(settings),
     }
     found.update(_BY_THE_BACKEND if same_origin else _BY_ITS_OWN_SERVER)
+    if how == "swarm" and settings.swarm_stack:  # the fragments' own Compose commands, in Swarm terms too
+        from .swarm_steps import swarm_terms
+
+        found = {k: swarm_terms(v, settings.swarm_stack) if "{compose}" in v else v for k, v in found.items()}
     return found
 
 

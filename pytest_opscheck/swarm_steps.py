@@ -12,14 +12,16 @@ _COMMAND = re.compile(r"\{compose\} (ps|logs|up|start|restart|stop|exec|config|d
 _OPERATOR = re.compile(r"\s{2,}|\s(?:&&|\|\||\||;|#|\()|\)")
 STACK_FILE = "docker-compose.yml"
 EXEC_NOTE = ("On a swarm, docker exec runs on the node that runs the task: docker service ps --no-trunc "
-             "{stack}_<service> names it.")
+             "{service} names it.")
 
 
 def swarm_terms(text: str, stack: str) -> str:
     """`text` with its Compose commands as Swarm commands for the stack `stack`, and `<stack>` as its name."""
     translated = _COMMAND.sub(lambda m: _one(m.group(1), m.group(2), stack), text).replace("<stack>", stack)
     if "docker exec $(" in translated and "docker exec $(" not in text:
-        translated += "\n" + EXEC_NOTE.format(stack=stack)
+        named = [m.group(2).split()[0] for m in _COMMAND.finditer(text) if m.group(1) == "exec" and m.group(2).split()]
+        service = f"{stack}_{named[0]}" if named else f"the stack's service (docker stack services {stack})"
+        translated += "\n" + EXEC_NOTE.format(service=service)
     return translated
 
 

@@ -96,6 +96,7 @@ RESOLUTIONS = _resolutions()
 TABLES = {
     "plain": {},
     "compose": {"compose_project": "shop"},
+    "swarm": {"swarm_stack": "shop"},
 }
 
 
@@ -116,14 +117,19 @@ def test_every_built_in_resolution_fits(deployment: str, tool: str) -> None:
     known = values(settings)
     other = "alembic" if tool == "prisma" else "prisma"
     assert len(RESOLUTIONS) > 30
+    from pytest_opscheck.swarm_steps import swarm_terms
+
     for check, text in RESOLUTIONS.items():
-        rendered = render(text, known)
+        rendered = render(swarm_terms(text, "shop") if deployment == "swarm" else text, known)
         assert other not in rendered.lower(), (check, rendered)
         assert not re.search(r"\{(compose|backend|db|alembic|prisma|psql|api_url|as_user|migrations_status)\}",
                              rendered), (check, rendered)
         assert not re.search(r"<(backend_url|frontend_url|websocket_url|auth\.\w+|url)>", rendered), (check, rendered)
         if deployment == "plain":
             assert not DOCKER_COMMAND.search(rendered), (check, rendered)
+        if deployment == "swarm":
+            # building images from the stack file is docker compose's job there too; nothing else is
+            assert not re.search(r"docker compose (?!build)", rendered), (check, rendered)
 
 
 @pytest.mark.parametrize("host", ["db.example-managed.internal", "10.0.0.7"])
