@@ -28,19 +28,29 @@ if TYPE_CHECKING:
 Redact = Callable[[str], str]
 
 
+# A log record's message is cut here before it is redacted and kept (pytest keeps every record it captures).
+LOG_MESSAGE_LIMIT = 64_000
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= LOG_MESSAGE_LIMIT:
+        return text
+    return f"{text[:LOG_MESSAGE_LIMIT]} [truncated: {len(text) - LOG_MESSAGE_LIMIT} more characters]"
+
+
 def redact_log_record(record: logging.LogRecord, redact: Redact) -> logging.LogRecord:
-    """`record` with its message (arguments filled in), exception text and stack text redacted."""
+    """`record` with its message (arguments filled in), exception text and stack text bounded and redacted."""
     try:
         message = record.getMessage()
     except (TypeError, ValueError, KeyError):  # arguments that do not fit: both shown, redacted
         message = f"{record.msg} {record.args}"
-    record.msg, record.args = redact(str(message)), ()
+    record.msg, record.args = redact(_bounded(str(message))), ()
     if record.exc_info and not record.exc_text:
         record.exc_text = logging.Formatter().formatException(record.exc_info)
     if record.exc_text:
-        record.exc_text = redact(record.exc_text)
+        record.exc_text = redact(_bounded(record.exc_text))
     if record.stack_info:
-        record.stack_info = redact(record.stack_info)
+        record.stack_info = redact(_bounded(record.stack_info))
     return record
 
 

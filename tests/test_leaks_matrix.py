@@ -257,10 +257,12 @@ def test_log_records_are_redacted_at_their_creation_whichever_handler_shows_them
             raise ValueError(f"refused {secret}")
         except ValueError:
             logger.exception("failed")
+        logger.warning("page %s", "x" * 10_000_000)  # a body logged whole is bounded before it is kept
     finally:
         restore()
         logger.removeHandler(handler)
     text = "\n".join(seen)
+    assert len(seen[-1]) < 70_000 and seen[-1].endswith("[truncated: 9936005 more characters]")
     assert secret not in text and "unlearned0123456789" not in text
     assert "GET /x?sig=***" in text and "*** and ok" in text and "ValueError: refused ***" in text
 
