@@ -27,6 +27,7 @@ def _settings(config: pytest.Config) -> Settings:
             config.getoption("opscheck_config"),
             config.getoption("opscheck_env"),
             config.getoption("opscheck_timeout"),
+            strict=bool(config.getoption("opscheck_strict")),
         )
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None

@@ -36,6 +36,10 @@ class CheckFailed(pytest.fail.Exception):  # type: ignore[name-defined,misc]
 class CheckSkipped(pytest.skip.Exception):  # type: ignore[name-defined,misc]
     """A check not run, with its typed reason (not configured, a variable unset, disabled)."""
 
+    # Shown by pytest as its own skips are (`-v`, `-rs`: "SKIPPED ... not configured: smtp.host").
+    __module__ = "builtins"
+    __qualname__ = "Skipped"
+
     def __init__(self, skipped: Skipped) -> None:
         super().__init__(skipped.reason, allow_module_level=False)
         self.skipped = skipped

@@ -21,8 +21,7 @@ def value_of(settings: Settings, key: str) -> Any:
 
 def skipped_for(settings: Settings, key: str) -> Skipped | None:
     """Why `key` is not configured (typed: absent, or a `${VAR}` it needs is unset), None when it is."""
-    if key in settings.unresolved:
-        return Skipped(SkipKind.UNSET_VARIABLE, key, settings.unresolved[key])
-    if value_of(settings, key) in (None, "", [], {}):
-        return Skipped(SkipKind.NOT_CONFIGURED, key)
-    return None
+    if value_of(settings, key) not in (None, "", [], {}):
+        return None
+    variable = settings.unset(key)  # the key, a value inside it or the table it is in: its ${VAR} unset
+    return Skipped(SkipKind.UNSET_VARIABLE, key, variable) if variable else Skipped(SkipKind.NOT_CONFIGURED, key)
