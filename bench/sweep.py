@@ -5,7 +5,7 @@ API paths; and each goal beside the floor under it, measured in the same run.
 
 Run (as root on this machine, or with a Docker engine and PostgreSQL at hand):
     python bench/sweep.py [--runs 7] [--timeout 2] [--readme]
---readme writes the figures into README.md's speed section (between its speed markers).
+--readme writes the figures into docs/speed.md (between its speed markers).
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=2.0)
-    parser.add_argument("--readme", action="store_true", help="write the figures into README.md's speed section")
+    parser.add_argument("--readme", action="store_true", help="write the figures into docs/speed.md")
     args = parser.parse_args()
     engine = realservices.ensure_docker_engine()
     realservices.ensure_compose_plugin()
@@ -294,8 +294,10 @@ def main() -> None:
         ]
         print("\n".join(lines))
         if args.readme:
-            readme = ROOT / "README.md"
+            readme = ROOT / "docs" / "speed.md"  # the speed section's home since the README was cut down
             text = readme.read_text()
+            if MARKERS[0] not in text:
+                raise SystemExit(f"{readme}: no {MARKERS[0]} marker to write the figures between")
             block = f"{MARKERS[0]}\n" + "\n".join(lines) + f"\n{MARKERS[1]}"
             readme.write_text(re.sub(f"{re.escape(MARKERS[0])}.*?{re.escape(MARKERS[1])}", lambda _: block, text,
                                      flags=re.DOTALL))
