@@ -21,6 +21,7 @@ import pytest
 from ..context import SweepContext
 from ..model import Change, CheckRecord, Summary
 from .clean import EVIDENCE_LIMIT, MESSAGE_LIMIT, clean
+from .paste import paste_ready
 from .paths import write_report
 
 _KEY_LIMIT = 200
@@ -43,10 +44,12 @@ class Sink:
 
     def record(self, record: CheckRecord) -> CheckRecord:
         """`record` with every text that may have come from a target bounded and redacted."""
+        # A failure's steps as the terminal shows them: paste-ready, with its own services and filled-in commands.
+        steps = paste_ready(record) if record.outcome == "failed" else record.resolution
         return dataclasses.replace(
             record,
             message=self.text(record.message, MESSAGE_LIMIT),
-            resolution=self.text(record.resolution),
+            resolution=self.text(steps),
             evidence={self.text(k, _KEY_LIMIT): self.text(v) for k, v in record.evidence.items()},
             gave_up=self.optional(record.gave_up),
         )
