@@ -246,3 +246,21 @@ def test_a_refused_scheme_is_said_before_the_signing_secret(backend: tuple[Backe
                                  'authorization type" (sent as Bearer in the Authorization header: a scheme or header '
                                  'it does not take? check auth.scheme / auth.token_header; else the secret that signs '
                                  'tokens differs from the one that checks them, or the token is expired)')
+
+
+def test_a_login_on_the_origin_auth_origin_names(backend: tuple[Backend, str]) -> None:
+    """A login on an auth server of its own (auth.origin names it): the password goes there, the token it gives
+    goes to the backend, and both origins are the credential's."""
+    api, api_url = backend
+    issuer = Backend()
+    with serving(issuer) as auth_server:
+        table = {"backend_url": api_url, "timeout": 2.0, "auth": {
+            "login_path": f"{auth_server.url}/login", "style": "json", "username": "smoke", "password": "${PW}",
+            "origin": auth_server.url, "probe_path": "/me"}}
+        config = settings_from_table(table, Path("opscheck.toml"), environ={"PW": PASSWORD})
+        api.login_cookies.clear()
+        with closing(open_auth(config)) as session:
+            assert probe.login(session).ok
+            accepted = probe.token_accepted(session, "/me")
+    assert accepted.ok, accepted
+    assert issuer.login_cookies == [""] and api.login_cookies == []  # the password went to the auth server only
