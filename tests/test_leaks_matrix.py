@@ -12,6 +12,8 @@ import secrets
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from leak_attack import jwt
 from leakcheck import found_in, views
 
@@ -278,3 +280,23 @@ def test_metadata_is_redacted_by_name_and_shape() -> None:
     assert metadata["DEPLOY_TOKEN"] == MASK and metadata["Packages"] == {"pytest": "9.0", "API_KEY": MASK}
     assert metadata["JOB"] == "build"
     assert token in found and "dpl123" in found
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    # A value shaped as a path or URL is masked whole only (by design: its fragments are ordinary text).
+    secret=st.text(st.characters(min_codepoint=33, max_codepoint=0x24F, blacklist_categories=("Cs", "Cc")),
+                   min_size=12, max_size=40).filter(lambda s: not s.startswith(("/", "~", ".")) and "://" not in s),
+    encoding=st.sampled_from(sorted(ENCODINGS)),
+    before=st.sampled_from(["", "x", "echo: ", '{"e": "', "<p>", "a=", "\n"]),
+    wrapped_at=st.none() | st.integers(min_value=1, max_value=200),
+)
+def test_any_long_secret_in_any_encoding_is_masked(secret: str, encoding: str, before: str,
+                                                    wrapped_at: int | None) -> None:
+    """Hypothesis over the class: any secret of 12 to 40 characters (Latin, markup, quotes, escapes), any
+    encoding, anything before it, wrapped anywhere or not: no 12-character fragment readable after."""
+    form = ENCODINGS[encoding](secret)
+    if wrapped_at is not None and wrapped_at < len(form):
+        form = f"{form[:wrapped_at]}\n  {form[wrapped_at:]}"
+    out = Redactor([secret])(f"{before}{form} end")
+    assert leaks_of(secret, out) is None, out
