@@ -576,7 +576,8 @@ _PAIRS = (
     re.compile(r"(?P<keep>[\"'](?P<name>[^\"'\s]{1,80})[\"']\s*[:=,]\s*b?(?P<quote>[\"']?))"
                r"(?P<value>(?(quote)[^\"']+|[^\s,}\])]+))"),
     re.compile(r"(?P<keep>(?<![\w.-])(?P<name>[A-Za-z_][\w.-]*):)(?P<value>[^\s\"'&,;}/][^\s\"'&,;}]*)"),
-    re.compile(r"(?P<keep>^[ \t]*(?P<name>[A-Za-z][\w-]*):[ \t]+)(?P<value>\S[^\r\n]*)", re.MULTILINE),
+    # a header line (`X-Api-Key: …`; a hyphenated name: `auth: <cause>` is a target's failure, not a header)
+    re.compile(r"(?P<keep>^[ \t]*(?P<name>[A-Za-z][\w]*-[\w-]+):[ \t]+)(?P<value>\S[^\r\n]*)", re.MULTILINE),
 )
 # Values that name a kind of credential or a setting, not a credential (`session = "cookie"`, `token: none`).
 _PUBLIC_VALUES = re.compile(r"bearer|basic|token|jwt|none|null|true|false|cookie|header|query|form|json|static"

@@ -104,6 +104,8 @@ ORDINARY = [
     '{"token_type": "bearer", "expires_in": 3600}',
     "Basic authentication failed; Bearer token needed",
     "frontend.spa_routes: /settings answers 404 (the SPA's fallback is not configured)",
+    "auth: SECURITY: GET https://127.0.0.1:8443/me redirects (307) down to plain http: not followed",
+    "token: opaque token (44 characters), lifetime unknown",
 ]
 
 
