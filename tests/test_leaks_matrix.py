@@ -179,6 +179,8 @@ def test_every_value_of_a_login_answer_is_a_secret_and_public_fields_stay() -> N
     cookies = set_cookie_values([("set-cookie", "odd_name=ck-777888; Path=/"), ("content-type", "x"),
                                  ("Set-Cookie", 'q="quoted-cookie-1"; HttpOnly')])
     assert cookies == {"ck-777888", "quoted-cookie-1"}
+    folded = "a=fold-one-1; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Path=/, b=fold-two-2; HttpOnly"
+    assert set_cookie_values([("set-cookie", folded)]) == {"fold-one-1", "fold-two-2"}
     found = answer_secrets(answer, cookies, public=["smoke"])
     assert found == {"sess-0001-abcd", "opaque-value-99", "rt-abcdef-123", "eyJx.y.z", "482913", "ck-777888",
                      "quoted-cookie-1"}

@@ -58,11 +58,17 @@ def set_cookie_values(headers: Iterable[tuple[str, str]]) -> set[str]:
     """The value of each `Set-Cookie` header among `headers` (name, value pairs), whatever the cookie's name."""
     found = set()
     for name, value in headers:
-        if name.lower() == "set-cookie":
-            pair = value.split(";", 1)[0]
+        if name.lower() != "set-cookie":
+            continue
+        # Several Set-Cookie headers folded into one (`a=1; Path=/, b=2`), not split inside `Expires=Wed, 21 …`
+        for cookie in _FOLDED.split(value):
+            pair = cookie.split(";", 1)[0]
             if "=" in pair:
                 found.add(pair.split("=", 1)[1].strip().strip('"'))
     return {v for v in found if v}
+
+
+_FOLDED = re.compile(r",\s*(?=[^;,=\s]+=)")
 
 
 # PostgreSQL's lexical structure, for masking: comments nest (`/* /* */ */`), strings come as '…', E'…'
