@@ -144,6 +144,30 @@ def huge_frame(conn: socket.socket) -> None:
         conn.sendall(chunk)
 
 
+def deep_json(conn: socket.socket) -> None:
+    """A health answer nested 100,000 deep (issue 25: RecursionError as a cause)."""
+    _head(conn)
+    body = b"[" * 100_000 + b"]" * 100_000
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" +
+                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+
+def endless_greeting(conn: socket.socket) -> None:
+    """An SMTP server whose greeting never ends: `220-` continuation lines forever (issue 25: 1.1-1.9 GB)."""
+    line = b"220-" + b"x" * 1000 + b"\r\n"
+    while True:
+        conn.sendall(line * 64)
+
+
+def huge_header(conn: socket.socket) -> None:
+    """An answer whose one header line never ends."""
+    _head(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+    chunk = b"a" * 65536
+    for _ in range(16_384):  # 1 GiB
+        conn.sendall(chunk)
+
+
 def runbook_sections(count: int, template: str) -> str:
     return "# Runbook\n\n" + "".join(template.format(i=i) for i in range(count))
 
@@ -195,6 +219,7 @@ def median(figures: list[Figure]) -> Figure:
 def cases(peers: Peers, timeout: float) -> list[Case]:
     bomb, slow, big, frame = (peers.serve(bombing(nested_bomb())), peers.serve(dripping), peers.serve(huge_body),
                               peers.serve(huge_frame))
+    deep, greeting, header = peers.serve(deep_json), peers.serve(endless_greeting), peers.serve(huge_header)
     refused = _closed_port()
     web = (f'backend_url = "http://127.0.0.1:{{port}}"\nfrontend_url = "http://127.0.0.1:{{port}}"\n'
            f"timeout = {timeout}\n")
@@ -222,6 +247,13 @@ def cases(peers: Peers, timeout: float) -> list[Case]:
 
         return make
 
+    def big_env(folder: Path) -> None:
+        target = folder / "big.env"
+        if not target.is_file():
+            with target.open("w") as out:
+                for i in range(300):
+                    out.write(f"VAR_{i}={'v' * (1 << 20)}\n")
+
     issue_runbook = runbook_sections(1863, "## Database connection errors {i}\n**Symptoms:** slow\n"
                                            "**Diagnosis:** look\n**Resolution:**\n1. restart\n")
     tiny = runbook_sections(45_000, "## Login slow {i}\n**Diagnosis:** x\n")[:999_000]
@@ -243,6 +275,12 @@ def cases(peers: Peers, timeout: float) -> list[Case]:
         Case("config: NUL in a URL", f'backend_url = "http://127.0.0.1:{refused}/\\u0000"\n'),
         Case("config: CR/LF in a URL", f'backend_url = "http://127.0.0.1:{refused}/\\r\\nX: y"\n'),
         Case("config: a 5 MB URL", f'backend_url = "http://127.0.0.1:{refused}/{"a" * 5_000_000}"\n'),
+        # Issue 25's bounds
+        Case("health JSON nested 100,000 deep", web.format(port=deep), "backend."),
+        Case("SMTP greeting that never ends",
+             f'smtp = {{ host = "127.0.0.1", port = {greeting} }}\ntimeout = {timeout}\n', "email."),
+        Case("1 GiB header line", web.format(port=header), "backend."),
+        Case("env_file of 300 MB", on + 'env_file = "big.env"\n', files=big_env),
     ]
 
 
