@@ -127,11 +127,8 @@ def test_migrations_behind_the_logins_500s_are_caused_by_the_migrations(
     result.stdout.fnmatch_lines(["*fix first: db.migrations_current*"])
 
 
-# The cases below need facts from probes of other owners (issue 24's report asks for them): backend.health and
-# the API probes stating the error signatures their 5xx bodies name (`facts.answered`), auth.login a timeout
-# (`facts.timed_out`), the backend and WebSocket openers a process not answering (`facts.down`). Strict xfail:
-# the day they do, these pass and the marks come off.
-NEEDS_FACTS = pytest.mark.xfail(strict=True, reason="waits for the HTTP/auth/WebSocket probes to state typed facts")
+# The cases below rest on the HTTP, login and WebSocket probes' own facts: a 5xx body's error signatures
+# (`facts.answered`), a request with no answer in time (`facts.timed_out`), a process not answering (`facts.down`).
 
 
 def schema_app(database_url: str) -> Any:
@@ -154,7 +151,6 @@ def schema_app(database_url: str) -> Any:
     return Starlette(routes=[Route("/api/v1/utils/health-check/", health)])
 
 
-@NEEDS_FACTS
 def test_migrations_behind_are_the_root_of_a_health_endpoint_whose_500_names_the_table(
     pytester: pytest.Pytester, postgres: Postgres, migrated: tuple[str, Path]
 ) -> None:
@@ -171,7 +167,6 @@ def test_migrations_behind_are_the_root_of_a_health_endpoint_whose_500_names_the
     result.stdout.fnmatch_lines(["*; fix first: db.migrations_current"])
 
 
-@NEEDS_FACTS
 def test_a_backend_down_and_its_websocket_on_the_same_origin_are_one_root(pytester: pytest.Pytester) -> None:
     port = free_port()
     pytester.makefile(".toml", opscheck=f'backend_url = "http://127.0.0.1:{port}"\ntimeout = 2\n'
@@ -184,7 +179,6 @@ def test_a_backend_down_and_its_websocket_on_the_same_origin_are_one_root(pytest
     result.stdout.fnmatch_lines(["*; fix first: backend.health"])
 
 
-@NEEDS_FACTS
 def test_a_held_lock_is_the_root_of_the_login_that_times_out_behind_it(
     pytester: pytest.Pytester, postgres: Postgres, migrated: tuple[str, Path]
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import facts
 from ..result import Finding
 from ..transport.web import Answer
 
@@ -28,7 +29,8 @@ def health(answer: Answer) -> Finding:
     """2xx; when the body is JSON with a status field, that field says healthy (ok/healthy/up/pass)."""
     evidence = {"health": answer.line(), "body": answer.excerpt()}
     if not 200 <= answer.status < 300:
-        return Finding.failed(f"health {answer.path} answers {answer.status} {answer.reason}", evidence)
+        return Finding.failed(f"health {answer.path} answers {answer.status} {answer.reason}", evidence,
+                              facts=facts.answered(answer.status, answer.text, answer.path))
     data = answer.json()
     if data is False:
         return Finding.failed(f"health {answer.path} answers false", evidence)

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...config import Settings
+from .. import facts
 from ..result import TargetUnreachable
 from ..transport.tls import client_context
 from ..transport.web import Credential, bound_to
@@ -145,7 +146,8 @@ class WebSocketTarget(WebSocketEndpoint):
                 peek.cancel()
                 plain = same_origin_http(self.url, self.timeout - elapsed, self.context)
             if plain is None:
-                raise TargetUnreachable("ws", unreachable) from None
+                raise TargetUnreachable("ws", unreachable, facts=facts.down(self.url, unreachable, websocket=True)) \
+                    from None
             cause = f"{NO_HANDLER}: {unreachable.replace('opening ', 'upgrading ')}, while {plain}"
         elif self.protocol in (GRAPHQL_TRANSPORT_WS, "plain") and status is not None and 400 <= status < 500:
             cause = f"{cause}{self._legacy_hint()}"

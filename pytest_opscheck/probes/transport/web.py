@@ -23,6 +23,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from .. import facts
 from ..result import TargetUnreachable
 from .deadline import within
 
@@ -431,7 +432,9 @@ class WebClient:
 
         left = self.timeout - (time.perf_counter() - started)
         what = f"waiting for {shown(url)}"
-        timed_out = TargetUnreachable(self.name, f"timed out after {self.timeout:g} s {what}")
+        # No answer in time: what a held lock or a hung backend explains (a typed fact for attribution).
+        timed_out = TargetUnreachable(self.name, f"timed out after {self.timeout:g} s {what}",
+                                      facts=facts.timed_out(f"{self.name} {shown(url)}", self.timeout))
         try:
             if left <= 0:
                 raise timed_out
@@ -468,7 +471,10 @@ class WebClient:
         except Exception as exc:  # httpx's errors, and httpcore's that escaped its mapping
             if not isinstance(exc, httpx.HTTPError) and not type(exc).__module__.startswith("httpcore"):
                 raise
-            raise TargetUnreachable(self.name, classify(exc, url, self.timeout)) from None
+            cause = classify(exc, url, self.timeout)
+            said = facts.timed_out(f"{self.name} {shown(url)}", self.timeout) if isinstance(
+                exc, httpx.ReadTimeout) else facts.down(url, cause)  # refused, reset: the process is not there
+            raise TargetUnreachable(self.name, cause, facts=said) from None
         return Answer(
             method, url, response.status_code, response.reason_phrase,
             {k.lower(): v for k, v in response.headers.items()}, bytes(reader.body),
