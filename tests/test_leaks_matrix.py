@@ -175,7 +175,8 @@ def test_every_value_of_a_login_answer_is_a_secret_and_public_fields_stay() -> N
 
     answer = {"sessionKey": "sess-0001-abcd", "value": "opaque-value-99", "token_type": "bearer", "expires_in": 3600,
               "user": {"email": "smoke@example.test", "id": 7, "refresh": ["rt-abcdef-123"]},
-              "data": {"login": {"jwt": "eyJx.y.z", "__typename": "Login"}}, "pin": 482913, "active": True}
+              "data": {"login": {"jwt": "eyJx.y.z", "__typename": "Login"}}, "pin": 482913, "active": True,
+              "kind": "admin", "note": "welcome back", "path": ["login"]}
     cookies = set_cookie_values([("set-cookie", "odd_name=ck-777888; Path=/"), ("content-type", "x"),
                                  ("Set-Cookie", 'q="quoted-cookie-1"; HttpOnly')])
     assert cookies == {"ck-777888", "quoted-cookie-1"}

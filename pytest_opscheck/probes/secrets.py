@@ -24,6 +24,8 @@ PUBLIC_ANSWER_FIELDS = {
 PUBLIC_ANSWER_VALUES = {"bearer", "token", "jwt", "ok", "success", "true", "false", "null", "none"}
 # A value shorter than this in a login answer is a flag or a count, not a credential.
 SHORTEST_ANSWER_VALUE = 4
+# A plain word this long or longer in a login answer may be a credential (a passphrase); a shorter one is a word.
+WORD_LIKE = 12
 # Nesting past this depth is not a login answer; it is not walked (no recursion limit to hit).
 _DEPTH = 32
 
@@ -46,12 +48,18 @@ def answer_secrets(data: Any, cookies: Iterable[str] = (), public: Iterable[str]
             stack += [(v, field, depth + 1) for v in value]
         elif isinstance(value, bool) or value is None or field.lower() in PUBLIC_ANSWER_FIELDS:
             continue
-        elif isinstance(value, int | float | str):
-            text = str(value)
-            if len(text) >= SHORTEST_ANSWER_VALUE and text.lower() not in PUBLIC_ANSWER_VALUES and text not in shown:
-                found.add(text)
+        elif isinstance(value, int | float | str) and _credential_like(str(value)) and str(value) not in shown:
+            found.add(str(value))
     found |= {c for c in cookies if c and len(c) >= SHORTEST_ANSWER_VALUE}
     return found
+
+
+def _credential_like(text: str) -> bool:
+    """Whether a login answer's value may be a credential: no prose (a space), no plain word shorter than
+    `WORD_LIKE` letters (`admin`, `login`: masking those would take words out of every report), no flag."""
+    if len(text) < SHORTEST_ANSWER_VALUE or any(c.isspace() for c in text) or text.lower() in PUBLIC_ANSWER_VALUES:
+        return False
+    return len(text) >= WORD_LIKE or not text.isalpha()
 
 
 def set_cookie_values(headers: Iterable[tuple[str, str]]) -> set[str]:

@@ -18,7 +18,9 @@ def secrets_of(handle: Any) -> set[str]:
     found = {s for s in getattr(handle, "secrets", ()) or () if isinstance(s, str)}
     login = getattr(handle, "login", None)
     answer = getattr(login, "answer", None)
-    if answer is not None:
+    # Only a credential exchange that succeeded hands back credentials; a refusal's or a 422's words are words.
+    succeeded = getattr(login, "credential", None) is not None or getattr(login, "token", None) is not None
+    if answer is not None and succeeded and 200 <= getattr(answer, "status", 0) < 300:
         config = getattr(handle, "config", None)
         public = [getattr(config, "username", None) or ""]
         headers = getattr(answer, "headers", {}) or {}
