@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
 from ...config.settings import ApiPath
+from ...model import Fact
+from .. import facts
 from ..resource.site import Site
 from ..result import Evidence, Finding, TargetUnreachable, table
 from ..transport.concurrent import BOUND, gather
@@ -59,6 +61,7 @@ def no_server_errors(samples: list[ApiSample]) -> Finding:
     account's valid credential (a 401/403 there is never a pass: the path was not asked at all)."""
     rows, bad = [], []
     evidence: Evidence = {}
+    said: list[Fact] = []  # what the error answers name (a missing relation, a refused database), typed
     for s in samples:
         if isinstance(s.answer, str):
             rows.append([s.path, "-", s.answer])
@@ -69,12 +72,14 @@ def no_server_errors(samples: list[ApiSample]) -> Finding:
         if answer.status >= 500:
             bad.append(f"{s.path} → {answer.status}" + (" (logged in)" if s.logged_in else ""))
             evidence[f"{s.path} body"] = answer.excerpt()
+            said.extend(facts.answered(answer.status, answer.text, s.path))
         elif s.refused:
             bad.append(f"{s.path} refuses the smoke account's valid credential ({answer.status} {answer.reason})")
             evidence[f"{s.path} body"] = answer.excerpt()
     evidence = {"answers": table(["path", "status", "time"], rows), "asked as": asked_as(samples), **evidence}
     if bad:
-        return Finding.failed(f"{len(bad)} of {len(samples)} API path(s) fail: {', '.join(bad)}", evidence)
+        return Finding.failed(f"{len(bad)} of {len(samples)} API path(s) fail: {', '.join(bad)}", evidence,
+                              facts=tuple(said))
     return Finding.passed(evidence)
 
 
