@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from .model import CheckRecord, Fact, Severity, Summary, base_id, summarize
@@ -370,7 +371,53 @@ def sweep_summary(
 ) -> Summary:
     """The summary every reporter reads: the records with their root causes, and what to fix first (`extra`:
     the summary's other fields, e.g. `swept`)."""
-    records = list(records)
+    records = with_triggers(list(records))
     causes = attribution(records, reach, snapshots)
     first = fix_first(records, causes) if causes else []
     return summarize(attributed(records, causes), dict(targets), escalation, coverage, first, **extra)
+
+
+# A check's run is taken to cover a kill a little after it ended: the kernel logs the kill once memory is reclaimed.
+TRIGGER_SLACK = timedelta(seconds=1)
+
+
+def triggered_by(fact: Fact, records: Sequence[CheckRecord]) -> CheckRecord | None:
+    """The sweep's own check whose run covers the moment of `fact` (an OOM kill): what made the process use
+    that memory, when it was the sweep itself (its login, a heavy API path)."""
+    at = _when(fact.at)
+    if at is None:
+        return None
+    for record in records:
+        started = _when(record.started)
+        if started is not None and started <= at <= started + timedelta(seconds=record.duration) + TRIGGER_SLACK:
+            return record
+    return None
+
+
+def with_triggers(records: list[CheckRecord]) -> list[CheckRecord]:
+    """Each OOM-kill record with what the sweep was doing when the kill came, said in its message and its steps."""
+    out = []
+    for record in records:
+        kill = next((f for f in record.facts if f.kind == F.OOM_KILLED and f.at), None) \
+            if record.outcome == "failed" else None
+        trigger = triggered_by(kill, [r for r in records if r is not record]) if kill else None
+        if kill is None or trigger is None:
+            out.append(record)
+            continue
+        said = (f"the kill came while the sweep's own {trigger.check_id} was running ({kill.at}): that request is "
+                f"what needs more memory than {kill.subject}'s limit leaves")
+        out.append(replace(
+            record,
+            message=f"{record.message}; {said}",
+            resolution=f"{record.resolution}\n\nTriggered by the sweep: {said}. Raise the limit (or make that "
+                       f"path lighter), then sweep again; until then every {trigger.check_id} may kill it again.",
+        ))
+    return out
+
+
+def _when(text: str) -> datetime | None:
+    try:
+        found = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+    return found if found is None or found.tzinfo is not None else found.replace(tzinfo=UTC)

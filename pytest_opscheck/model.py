@@ -120,6 +120,7 @@ class Fact:
     kind: str
     subject: str = ""
     detail: str = ""
+    at: str = ""  # when it happened (ISO 8601, UTC), where the evidence says
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ class Draft:
     target: str | None = None
     skipped: Skipped | None = None
     waited: Waited = field(default_factory=Waited)
+    started: str = ""  # when this run of the check began (ISO 8601, UTC)
 
     def add_evidence(self, evidence: Mapping[str, str]) -> None:
         """Evidence from one more part; what the check's own probes said first is kept."""
@@ -202,6 +204,7 @@ class CheckRecord:
     skipped: Skipped | None = None
     facts: tuple[Fact, ...] = ()
     deploys: tuple[Deploy, ...] = ()
+    started: str = ""  # when the check's run began (ISO 8601, UTC): what the sweep was doing at a given moment
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only (what xdist carries between processes)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pytest_opscheck.model import CheckRecord, Fact
 from pytest_opscheck.probes import facts as F
 from pytest_opscheck.probes.diagnosis.common import excerpt, last_lines
 from pytest_opscheck.probes.resource.stack import SETTLED_SECONDS, container_state, crash_loop, restarted_once
@@ -109,3 +110,36 @@ def test_node_errors_come_first_and_are_kept_by_the_lines_before_a_hit() -> None
            "    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1555:16)", "    at process (node:x:1:1)"]
     assert excerpt(log, [1]).splitlines()[0] == log[0]
     assert [f.kind for f in F.signatures(log, "backend")] == [F.DB_REFUSED]
+
+
+def _oom_record(at: str) -> CheckRecord:
+    return CheckRecord("stack.no_oom_kill", "n", "P1", "failed", 0.2, "killed by the OOM killer: backend", "Raise it.",
+                       facts=(Fact("oom_killed", "backend", "Killed process 16413 (uvicorn)", at),),
+                       started="2026-12-06T14:02:09.000+00:00")
+
+
+@pytest.mark.parametrize(
+    ("kill_at", "trigger"),
+    [
+        ("2026-12-06T14:02:03.400+00:00", "auth.login"),  # inside the login's run
+        ("2026-12-06T14:02:05.900+00:00", "auth.login"),  # just after it ended: the kernel logs the kill late
+        ("2026-12-06T14:02:06.800+00:00", "api.latency"),  # inside the next check's run
+        ("2026-12-06T13:00:00.000+00:00", None),  # long before the sweep: not the sweep's doing
+        ("", None),  # no time known
+    ],
+)
+def test_an_oom_kill_names_the_sweeps_own_check_running_at_that_moment(kill_at: str, trigger: str | None) -> None:
+    from pytest_opscheck.causes import with_triggers
+
+    records = [
+        CheckRecord("auth.login", "a", "P2", "failed", 2.1, "auth: server disconnected", "",
+                    started="2026-12-06T14:02:03.000+00:00"),
+        CheckRecord("api.latency", "b", "P3", "passed", 1.0, "", "", started="2026-12-06T14:02:06.500+00:00"),
+        _oom_record(kill_at),
+    ]
+    oom = with_triggers(records)[-1]
+    if trigger is None:
+        assert oom == records[-1]
+    else:
+        assert f"while the sweep's own {trigger} was running" in oom.message
+        assert "Triggered by the sweep" in oom.resolution and trigger in oom.resolution

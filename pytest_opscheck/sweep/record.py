@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Generator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -60,6 +60,7 @@ def seal(draft: Draft, resolution: str, redact: Callable[[str], str]) -> CheckRe
         skipped=draft.skipped,
         facts=tuple(dataclasses.replace(f, detail=clean(redact(f.detail), MESSAGE_LIMIT)) for f in draft.facts),
         deploys=tuple(draft.deploys),
+        started=draft.started,
     )
 
 
@@ -106,7 +107,7 @@ class Recorder:
         if meta is not None:
             for phase in ("setup", "call"):  # an earlier run's (a retry under --opscheck-wait), never logged
                 self.pending.pop((item.nodeid, phase), None)
-            item.stash[DRAFT] = Draft(meta, item.nodeid)
+            item.stash[DRAFT] = Draft(meta, item.nodeid, started=datetime.now(UTC).isoformat(timespec="milliseconds"))
             item.stash[OBSERVED] = observing()
             disabled = self.ctx.disabled(meta.check_id)
             if disabled:

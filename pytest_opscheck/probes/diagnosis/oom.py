@@ -5,7 +5,9 @@ read where the engine is local), and the kernel log says when, where this host l
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import UTC, datetime
 
 from ..resource.stack import Container, _ago
 from ..result import Evidence
@@ -64,6 +66,21 @@ def kill_detail(container: Container, log: list[KernelKill] | str | None) -> str
         return f"{log[-1].line} at {at}{under}"
     finished = container.state.get("FinishedAt") or ""
     return f"{container.name} killed{under}" + (f", finished {finished}" if container.state.get("OOMKilled") else "")
+
+
+def kill_time(container: Container, log: list[KernelKill] | str | None) -> str:
+    """When the latest kill happened (ISO 8601, UTC): the kernel's log, else the engine's record of the killed
+    container's end; "" where neither tells."""
+    if isinstance(log, list) and log:
+        return datetime.fromtimestamp(log[-1].when, UTC).isoformat(timespec="milliseconds")
+    finished = str(container.state.get("FinishedAt") or "")
+    if not container.state.get("OOMKilled") or finished.startswith("0001"):
+        return ""
+    found = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d{1,6})?\d*(Z|[+-]\d\d:\d\d)$", finished)
+    if found is None:
+        return ""
+    stamp = datetime.fromisoformat(f"{found[1]}{found[2] or ''}{'+00:00' if found[3] == 'Z' else found[3]}")
+    return stamp.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def log_evidence(container: Container, log: list[KernelKill] | str) -> Evidence:

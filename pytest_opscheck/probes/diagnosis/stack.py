@@ -137,7 +137,10 @@ def no_oom_kill(stack: Stack) -> Finding:
     evidence |= _steps(stack, sorted({c.service for c in [*killed, *inside]}), "logs {s} --tail=100")
     evidence["on the host"] = "dmesg | grep -i oom\ndocker stats --no-stream"
     names = [f"{c.service} ({c.name})" for c in killed] + [oom.inside_cause(c, logs[c.name]) for c in inside]
-    found = tuple(Fact(facts.OOM_KILLED, c.service, oom.kill_detail(c, logs.get(c.name))) for c in [*killed, *inside])
+    found = tuple(
+        Fact(facts.OOM_KILLED, c.service, oom.kill_detail(c, logs.get(c.name)), oom.kill_time(c, logs.get(c.name)))
+        for c in [*killed, *inside]
+    )
     return Finding.failed(f"killed by the OOM killer: {', '.join(names)}", evidence, facts=found)
 
 
