@@ -44,7 +44,7 @@ import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 MASK = "***"
 JWT_MASK = f"{MASK}jwt{MASK}"
@@ -182,7 +182,7 @@ _JSON_TOKEN = re.compile(r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-
 _PERCENT_TOKEN = re.compile(r"%[0-7][0-9a-fA-F]|%[c-fC-F][0-9a-fA-F](?:%[89abAB][0-9a-fA-F]){1,3}")
 _FORM_TOKEN = re.compile(rf"{_PERCENT_TOKEN.pattern}|\+")
 # Whitespace, and the `E   ` pytest puts before each line of a failure it shows
-_SPACE_TOKEN = re.compile(r"\s*\n[E>]?\s*|\s+")
+_SPACE_TOKEN = re.compile(r"\s*\n(?:[E>](?=[ \t]))?\s*|\s+")
 _SIMPLE = {"\\\\": "\\", "\\/": "/", '\\"': '"', "\\'": "'", "\\b": "\b", "\\f": "\f", "\\n": "\n", "\\r": "\r",
            "\\t": "\t"}
 
@@ -274,13 +274,19 @@ def _apply(text: str, step: _Step) -> str:
     return token.sub(one, text)
 
 
-def view_of(text: str, steps: tuple[_Step, ...]) -> _View | None:
-    """The view `steps` make of `text`, with its map back to `text`."""
-    view: _View | None = None
-    for token, decode in steps:
-        view = _decoded(view.text if view is not None else text, view, token, decode)
-        if view is None:
-            return None
+def view_of(text: str, steps: tuple[_Step, ...], made: dict[tuple[_Step, ...], _View | None] | None = None,
+            ) -> _View | None:
+    """The view `steps` make of `text`, with its map back to `text` (`made`: the views of `text` made so far)."""
+    made = {} if made is None else made
+    if steps in made:
+        return made[steps]
+    parent = view_of(text, steps[:-1], made) if len(steps) > 1 else None
+    if len(steps) > 1 and parent is None:
+        view = None
+    else:
+        token, decode = steps[-1]
+        view = _decoded(parent.text if parent is not None else text, parent, token, decode)
+    made[steps] = view
     return view
 
 
@@ -343,6 +349,13 @@ def _table() -> tuple[list[tuple[int, _Step | None]], list[tuple[int, tuple[_Ste
 
 
 _NODES, _RECIPE_TABLE = _table()
+# What is searched may be decoded by the standard library at C speed; a hit is mapped back through the token
+# by token view, searched again (the two agree but on malformed escapes).
+_FAST: dict[re.Pattern[str], Callable[[str], str]] = {
+    _HTML_TOKEN: html.unescape, _PERCENT_TOKEN: unquote, _FORM_TOKEN: unquote_plus,
+}
+# Past this length a text is read through one decoding at a time, not two stacked (a bounded cost).
+_STACKED_MAX = 200_000
 _UNMADE = object()
 
 
@@ -365,7 +378,8 @@ class _Readings:
         if before is not None and step is not None:
             trigger = _TRIGGERS.get(step[0])
             if (any(c in before for c in trigger) if trigger else step[0].search(before)):
-                decoded = _apply(before, step)
+                fast = _FAST.get(step[0])
+                decoded = fast(before) if fast is not None else _apply(before, step)
                 out = decoded if decoded != before else None
         self._made[node] = out
         return out
@@ -402,7 +416,8 @@ def binary_forms(text: str) -> set[str]:
 
 # A secret longer than this has its raw fragments looked for, not their hex and base64 (a private key's PEM).
 _BINARY_MAX = 1024
-_Windows = tuple[tuple[int, frozenset[str], frozenset[str]], ...]
+_Windows = tuple[tuple[int, frozenset[str]], ...]
+_CHUNKS = re.compile(f".{{{_HALF}}}", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -413,6 +428,7 @@ class _Known:
     and compose; hex and base64 are two, and a secret's own are cheaper to look for than every run to decode."""
 
     windows: _Windows
+    halves: frozenset[str]
     anywhere: re.Pattern[str] | None
     word: re.Pattern[str] | None
     value: re.Pattern[str] | None
@@ -439,64 +455,119 @@ class _Known:
                 anywhere |= {f for f in binary_forms(value) if len(f) >= 6}
             else:
                 whole_value.add(value)
-        grouped = tuple(
-            (length, frozenset(group), frozenset(w[i : i + length // 2] for w in group
-                                                 for i in range(length - length // 2 + 1)))
-            for length, group in sorted(windows.items())
-        )
+        grouped = tuple((length, frozenset(group)) for length, group in sorted(windows.items()))
+        halves = frozenset(w[i : i + _HALF] for group in windows.values() for w in group
+                           for i in range(len(w) - _HALF + 1))
         return cls(
             grouped,
+            halves,
             re.compile(_alternation(anywhere)) if anywhere else None,
-            re.compile(rf"(?<![{_ALNUM}])(?:{_alternation(word)})(?![{_ALNUM}])") if word else None,
-            re.compile(rf"(?:(?<=[=:])|(?<=[=:][ \t\"'])|(?<=[=:] [\"'])|(?<=[\"'>]))(?:{_alternation(whole_value)})"
-                       rf"(?![^\s\"'<,;&}}\])])") if whole_value else None,
+            re.compile(_alternation(word)) if word else None,
+            re.compile(_alternation(whole_value)) if whole_value else None,
         )
 
     def mask(self, text: str) -> str:
-        """`text` with every span a known value covers, in any reading of it, masked. Readings are taken in
-        turn, each of the text as masked so far: what one reading found is not found again by the next."""
+        """`text` with every span a known value covers, in any reading of it, masked. Two rounds: the JOINED
+        readings, all of the same text, then the TEXT readings of the text masked so far (what the first found
+        is not looked for again). Within a round every reading sees the same text: a partial match in one
+        reading never cuts the whole match another reading makes."""
         wrapped = bool(self.windows or self.anywhere) and _SPACE_TOKEN.search(text) is not None
-        current = _Readings(text)
-        for node, steps, kind in _RECIPE_TABLE:
-            if kind == JOINED and not wrapped:
+        large = len(text) > _STACKED_MAX
+        for round_kind in (JOINED, TEXT):
+            if round_kind == JOINED and not wrapped:
                 continue
-            seen = current.of(node)
-            if seen is None:
-                continue
-            local = _merged(self._local(seen, kind))
-            if not local:
-                continue
-            if steps:
-                view = view_of(current.text, steps)
-                if view is None:
+            current = _Readings(text)
+            made: dict[tuple[_Step, ...], _View | None] = {}
+            found: list[tuple[int, int]] = []
+            for node, steps, kind in _RECIPE_TABLE:
+                if kind != round_kind or (large and sum(s is not _SPACES for s in steps) > 1):
                     continue
-                local = [view.span(a, b) for a, b in local]
-            current = _Readings(_masked(current.text, local))
-        return current.text
+                seen = current.of(node)
+                if seen is None:
+                    continue
+                local = _merged(self._local(seen, kind))
+                if not local:
+                    continue
+                if steps:
+                    view = view_of(text, steps, made)
+                    if view is None:
+                        continue
+                    if view.text != seen:
+                        local = _merged(self._local(view.text, kind))
+                    local = [view.span(a, b) for a, b in local]
+                found += local
+            if found:
+                text = _masked(text, found)
+        return text
 
     def _local(self, text: str, kind: str) -> list[tuple[int, int]]:
         found = self._windows(text)
         if self.anywhere is not None:
             found += [m.span() for m in self.anywhere.finditer(text)]
-        if self.word is not None and kind == TEXT:
-            found += [m.span() for m in self.word.finditer(text)]
+        if self.word is not None and kind == TEXT:  # literals found at C speed, their boundaries checked here
+            found += [m.span() for m in self.word.finditer(text) if _is_word(text, *m.span())]
         if self.value is not None and kind == TEXT:
-            found += [m.span() for m in self.value.finditer(text)]
+            found += [m.span() for m in self.value.finditer(text) if _is_value(text, *m.span())]
         return found
 
     def _windows(self, text: str) -> list[tuple[int, int]]:
-        """A fragment of length L starting at i holds the half-fragment (L // 2) at the multiple of L // 2 in
-        [i, i + L // 2]: only those positions are looked up, then the fragments around each hit."""
+        """A fragment (of any length L >= 2 * `_HALF`) starting at i holds the `_HALF` characters at the multiple
+        of `_HALF` in [i, i + _HALF]. The text is cut into those blocks at C speed and compared with the
+        fragments' blocks as sets; only on a common block are the fragments around it looked up."""
+        if not self.windows or len(text) < FRAGMENT:
+            return []
+        blocks = _CHUNKS.findall(text)
+        common = self.halves.intersection(blocks)
+        if not common:
+            return []
+        hits = [n * _HALF for n, block in enumerate(blocks) if block in common]
         found: list[tuple[int, int]] = []
-        for length, windows, halves in self.windows:
-            if len(text) < length:
-                continue
-            half, last = length // 2, len(text) - length
-            hits = [q for q in range(0, len(text) - half + 1, half) if text[q : q + half] in halves]
-            found += [(i, i + length) for i in {
-                i for q in hits for i in range(max(0, q - half), min(q, last) + 1) if text[i : i + length] in windows
-            }]
+        for length, windows in self.windows:
+            last = len(text) - length
+            # The candidates around the hits as runs (adjacent hits share theirs), each start tried once; a
+            # start whose window ends inside what is found already adds nothing and is skipped.
+            back = length - _HALF
+            runs: list[list[int]] = []
+            for q in hits:  # ascending: a run grows while the next hit's candidates touch it
+                first = q - back if q > back else 0
+                if runs and first <= runs[-1][1]:
+                    runs[-1][1] = q + 1
+                else:
+                    runs.append([first, q + 1])
+            covered, mine = 0, len(found)
+            for first, end in runs:
+                first = first if first > covered - length else covered - length + 1
+                for i in range(first, end if end <= last else last + 1):
+                    if text[i : i + length] in windows:
+                        if len(found) > mine and i < covered:  # overlapping the last: one span grows
+                            found[-1] = (found[-1][0], i + length)
+                        else:
+                            found.append((i, i + length))
+                        covered = i + length
         return found
+
+
+def _alnum(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+def _is_word(text: str, start: int, end: int) -> bool:
+    """No letter or digit on either side of text[start:end]."""
+    return not (start and _alnum(text[start - 1])) and not (end < len(text) and _alnum(text[end]))
+
+
+_VALUE_AFTER = frozenset(" \t\r\n\"'<,;&})]")
+
+
+def _is_value(text: str, start: int, end: int) -> bool:
+    """text[start:end] is a whole value: after `=`/`:` (a space or a quote between allowed) or a quote or `>`,
+    and followed by the end, whitespace, a quote, `<` or a separator."""
+    if end < len(text) and text[end] not in _VALUE_AFTER:
+        return False
+    before = text[max(0, start - 3) : start]
+    return (before[-1:] in ("=", ":", '"', "'", ">") and before != "") or (
+        len(before) >= 2 and before[-2] in "=:" and before[-1] in " \t\"'") or (
+        len(before) == 3 and before[0] in "=:" and before[1] == " " and before[2] in "\"'")
 
 
 def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
