@@ -28,11 +28,16 @@ def attack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Planted, Any, Outp
     return planted, result, outputs
 
 
-@pytest.mark.parametrize("name", list(Planted().values()))
-def test_no_planted_secret_in_any_output(attack: tuple[Planted, Any, Outputs], name: str) -> None:
+@pytest.fixture(scope="module")
+def leaked(attack: tuple[Planted, Any, Outputs]) -> dict[str, list[str]]:
+    """Each planted secret's leaks, every output read once in every view."""
     planted, _, outputs = attack
-    found = leak_table(planted, outputs)[name]
-    assert not found, f"{name} leaked:\n" + "\n".join(found)
+    return leak_table(planted, outputs)
+
+
+@pytest.mark.parametrize("name", list(Planted().values()))
+def test_no_planted_secret_in_any_output(leaked: dict[str, list[str]], name: str) -> None:
+    assert not leaked[name], f"{name} leaked:\n" + "\n".join(leaked[name])
 
 
 def test_the_attack_reached_every_sink(attack: tuple[Planted, Any, Outputs]) -> None:
