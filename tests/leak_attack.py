@@ -118,6 +118,16 @@ TEAM_CHECK = textwrap.dedent(
     TOKENS = [os.environ["OPS_API_TOKEN"], os.environ["OPS_PIN"]]
 
 
+    @pytest.mark.severity("P4")
+    @pytest.mark.resolution("Keep logs clean")
+    def test_caplog_holds_no_token(caplog):
+        caplog.set_level(logging.DEBUG)
+        logging.getLogger("httpx").info("GET /x?token=%s and %s", os.environ["OPS_API_TOKEN"], os.environ["OPS_PIN"])
+        text = caplog.text + " ".join(r.getMessage() for r in caplog.records)
+        assert "GET /x?token=***" in text
+        assert os.environ["OPS_API_TOKEN"] not in text and os.environ["OPS_PIN"] not in text, "caplog leaks"
+
+
     @pytest.mark.severity("P3")
     @pytest.mark.resolution("Read the error page")
     def test_error_page_logged(opscheck_config):

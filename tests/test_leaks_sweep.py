@@ -57,6 +57,7 @@ def test_the_attack_reached_every_sink(attack: tuple[Planted, Any, Outputs]) -> 
     assert records["backend.health"]["outcome"] == "failed"
     assert "belongs to another device" in records["auth.token_accepted"]["message"]
     assert {"team_tokens.token_is_current[***0]", "team_tokens.token_is_current[***1]"} <= set(records)
+    assert records["team_tokens.caplog_holds_no_token"]["outcome"] == "passed", "caplog held a secret"
     assert 'token_is_current[***0]' in outputs.texts["junit.xml"]
     assert 'token_is_current[***0]' in outputs.texts["opscheck.prom"]
     # Redaction replaces secrets, not words.
