@@ -149,6 +149,9 @@ class Faults:
             for c in self.claims[r.check_id]:
                 self.members.setdefault(c.domain, []).append((c.rank, r, c.fact))
         self.owned = {d for d, ms in self.members.items() if any(rank == 0 for rank, _, _ in ms)}
+        # Among equals in one fault, a target's own check heads it (backend.health, not a check that merely
+        # asked the backend: the target's root is where its failure is stated and fixed).
+        self.target_roots = set(reach.roots.values())
         # What each service's log (or a crash loop's last run) names: its reason, if that fault is here.
         self.named: dict[str, dict[str, Fact]] = {}
         for r in failed:
@@ -162,8 +165,8 @@ class Faults:
     def head(self, domain: Domain) -> tuple[CheckRecord, Fact] | None:
         if not self.live(domain):
             return None
-        _, record, fact = min(self.members[domain], key=lambda m: (m[0], m[1].level, m[1].check_id == LOGS,
-                                                                   m[1].check_id))
+        _, record, fact = min(self.members[domain], key=lambda m: (
+            m[0], base_id(m[1].check_id) not in self.target_roots, m[1].level, m[1].check_id == LOGS, m[1].check_id))
         return record, fact
 
     def reason(self, domain: Domain) -> tuple[Domain, str] | None:
