@@ -287,8 +287,9 @@ def test_faulty_swarm_stack_fails_each_check(pytester: pytest.Pytester, on_swarm
     for check in SWARM_CHECKS:
         assert "docker compose" not in records[check]["resolution"], check
     assert f"docker stack ps --no-trunc {name}" in records["stack.services_running"]["resolution"]
-    assert f"docker service logs --timestamps --tail 100 {name}_<service>" in \
-        records["stack.no_crash_loop"]["resolution"]
+    # Paste-ready: the failing service written in, no <service> left.
+    assert f"docker service logs --timestamps --tail 100 {name}_crash" in records["stack.no_crash_loop"]["resolution"]
+    assert "<service>" not in records["stack.no_crash_loop"]["resolution"]
     assert f"docker stack deploy -c docker-compose.yml {name}" in records["stack.tasks_scheduled"]["resolution"]
     result.stdout.fnmatch_lines(["*P1 CRITICAL:*checks failing*"])
     assert result.ret == 1
