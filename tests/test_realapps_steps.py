@@ -42,7 +42,7 @@ def test_database():
 
 
 def config(tmp: Path) -> str:
-    dead = [free_port() for _ in range(4)]
+    dead = [free_port() for _ in range(5)]  # the WebSocket on a port of its own: a fault of its own
     (tmp / "deploy").mkdir()
     (tmp / "deploy" / ".env").write_text(
         "SHOP_DB_PASSWORD=PLANTED-steps-pw-31\nSHOP_SMOKE_PASSWORD=PLANTED-steps-pw-32\n")
@@ -57,7 +57,7 @@ def config(tmp: Path) -> str:
         frontend_url = "http://127.0.0.1:{dead[1]}"
         frontend_routes = ["/", "/cart"]
         api_paths = ["/api/cart"]
-        websocket_url = "ws://127.0.0.1:{dead[0]}/live"
+        websocket_url = "ws://127.0.0.1:{dead[4]}/live"
         database_url = "postgresql://shopper:${{SHOP_DB_PASSWORD}}@127.0.0.1:{dead[2]}/shopdb?schema=shop"
         migrations = {{ tool = "prisma", migrations_dir = "services/api/prisma/migrations" }}
         required_env = {{ api = ["JWT_SECRET"] }}
@@ -91,7 +91,7 @@ def test_terminal_resolutions_carry_the_configured_values(pytester: pytest.Pytes
         "docker compose -p shop exec pg psql -U shopper -d shopdb",  # db.reachable
         "docker compose -p shop restart pg",
         f'curl -i -H "Accept: text/html" {frontend}/',  # frontend.root
-        f"wscat -c ws://127.0.0.1:{dead[0]}/live",  # ws.handshake
+        f"wscat -c ws://127.0.0.1:{dead[4]}/live",  # ws.handshake (its own origin: a root of its own)
         "grep -e POSTGRES -e DATABASE_URL deploy/.env",
     ):
         assert expected in terminal, expected
