@@ -84,7 +84,7 @@ def test_broken_login_fails_auth_login_with_its_resolution(tmp_path: Path) -> No
     assert run.returncode == 1, why(run)
     cause = r"FAILED auth\.login — [^\n]+\n\s+cause: login /api/auth/login fails with a server error: 500"
     assert re.search(cause, run.stdout)
-    assert "The smoke account gets no token" in run.stdout  # the resolution, in the terminal
+    assert "The smoke account gets no credential" in run.stdout  # the resolution, in the terminal
     verdict = json.loads((tmp_path / "opscheck.json").read_text())["verdict"]
     assert verdict.startswith("P2 HIGH:") and "auth.login" in verdict
     assert f"\nverdict: {verdict}\n" in run.stdout
@@ -97,7 +97,7 @@ def test_broken_login_fails_auth_login_with_its_resolution(tmp_path: Path) -> No
     assert summary, dom[:3000]
     assert html.unescape(summary.group(1)) == verdict
     resolutions = [html.unescape(m) for m in re.findall(r'class="opscheck-resolution">(.*?)</pre>', dom, re.S)]
-    assert any(r.startswith("The smoke account gets no token") for r in resolutions), resolutions
+    assert any(r.startswith("The smoke account gets no credential") for r in resolutions), resolutions
 
 
 @pytest.mark.parametrize(
