@@ -61,3 +61,19 @@ def test_literals_of_other_sessions_are_masked(
     assert "SELECT $…$ AS a, E'…' AS b, '…' AS c --…" in record["evidence"]["sessions"]
     for planted in (dollar, escaped, plain):
         outputs.assert_absent(planted, "a literal of another session")
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT 1 /* /* */ hunter2secret */",
+    "SELECT 1 /* a /* b /* c */ */ hunter2secret */ FROM t",
+    "SELECT 'hunter2secret'",
+    "SELECT $tag$ hunter2secret $tag$",
+    "SELECT E'it\\'s hunter2secret'",
+    "SELECT 1 -- hunter2secret",
+    "ALTER ROLE app PASSWORD 'hunter2secret",  # unterminated: masked to the end
+])
+def test_another_sessions_query_is_shown_masked_past_nested_comments(query: str) -> None:
+    from pytest_opscheck.probes.diagnosis.database import query_text
+
+    assert "hunter2secret" not in query_text(query)
+    assert query_text(query).startswith(("SELECT", "ALTER ROLE"))

@@ -3,32 +3,19 @@ slow statements (pg_stat_statements)."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...model import Fact
 from .. import facts
 from ..resource.database import Database
 from ..result import Finding, table
+from ..secrets import mask_sql
 
 if TYPE_CHECKING:
     from psycopg.sql import Composable
 
 QUERY_TEXT_LIMIT = 200
 TOP_STATEMENTS = 10
-# What of a query may hold a secret, scanned left to right so that a quote inside one is not taken for the start
-# of another: comments, dollar-quoted strings ($$…$$, $tok$…$tok$), E'…\'…' strings, standard '…' strings;
-# quoted identifiers are skipped as they are. Each literal is masked whole, to its end or the text's.
-_SECRET_BEARING = re.compile(
-    r"""(?P<line>--[^\n]*)"""
-    r"""|(?P<block>/\*.*?(?:\*/|\Z))"""
-    r"""|(?P<dollar>\$(?P<tag>[A-Za-z_\x80-\uffff][\w\x80-\uffff]*|)\$.*?(?:\$(?P=tag)\$|\Z))"""
-    r"""|(?P<escaped>(?<![\w$])[eE]'(?:[^'\\]|\\.|'')*'?)"""
-    r"""|(?P<string>'(?:[^']|'')*'?)"""
-    r"""|(?P<identifier>"(?:[^"]|"")*"?)""",
-    re.DOTALL,
-)
-_MASKED = {"line": "--…", "block": "/*…*/", "dollar": "$…$", "escaped": "E'…'", "string": "'…'"}
 ENABLE_STATEMENTS = (
     "add shared_preload_libraries = 'pg_stat_statements' to postgresql.conf (in Compose: "
     "command: postgres -c shared_preload_libraries=pg_stat_statements), restart the server "
@@ -252,6 +239,7 @@ def _statements_view(db: Database) -> Composable | None:
 
 def query_text(query: Any, limit: int = QUERY_TEXT_LIMIT) -> str:
     """A query on one line, its string literals masked (they may hold secrets), cut at `limit` characters."""
-    masked = _SECRET_BEARING.sub(lambda m: _MASKED.get(m.lastgroup or "", m.group()), str(query or ""))
+    # Comments (nested ones read to their real end: `/* /* */ secret */`), strings and dollar-quoted bodies.
+    masked = mask_sql(str(query or ""))
     text = " ".join(masked.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
