@@ -46,9 +46,11 @@ def seal(draft: Draft, resolution: str, redact: Callable[[str], str]) -> CheckRe
         severity=meta.severity.name,
         outcome=draft.outcome,
         duration=round(draft.duration, 4),
-        message=clean(redact(draft.message), MESSAGE_LIMIT),
-        resolution=clean(redact(resolution), MESSAGE_LIMIT * 4),
-        evidence={clean(redact(k), KEY_LIMIT): clean(redact(v), EVIDENCE_LIMIT) for k, v in draft.evidence.items()},
+        # Bounded first (a gigabyte body costs the redactor nothing), then redacted: a secret cut at the bound is
+        # still masked by its head.
+        message=redact(clean(draft.message, MESSAGE_LIMIT)),
+        resolution=redact(clean(resolution, MESSAGE_LIMIT * 4)),
+        evidence={redact(clean(k, KEY_LIMIT)): redact(clean(v, EVIDENCE_LIMIT)) for k, v in draft.evidence.items()},
         attempts=draft.waited.attempts,
         ready_after=draft.waited.ready_after,
         gave_up=clean(redact(draft.waited.gave_up), MESSAGE_LIMIT) if draft.waited.gave_up else None,
