@@ -191,3 +191,46 @@ def gzip_bytes(data: bytes) -> bytes:
     import gzip
 
     return gzip.compress(data)
+
+
+def test_an_smtp_greeting_that_never_ends_is_cut_off_not_kept() -> None:
+    """A server that sends "220-" continuation lines without end, each well within the socket's timeout: the
+    session is cut off once it has sent a megabyte, with that as its cause (it used to be kept whole)."""
+    from pytest_opscheck.config import Settings, Smtp
+    from pytest_opscheck.probes.result import TargetUnreachable
+    from pytest_opscheck.probes.transport.smtp import SESSION_BYTES, start_session
+
+    server = socket.create_server(("127.0.0.1", 0))
+    sent = [0]
+
+    def endless() -> None:
+        conn, _ = server.accept()
+        line = b"220-" + b"x" * 996 + b"\r\n"
+        with contextlib.suppress(OSError), conn:
+            while sent[0] < 50 * SESSION_BYTES:
+                conn.sendall(line)
+                sent[0] += len(line)
+
+    thread = threading.Thread(target=endless, daemon=True)
+    thread.start()
+    settings = Settings(smtp=Smtp(host="127.0.0.1", port=server.getsockname()[1]), timeout=5)
+    started = time.monotonic()
+    with pytest.raises(TargetUnreachable) as caught:
+        start_session(settings)
+    server.close()
+    assert time.monotonic() - started < 5
+    assert "cut off" in caught.value.cause
+    assert sent[0] < 10 * SESSION_BYTES  # the client stopped reading soon after the cap
+
+
+def test_a_huge_env_file_is_refused_without_being_read_whole(tmp_path: Path) -> None:
+    from pytest_opscheck.config import ConfigError, load_settings
+    from pytest_opscheck.config.env import ENV_FILE_LIMIT
+
+    (tmp_path / "opscheck.toml").write_text('backend_url = "http://127.0.0.1:9"\n')
+    with (tmp_path / ".env").open("wb") as env:
+        env.write(b"A=" + b"x" * (ENV_FILE_LIMIT * 3) + b"\n")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"\.env: larger than 1 MiB: not an env file"):
+        load_settings(tmp_path, environ={})
+    assert time.monotonic() - started < 5

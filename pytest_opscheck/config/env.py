@@ -26,6 +26,9 @@ _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
 Lookup = Callable[[str], "str | None"]
 
 
+ENV_FILE_LIMIT = 1 << 20
+
+
 class EnvFileError(Exception):
     """The `.env` file is refused the way Compose refuses it (a required variable unset, a broken `${`)."""
 
@@ -39,7 +42,12 @@ def read_env_file(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
     def lookup(name: str) -> str | None:
         return environ[name] if name in environ else values.get(name)
 
-    for binding in parse_stream(io.StringIO(path.read_text(encoding="utf-8"))):
+    with path.open("rb") as handle:  # bounded: a .env is a few KB; a huge or endless file is not read whole
+        raw = handle.read(ENV_FILE_LIMIT + 1)
+    if len(raw) > ENV_FILE_LIMIT:
+        raise EnvFileError(f"{path}: larger than {ENV_FILE_LIMIT >> 20} MiB: not an env file; point env_file at the "
+                           "stack's .env")
+    for binding in parse_stream(io.StringIO(raw.decode("utf-8"))):
         key, value = binding.key, binding.value
         if key is None:
             continue

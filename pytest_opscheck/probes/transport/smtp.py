@@ -9,6 +9,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from ...config import Settings, Smtp
 from ..result import TargetUnreachable, table
@@ -33,6 +34,53 @@ class Transcript:
         return {"session": table(["step", "answer", "at"], self.rows)} if self.rows else {}
 
 
+# What a server may send in one session before it is cut off: a greeting, EHLO's list and STARTTLS/AUTH
+# answers are a few KB; a reply that never ends (a line a second, each under the socket's timeout) is not kept.
+SESSION_BYTES = 1 << 20
+
+
+# What the cap says; smtplib wraps any error of its reply stream in SMTPServerDisconnected, keeping the text.
+CUT_OFF = f"the server sent more than {SESSION_BYTES >> 20} MiB without ending its reply: cut off"
+
+
+class _Capped:
+    """The session's reply stream, read line by line as smtplib reads it, cut off past `SESSION_BYTES`."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.read = 0
+
+    def readline(self, size: int = -1) -> bytes:
+        line: bytes = self.inner.readline(size)
+        self.read += len(line)
+        if self.read > SESSION_BYTES:
+            raise smtplib.SMTPServerDisconnected(CUT_OFF)
+        return line
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _Bounded:
+    """smtplib's client with its reply stream capped (`getreply` is where smtplib opens it, also after STARTTLS)."""
+
+    sock: Any
+    file: Any
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.file is None and self.sock is not None:
+            self.file = _Capped(self.sock.makefile("rb"))
+        return super().getreply()  # type: ignore[misc,no-any-return]
+
+
+class BoundedSMTP(_Bounded, smtplib.SMTP):
+    pass
+
+
+class BoundedSMTP_SSL(_Bounded, smtplib.SMTP_SSL):
+    pass
+
+
 def start_session(settings: Settings, transcript: Transcript | None = None) -> smtplib.SMTP:
     """A greeted (and, as configured, encrypted and authenticated) SMTP session; TargetUnreachable if not."""
     config = settings.smtp
@@ -44,10 +92,10 @@ def start_session(settings: Settings, transcript: Transcript | None = None) -> s
     client: smtplib.SMTP | None = None
     try:
         if config.ssl:
-            client = smtplib.SMTP_SSL(config.host, config.port, local_hostname=LOCAL_NAME, timeout=settings.timeout,
-                                      context=context)
+            client = BoundedSMTP_SSL(config.host, config.port, local_hostname=LOCAL_NAME, timeout=settings.timeout,
+                                     context=context)
         else:
-            client = smtplib.SMTP(config.host, config.port, local_hostname=LOCAL_NAME, timeout=settings.timeout)
+            client = BoundedSMTP(config.host, config.port, local_hostname=LOCAL_NAME, timeout=settings.timeout)
         transcript.step("connect" + (" (implicit TLS)" if config.ssl else ""), 220, "greeting received")
         stage = "EHLO"
         code, message = client.ehlo()
@@ -94,6 +142,8 @@ def classify(exc: Exception, config: Smtp, stage: str, timeout: float) -> str:
         return f"timed out after {timeout:g} s {waiting} {where}"
     if isinstance(exc, socket.gaierror):
         return f"DNS lookup failed for {config.host}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and CUT_OFF in str(exc):
+        return f"{where} at {stage}: {CUT_OFF}"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return f"{where} closed the connection at {stage}"
     if isinstance(exc, smtplib.SMTPResponseException):
