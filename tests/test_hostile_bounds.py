@@ -234,3 +234,10 @@ def test_a_huge_env_file_is_refused_without_being_read_whole(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match=r"\.env: larger than 1 MiB: not an env file"):
         load_settings(tmp_path, environ={})
     assert time.monotonic() - started < 5
+
+
+def test_json_nested_past_the_parsers_depth_is_not_json() -> None:
+    from pytest_opscheck.probes.transport.web import Answer
+
+    bomb = b"[" * 200_000 + b"]" * 200_000
+    assert Answer("GET", "http://127.0.0.1:9/health", 200, "OK", {}, bomb).json() is None

@@ -229,7 +229,7 @@ class Answer:
         """The body as JSON; None when it is not JSON."""
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             return None
 
     @property

@@ -122,7 +122,7 @@ def _greet_legacy(connection: Any, timeout: float, token: str | None, payload: d
 def _legacy_error(message: str | bytes) -> str:
     try:
         data = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return _excerpt(message)
     payload = data.get("payload") if isinstance(data, dict) else None
     said = payload.get("message") if isinstance(payload, dict) else payload
@@ -174,7 +174,7 @@ def _greet_socket_io(connection: Any, timeout: float, token: str | None) -> Gree
     try:
         opened = json.loads(first[1:])
         interval, ping_timeout = float(opened["pingInterval"]) / 1000, float(opened["pingTimeout"]) / 1000
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return Greeting(f"the engine.io open packet does not parse ({_excerpt(first)})")
     heartbeat = f"pingInterval {interval * 1000:.0f} ms, pingTimeout {ping_timeout * 1000:.0f} ms"
     sent = time.monotonic()
@@ -203,7 +203,7 @@ def _greet_socket_io(connection: Any, timeout: float, token: str | None) -> Gree
 def _socket_io_error(payload: str) -> str:
     try:
         data = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return _excerpt(payload) if payload else "no reason given"
     message = data.get("message") if isinstance(data, dict) else data
     return f'"{message}"' if isinstance(message, str) else _excerpt(payload)
@@ -293,7 +293,7 @@ def graphql_ping(connection: Any, timeout: float) -> tuple[str | None, str]:
 def _graphql_type(message: str | bytes) -> str:
     try:
         data = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return ""
     return str(data.get("type", "")) if isinstance(data, dict) else ""
 
