@@ -60,7 +60,7 @@ def seal(draft: Draft, resolution: str, redact: Callable[[str], str]) -> CheckRe
         scope=meta.scope,
         target=draft.target,
         skipped=draft.skipped,
-        facts=tuple(dataclasses.replace(f, detail=clean(redact(f.detail), MESSAGE_LIMIT)) for f in draft.facts),
+        facts=tuple(dataclasses.replace(f, detail=redact(clean(f.detail, MESSAGE_LIMIT))) for f in draft.facts),
         deploys=tuple(draft.deploys),
         started=draft.started,
     )
