@@ -96,7 +96,8 @@ class Container:
         scrubbed; its earlier runs included (the engine keeps one log across a container's restarts)."""
         try:
             window = {"until": until} if until else {}
-            raw = self.handle.logs(tail=lines, timestamps=False, since=int(since) if since else None, **window)
+            # Fractional seconds: a run that started within the second the last one ended owns none of its lines.
+            raw = self.handle.logs(tail=lines, timestamps=False, since=float(since) if since else None, **window)
         except Exception as exc:  # noqa: BLE001 - a vanished container has no logs; say so
             return f"(logs unavailable: {type(exc).__name__})"
         text = raw.decode("utf-8", errors="replace")
