@@ -175,7 +175,7 @@ def faulty(compose_stack: Any, docker_engine: Any) -> Iterator[tuple[str, str, i
         def settled() -> bool:
             found = project_states(docker_engine, name)
             return bool(
-                found["hog"]["State"]["OOMKilled"]
+                (found["hog"]["State"]["OOMKilled"] or found["hog"]["State"]["ExitCode"] == 137)  # event missed
                 and found["sick"]["State"].get("Health", {}).get("Status") == "unhealthy"
                 and found["looper"]["RestartCount"] >= 1
                 and found["web"]["State"]["Status"] == "exited"
@@ -419,7 +419,8 @@ def one_fault_each(compose_stack: Any, docker_engine: Any) -> tuple[str, str, in
         found = project_states(docker_engine, name)
         flaky = found["flaky"]
         return (found["backend"]["RestartCount"] >= 2 and found["worker"]["RestartCount"] >= 2
-                and found["hungry"]["State"]["OOMKilled"]
+                # The kill: flagged by the engine, or (its event missed) the main process's SIGKILL.
+                and (found["hungry"]["State"]["OOMKilled"] or found["hungry"]["State"]["ExitCode"] == 137)
                 and flaky["RestartCount"] == 1 and flaky["State"].get("Health", {}).get("Status") == "healthy")
 
     wait_until(settled, 120)

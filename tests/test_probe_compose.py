@@ -271,7 +271,8 @@ def probe_stack(
         def settled() -> bool:
             found = {c.labels["com.docker.compose.service"]: c.attrs
                      for c in docker_engine.containers.list(all=True, filters=label)}
-            return bool(found["hog"]["State"]["OOMKilled"] and found["web"]["State"]["Status"] == "exited")
+            hog = found["hog"]["State"]  # killed: flagged by the engine, or its event missed and the SIGKILL seen
+            return bool((hog["OOMKilled"] or hog["ExitCode"] == 137) and found["web"]["State"]["Status"] == "exited")
 
         deadline = time.monotonic() + SETTLE_SECONDS
         while not settled():

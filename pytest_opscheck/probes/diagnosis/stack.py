@@ -112,7 +112,7 @@ def no_crash_loop(stack: Stack) -> Finding:
 def no_oom_kill(stack: Stack) -> Finding:
     """No container killed by the kernel's OOM killer, nor any process inside one (counted by its memory cgroup
     where the engine is local: such a kill leaves the container running, OOMKilled false)."""
-    killed = [c for c in stack.containers if c.state.get("OOMKilled")]
+    killed = [c for c in stack.containers if c.state.get("OOMKilled") or oom.killed_unflagged(c)]
     inside = oom.killed_inside(stack.containers)
     if not killed and not inside:
         return Finding.passed({"containers": f"{len(stack.containers)} checked", **oom.not_counted(stack.containers)})
@@ -127,11 +127,11 @@ def no_oom_kill(stack: Stack) -> Finding:
 
     evidence: Evidence = {}
     same_kernel = any(c.oom_kills is not None for c in stack.containers)  # a cgroup of the stack was read here
+    logs = {c.name: oom.kernel_log(c) for c in [*killed, *inside]}  # the kernel log read once per container
     for c in killed:
         evidence[c.name] = f"{memory(c)}, state {c.describe()}"
         if same_kernel:
-            evidence |= oom.log_evidence(c, oom.kernel_log(c))
-    logs = {c.name: oom.kernel_log(c) for c in inside}
+            evidence |= oom.log_evidence(c, logs[c.name])
     for c in inside:
         evidence |= oom.inside_evidence(c, memory(c), logs[c.name])
     evidence |= _steps(stack, sorted({c.service for c in [*killed, *inside]}), "logs {s} --tail=100")
