@@ -104,8 +104,10 @@ class Container:
         return self.scrub("\n".join(line[:LOG_LINE_LIMIT] for line in text.splitlines()))
 
     def logs_since_start(self, lines: int = LOG_SCAN_LINES) -> str:
-        """The log tail of the container's current (or last) run."""
-        return self.logs(lines, since=_timestamp(self.state.get("StartedAt")))
+        """The log tail of the container's current (or last) run: what came after its previous run ended (a run's
+        first lines can reach the log before the engine records its start, never before the last run's end)."""
+        started, finished = _timestamp(self.state.get("StartedAt")), _timestamp(self.state.get("FinishedAt"))
+        return self.logs(lines, since=finished if started and finished and finished <= started else None)
 
     def last_run_logs(self, lines: int) -> str:
         """The last `lines` its last finished run wrote (the crash), not the banner of a run that started since."""
