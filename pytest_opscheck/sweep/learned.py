@@ -6,7 +6,6 @@ once more at the end with all of them."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from ..context import SweepContext
@@ -41,12 +40,3 @@ def learn(ctx: SweepContext) -> None:
         if found:
             ctx.redact.add(*found)
 
-
-def redact_records(ctx: SweepContext) -> None:
-    """Redact each kept record again, with the secrets learned since it was made."""
-    redact = ctx.redact
-    for nodeid, record in ctx.records.items():
-        evidence = {redact(k): redact(v) for k, v in record.evidence.items()}
-        ctx.records[nodeid] = dataclasses.replace(
-            record, message=redact(record.message), resolution=redact(record.resolution), evidence=evidence
-        )

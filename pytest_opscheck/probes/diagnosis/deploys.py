@@ -15,11 +15,6 @@ from .common import with_decisive
 RECENT_SECONDS = 3600.0
 LOG_LINES_SHOWN = 20
 DEPLOYED = "deployed"
-# One line per container, as `deployed` writes it (the post-mortem's timeline reads it back).
-DEPLOY_LINE = re.compile(
-    r"^(?P<name>\S+): created (?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \([^)]*\) from (?P<image>\S+) "
-    r"\(image (?P<id>\S+), built (?P<built>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|unknown)\)"
-)
 
 
 def _clock(epoch: float | None) -> str:
